@@ -1,0 +1,8 @@
+//! One module per subcommand. Each exposes `Args` (its clap arguments) and
+//! `run(Args) -> anyhow::Result<ExitCode>`; none of them holds logic that a
+//! library crate should own.
+
+pub mod completions;
+pub mod package;
+pub mod validate;
+pub mod vhd;

@@ -1,0 +1,55 @@
+//! `weft`: the one binary. Parses the command line and hands each subcommand
+//! to its module under `cmd/`; the work itself lives in the library crates.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod cmd;
+
+/// weft runs Azure Cloud Services applications (a package plus its
+/// ServiceDefinition.csdef and ServiceConfiguration.cscfg) on your own Linux
+/// hosts.
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a service definition and configuration; report every problem
+    Validate(cmd::validate::Args),
+    /// Build, inspect and verify service packages (.cspkg)
+    Package(cmd::package::Args),
+    /// Work with VHD disk images: fixed, dynamic and differencing
+    Vhd(cmd::vhd::Args),
+    /// Print a shell completion script
+    Completions(cmd::completions::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => cmd::validate::run(args),
+        Command::Package(args) => cmd::package::run(args),
+        Command::Vhd(args) => cmd::vhd::run(args),
+        Command::Completions(args) => cmd::completions::run(args, Cli::command()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
