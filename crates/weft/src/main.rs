@@ -25,6 +25,8 @@ enum Command {
     Package(cmd::package::Args),
     /// Work with VHD disk images: fixed, dynamic and differencing
     Vhd(cmd::vhd::Args),
+    /// Run the Azure-compatible storage services (blob, queue, table)
+    Storage(cmd::storage::Args),
     /// Print a shell completion script
     Completions(cmd::completions::Args),
 }
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Package(args) => cmd::package::run(args),
         Command::Vhd(args) => cmd::vhd::run(args),
+        Command::Storage(args) => cmd::storage::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
     };
     match result {

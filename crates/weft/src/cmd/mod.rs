@@ -4,5 +4,6 @@
 
 pub mod completions;
 pub mod package;
+pub mod storage;
 pub mod validate;
 pub mod vhd;
