@@ -402,8 +402,9 @@ fn check_command_line(cx: &mut Cx<'_>, cmd: &Located<String>, what: &str) {
         cx.emit(Code::E0207, cmd.span, format!("the `commandLine` of `{what}` is empty"));
         return;
     }
-    let program = trimmed.split_whitespace().next().unwrap_or_default().trim_matches('"').to_ascii_lowercase();
-    let windows = [".cmd", ".bat", ".exe", ".ps1"].iter().find(|ext| program.ends_with(*ext));
+    let program = trimmed.split_whitespace().next().unwrap_or_default().trim_matches('"');
+    let lower = program.to_ascii_lowercase();
+    let windows = [".cmd", ".bat", ".exe", ".ps1"].iter().find(|ext| lower.ends_with(*ext));
     if let Some(ext) = windows {
         cx.emit(
             Code::W0305,
