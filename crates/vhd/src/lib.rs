@@ -1,0 +1,68 @@
+//! VHD v1 disk images (Microsoft "Virtual Hard Disk Image Format
+//! Specification" 1.0): fixed, dynamic and differencing disks.
+//!
+//! - [`VhdImage`]: one file; validates footer, dynamic header and BAT on
+//!   open; maps virtual offsets ([`VhdImage::map_run`]); writes sectors,
+//!   allocating blocks in a crash-consistent order.
+//! - [`Chain`]: a differencing chain resolved by parent unique id
+//!   ([`ChainOptions::search_dirs`]); [`Chain::read_at`] / [`Chain::write_at`]
+//!   are positional, never buffer the file, and [`Chain::extents`] says which
+//!   level holds each byte (sparse-aware consumers skip [`Source::Zero`]).
+//! - [`create()`], [`create_differencing`], [`merge`], [`flatten`],
+//!   [`convert_to_raw`], [`convert_from_raw`], [`check`].
+//!
+//! # Sizes and CHS geometry
+//!
+//! The footer holds both a byte size (current size) and a CHS geometry, and
+//! readers disagree on which is the disk size: qemu's `vpc` driver uses the
+//! geometry unless the creator application is one it knows uses the size
+//! (`win `, `qem2`, `d2v `, `CTXS`, `tap`) or the geometry is the maximum
+//! 65535/16/255; Hyper-V and libvhdi use the current size. weft reads the
+//! current size, as the specification says. When creating, weft by default
+//! rounds the requested size up to the smallest size the specification's
+//! CHS algorithm describes exactly ([`SizePolicy::RoundUpToGeometry`], what
+//! qemu-img does), so both kinds of readers agree and the disk is never
+//! smaller than asked. [`SizePolicy::Exact`] keeps the size and, when the
+//! geometry cannot describe it, writes the maximum geometry so that qemu
+//! also takes the current size (qemu-img's `force_size` convention).
+//!
+//! # Crash consistency
+//!
+//! A new block is written as: extend the file, data, sector bitmap, BAT
+//! entry, footer (then the footer copy at offset 0 is unchanged). A crash
+//! at any point leaves either an unreferenced block (wasted space) or a
+//! complete one; a lost trailing footer is recovered from the copy at offset
+//! 0 on the next open. With [`OpenOptions::sync_allocations`] each step is
+//! separated by `fdatasync`; otherwise call `flush` at the guest's flush
+//! points.
+
+mod bat;
+mod chain;
+mod check;
+mod create;
+mod error;
+mod footer;
+mod geometry;
+mod header;
+mod image;
+mod ops;
+mod resolve;
+
+pub use bat::{UNALLOCATED, parse as parse_bat, to_bytes as bat_to_bytes};
+pub use chain::{Chain, ChainOptions, DEFAULT_MAX_DEPTH, Extent, Source};
+pub use check::{CheckOptions, Finding, Report, Severity, check};
+pub use create::{
+    CREATOR_APP, CreateOptions, DiffOptions, SizePolicy, create, create_differencing, resolve_size,
+};
+pub use error::{Result, VhdError};
+pub use footer::{DiskType, FOOTER_SIZE, Footer, FormatError, system_time, vhd_timestamp};
+pub use geometry::{Geometry, SECTOR};
+pub use header::{DEFAULT_BLOCK_SIZE, DynamicHeader, HEADER_SIZE, ParentLocator, bitmap_size};
+pub use image::{MAX_SPARSE_SIZE, OpenOptions, Run, RunState, VhdImage};
+pub use ops::{MergeOptions, MergeReport, convert_from_raw, convert_to_raw, flatten, merge};
+pub use resolve::{find_parent, parent_candidates, read_unique_id};
+
+/// Whether a file starts or ends with a VHD footer.
+pub fn is_vhd(path: &std::path::Path) -> bool {
+    read_unique_id(path).is_some()
+}
