@@ -84,7 +84,7 @@ fn duplicates<'a>(s: &mut Sink<'_>, names: impl Iterator<Item = &'a Located<Stri
 
 fn role_rules(s: &mut Sink<'_>, def: &ServiceDefinition, role: &Role) {
     let rn = &role.name.value;
-    duplicates(s, role.endpoints.names(), Code::E0102, &format!("endpoint of role `{rn}`"));
+    duplicates(s, role.endpoints.names(), Code::E0102, "endpoint");
     duplicates(s, role.local_storage.iter().map(|l| &l.name), Code::E0115, "local storage");
     duplicates(s, role.settings.iter(), Code::E0117, "setting");
     duplicates(s, role.certificates.iter().map(|c| &c.name), Code::E0118, "certificate");
