@@ -1,0 +1,255 @@
+//! Blob operations: Put Blob, Get Blob (ranges), Get Blob Properties,
+//! Set Blob Properties, Get/Set Blob Metadata, Delete Blob.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hyper::body::Incoming;
+use hyper::{Method, Response, StatusCode};
+
+use super::body::{self, Body};
+use super::headers::{
+    content_for_put, content_from_blob_headers, metadata, put_blob_properties, put_etag,
+    put_metadata,
+};
+use super::{Ctx, blocking, hv};
+use crate::api_error::ApiError;
+use crate::conditions::Conditions;
+use crate::store::NewBlob;
+
+/// Largest single Put Blob body (Azure's limit for version 2019-12-12+).
+pub const MAX_PUT_BLOB: u64 = 5000 * 1024 * 1024;
+
+fn status(s: StatusCode) -> Response<Body> {
+    let mut r = Response::new(body::empty());
+    *r.status_mut() = s;
+    r
+}
+
+pub async fn put(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiError> {
+    if ctx.header("x-ms-copy-source").is_some() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "Copy Blob is not implemented by this service yet.",
+        ));
+    }
+    match ctx.header("x-ms-blob-type") {
+        Some("BlockBlob") => {}
+        None => return Err(ApiError::missing_header("x-ms-blob-type")),
+        Some("AppendBlob" | "PageBlob") => {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                "Append and page blobs are not implemented by this service yet.",
+            ));
+        }
+        Some(_) => return Err(ApiError::invalid_header("x-ms-blob-type")),
+    }
+    if ctx.header("content-length").is_none() && ctx.header("transfer-encoding").is_none() {
+        return Err(ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "MissingContentLengthHeader",
+            "Content-Length header value must be specified.",
+        ));
+    }
+    let meta = metadata(&ctx.headers)?;
+    let conds = Conditions::parse(&ctx.headers)?;
+    let mut content = content_for_put(&ctx.headers);
+    // Fail fast before reading the body when the container is missing.
+    {
+        let (state, account, container) = (
+            ctx.state.clone(),
+            ctx.account().to_string(),
+            ctx.container().to_string(),
+        );
+        blocking(move || state.store.get_container(&account, &container)).await?;
+    }
+    let received = body::receive(
+        &ctx.state,
+        incoming,
+        MAX_PUT_BLOB,
+        ctx.header("content-md5"),
+    )
+    .await?;
+    let md5 = STANDARD.encode(received.md5);
+    if content.content_md5.is_none() {
+        content.content_md5 = Some(md5.clone());
+    }
+    let new = NewBlob {
+        content,
+        metadata: meta,
+    };
+    let data = received.file.clone().map(|f| (f, received.size));
+    let (state, account, container, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let result = blocking(move || {
+        state
+            .store
+            .put_blob(&account, &container, &name, &conds, new, data)
+    })
+    .await;
+    let props = match result {
+        Ok(p) => p,
+        Err(e) => {
+            body::discard(&ctx.state.store, &received);
+            return Err(e);
+        }
+    };
+    let mut r = status(StatusCode::CREATED);
+    let h = r.headers_mut();
+    put_etag(h, &props.etag, props.last_modified_ms);
+    h.insert("content-md5", hv(&md5));
+    h.insert("x-ms-request-server-encrypted", hv("true"));
+    Ok(r)
+}
+
+pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let conds = Conditions::parse(&ctx.headers)?;
+    let head = ctx.method == Method::HEAD;
+    let range = if head {
+        None
+    } else {
+        crate::range::from_headers(&ctx.headers)?
+    };
+    let (state, account, container, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let read = if head {
+        let p = blocking(move || {
+            let p = state.store.get_blob(&account, &container, &name)?;
+            conds.check(Some(p.current()), true)?;
+            Ok(p)
+        })
+        .await?;
+        crate::store::ReadBlob {
+            props: p,
+            range: None,
+            extents: Vec::new(),
+        }
+    } else {
+        blocking(move || {
+            state
+                .store
+                .open_blob(&account, &container, &name, &conds, range)
+        })
+        .await?
+    };
+    let size = read.props.size;
+    let (len, body) = match read.range {
+        Some((_, len)) => (len, body::stream_extents(read.extents)),
+        None if head => (size, body::empty()),
+        None => (size, body::stream_extents(read.extents)),
+    };
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    put_blob_properties(h, &read.props);
+    h.insert(hyper::header::CONTENT_LENGTH, hv(&len.to_string()));
+    match read.range {
+        Some((start, len)) => {
+            *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let h = r.headers_mut();
+            h.insert(
+                hyper::header::CONTENT_RANGE,
+                hv(&format!("bytes {start}-{}/{size}", start + len - 1)),
+            );
+            if let Some(md5) = &read.props.content.content_md5 {
+                h.insert("x-ms-blob-content-md5", hv(md5));
+            }
+        }
+        None => {
+            if let Some(md5) = &read.props.content.content_md5 {
+                h.insert("content-md5", hv(md5));
+            }
+            if head {
+                h.insert("x-ms-access-tier", hv("Hot"));
+                h.insert("x-ms-access-tier-inferred", hv("true"));
+            }
+        }
+    }
+    Ok(r)
+}
+
+pub async fn delete(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let conds = Conditions::parse(&ctx.headers)?;
+    let (state, account, container, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    blocking(move || state.store.delete_blob(&account, &container, &name, &conds)).await?;
+    let mut r = status(StatusCode::ACCEPTED);
+    r.headers_mut()
+        .insert("x-ms-delete-type-permanent", hv("true"));
+    Ok(r)
+}
+
+pub async fn set_properties(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let conds = Conditions::parse(&ctx.headers)?;
+    let content = content_from_blob_headers(&ctx.headers);
+    let (state, account, container, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let p = blocking(move || {
+        state
+            .store
+            .update_blob(&account, &container, &name, &conds, |p| p.content = content)
+    })
+    .await?;
+    let mut r = status(StatusCode::OK);
+    put_etag(r.headers_mut(), &p.etag, p.last_modified_ms);
+    Ok(r)
+}
+
+pub async fn set_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let conds = Conditions::parse(&ctx.headers)?;
+    let meta = metadata(&ctx.headers)?;
+    let (state, account, container, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let p = blocking(move || {
+        state
+            .store
+            .update_blob(&account, &container, &name, &conds, |p| p.metadata = meta)
+    })
+    .await?;
+    let mut r = status(StatusCode::OK);
+    let h = r.headers_mut();
+    put_etag(h, &p.etag, p.last_modified_ms);
+    h.insert("x-ms-request-server-encrypted", hv("true"));
+    Ok(r)
+}
+
+pub async fn get_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let conds = Conditions::parse(&ctx.headers)?;
+    let (state, account, container, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let p = blocking(move || {
+        let p = state.store.get_blob(&account, &container, &name)?;
+        conds.check(Some(p.current()), true)?;
+        Ok(p)
+    })
+    .await?;
+    let mut r = status(StatusCode::OK);
+    let h = r.headers_mut();
+    put_etag(h, &p.etag, p.last_modified_ms);
+    put_metadata(h, &p.metadata);
+    Ok(r)
+}

@@ -1,0 +1,233 @@
+//! Container operations: create, delete, properties, metadata, ACL, and
+//! List Containers.
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Response, StatusCode};
+
+use super::body::{self, Body};
+use super::headers::{metadata, put_etag, put_metadata};
+use super::{Ctx, blocking, hv};
+use crate::api_error::ApiError;
+use crate::conditions::Conditions;
+use crate::store::ContainerProps;
+use crate::timefmt::rfc1123;
+use crate::xml::{escape, parse_signed_identifiers, write_signed_identifiers};
+
+fn public_access(ctx: &Ctx) -> Result<Option<String>, ApiError> {
+    match ctx.header("x-ms-blob-public-access") {
+        None | Some("") => Ok(None),
+        Some(v @ ("container" | "blob")) => Ok(Some(v.to_string())),
+        Some(_) => Err(ApiError::invalid_header("x-ms-blob-public-access")),
+    }
+}
+
+fn with_status(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+pub async fn create(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let meta = metadata(&ctx.headers)?;
+    let public = public_access(ctx)?;
+    let (state, account, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+    );
+    let props = blocking(move || {
+        state
+            .store
+            .create_container(&account, &name, &meta, public.as_deref())
+    })
+    .await?;
+    let mut r = with_status(StatusCode::CREATED);
+    put_etag(r.headers_mut(), &props.etag, props.last_modified_ms);
+    Ok(r)
+}
+
+pub async fn delete(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let conds = Conditions::parse(&ctx.headers)?;
+    if conds.if_match.is_some() || conds.if_none_match.is_some() {
+        return Err(ApiError::invalid_header("If-Match"));
+    }
+    let (state, account, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+    );
+    blocking(move || state.store.delete_container(&account, &name, &conds)).await?;
+    Ok(with_status(StatusCode::ACCEPTED))
+}
+
+async fn load(ctx: &Ctx) -> Result<ContainerProps, ApiError> {
+    let (state, account, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+    );
+    blocking(move || state.store.get_container(&account, &name)).await
+}
+
+fn put_container_headers(r: &mut Response<Body>, p: &ContainerProps) {
+    let h = r.headers_mut();
+    put_etag(h, &p.etag, p.last_modified_ms);
+    if let Some(p) = &p.public_access {
+        h.insert("x-ms-blob-public-access", hv(p));
+    }
+}
+
+pub async fn properties(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let p = load(ctx).await?;
+    let mut r = with_status(StatusCode::OK);
+    put_container_headers(&mut r, &p);
+    let h = r.headers_mut();
+    put_metadata(h, &p.metadata);
+    h.insert("x-ms-lease-status", hv("unlocked"));
+    h.insert("x-ms-lease-state", hv("available"));
+    h.insert("x-ms-has-immutability-policy", hv("false"));
+    h.insert("x-ms-has-legal-hold", hv("false"));
+    Ok(r)
+}
+
+pub async fn set_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let meta = metadata(&ctx.headers)?;
+    let conds = Conditions::parse(&ctx.headers)?;
+    if conds.if_match.is_some()
+        || conds.if_none_match.is_some()
+        || conds.if_unmodified_since.is_some()
+    {
+        return Err(ApiError::invalid_header("If-Modified-Since"));
+    }
+    let (state, account, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+    );
+    let p = blocking(move || {
+        state
+            .store
+            .update_container(&account, &name, &conds, Some(&meta), None)
+    })
+    .await?;
+    let mut r = with_status(StatusCode::OK);
+    put_etag(r.headers_mut(), &p.etag, p.last_modified_ms);
+    Ok(r)
+}
+
+pub async fn get_acl(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let p = load(ctx).await?;
+    let mut r = Response::new(body::full(Bytes::from(write_signed_identifiers(&p.acl))));
+    put_container_headers(&mut r, &p);
+    r.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hv("application/xml"));
+    Ok(r)
+}
+
+pub async fn set_acl(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiError> {
+    let public = public_access(ctx)?;
+    let conds = Conditions::parse(&ctx.headers)?;
+    let xml = body::read_small(incoming, 64 * 1024).await?;
+    let ids = parse_signed_identifiers(&xml)?;
+    let (state, account, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+    );
+    let p = blocking(move || {
+        state.store.update_container(
+            &account,
+            &name,
+            &conds,
+            None,
+            Some((public.as_deref(), &ids)),
+        )
+    })
+    .await?;
+    let mut r = with_status(StatusCode::OK);
+    put_etag(r.headers_mut(), &p.etag, p.last_modified_ms);
+    Ok(r)
+}
+
+/// `maxresults`: 1 to 5000, default 5000.
+pub fn max_results(ctx: &Ctx) -> Result<usize, ApiError> {
+    match ctx.query.get("maxresults") {
+        None => Ok(5000),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n.min(5000)),
+            _ => Err(ApiError::out_of_range_input("maxresults")),
+        },
+    }
+}
+
+pub fn include(ctx: &Ctx, what: &str) -> bool {
+    ctx.query
+        .get("include")
+        .is_some_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(what)))
+}
+
+pub fn push_tag(s: &mut String, tag: &str, value: &str) {
+    s.push('<');
+    s.push_str(tag);
+    s.push('>');
+    s.push_str(&escape(value));
+    s.push_str("</");
+    s.push_str(tag);
+    s.push('>');
+}
+
+pub fn push_metadata(s: &mut String, metadata: &[(String, String)]) {
+    s.push_str("<Metadata>");
+    for (k, v) in metadata {
+        push_tag(s, k, v);
+    }
+    s.push_str("</Metadata>");
+}
+
+pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
+    let marker = ctx.query.get("marker").unwrap_or("").to_string();
+    let max = max_results(ctx)?;
+    let with_meta = include(ctx, "metadata");
+    let (state, account) = (ctx.state.clone(), ctx.account().to_string());
+    let (p2, m2) = (prefix.clone(), marker.clone());
+    let page = blocking(move || state.store.list_containers(&account, &p2, &m2, max)).await?;
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/\">",
+        escape(&ctx.endpoint)
+    );
+    push_tag(&mut s, "Prefix", &prefix);
+    push_tag(&mut s, "Marker", &marker);
+    if ctx.query.get("maxresults").is_some() {
+        push_tag(&mut s, "MaxResults", &max.to_string());
+    }
+    s.push_str("<Containers>");
+    for c in &page.items {
+        s.push_str("<Container>");
+        push_tag(&mut s, "Name", &c.name);
+        s.push_str("<Properties>");
+        push_tag(&mut s, "Last-Modified", &rfc1123(c.last_modified_ms));
+        push_tag(&mut s, "Etag", &c.etag);
+        s.push_str("<LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState>");
+        if let Some(p) = &c.public_access {
+            push_tag(&mut s, "PublicAccess", p);
+        }
+        s.push_str("<HasImmutabilityPolicy>false</HasImmutabilityPolicy><HasLegalHold>false</HasLegalHold></Properties>");
+        if with_meta {
+            push_metadata(&mut s, &c.metadata);
+        }
+        s.push_str("</Container>");
+    }
+    s.push_str("</Containers>");
+    push_tag(
+        &mut s,
+        "NextMarker",
+        page.next_marker.as_deref().unwrap_or(""),
+    );
+    s.push_str("</EnumerationResults>");
+    let mut r = Response::new(body::full(Bytes::from(s)));
+    r.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hv("application/xml"));
+    Ok(r)
+}

@@ -1,0 +1,105 @@
+//! Request headers into stored properties, stored properties into
+//! response headers.
+
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::hv;
+use crate::api_error::ApiError;
+use crate::store::{BlobProps, ContentHeaders};
+use crate::timefmt::rfc1123;
+
+/// `x-ms-meta-*` headers as (name, value) pairs, names validated.
+pub fn metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in headers {
+        if let Some(key) = name.as_str().strip_prefix("x-ms-meta-") {
+            let value = String::from_utf8_lossy(value.as_bytes()).trim().to_string();
+            match out.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => {
+                    slot.1.push(',');
+                    slot.1.push_str(&value);
+                }
+                None => out.push((key.to_string(), value)),
+            }
+        }
+    }
+    crate::names::check_metadata(&out)?;
+    Ok(out)
+}
+
+pub fn put_metadata(h: &mut HeaderMap, metadata: &[(String, String)]) {
+    for (k, v) in metadata {
+        if let Ok(name) = HeaderName::from_bytes(format!("x-ms-meta-{k}").as_bytes()) {
+            h.insert(name, hv(v));
+        }
+    }
+}
+
+fn text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .filter(|s| !s.is_empty())
+}
+
+/// Content headers for Put Blob: `x-ms-blob-content-*` win over the
+/// request's own `Content-*`.
+pub fn content_for_put(headers: &HeaderMap) -> ContentHeaders {
+    let pick = |blob: &str, plain: &str| text(headers, blob).or_else(|| text(headers, plain));
+    ContentHeaders {
+        content_type: pick("x-ms-blob-content-type", "content-type"),
+        content_encoding: pick("x-ms-blob-content-encoding", "content-encoding"),
+        content_language: pick("x-ms-blob-content-language", "content-language"),
+        content_md5: text(headers, "x-ms-blob-content-md5"),
+        cache_control: pick("x-ms-blob-cache-control", "cache-control"),
+        content_disposition: text(headers, "x-ms-blob-content-disposition"),
+    }
+}
+
+/// Content headers from `x-ms-blob-*` only (Put Block List, Set Blob
+/// Properties: a header left out clears the property).
+pub fn content_from_blob_headers(headers: &HeaderMap) -> ContentHeaders {
+    ContentHeaders {
+        content_type: text(headers, "x-ms-blob-content-type"),
+        content_encoding: text(headers, "x-ms-blob-content-encoding"),
+        content_language: text(headers, "x-ms-blob-content-language"),
+        content_md5: text(headers, "x-ms-blob-content-md5"),
+        cache_control: text(headers, "x-ms-blob-cache-control"),
+        content_disposition: text(headers, "x-ms-blob-content-disposition"),
+    }
+}
+
+pub fn put_etag(h: &mut HeaderMap, etag: &str, last_modified_ms: i64) {
+    h.insert(hyper::header::ETAG, hv(etag));
+    h.insert(hyper::header::LAST_MODIFIED, hv(&rfc1123(last_modified_ms)));
+}
+
+/// The headers Get Blob and Get Blob Properties return.
+pub fn put_blob_properties(h: &mut HeaderMap, p: &BlobProps) {
+    put_etag(h, &p.etag, p.last_modified_ms);
+    let c = &p.content;
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        hv(c.content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream")),
+    );
+    for (name, v) in [
+        ("content-encoding", &c.content_encoding),
+        ("content-language", &c.content_language),
+        ("cache-control", &c.cache_control),
+        ("content-disposition", &c.content_disposition),
+    ] {
+        if let Some(v) = v {
+            h.insert(HeaderName::from_static(name), hv(v));
+        }
+    }
+    h.insert("x-ms-blob-type", hv(&p.blob_type));
+    h.insert("x-ms-creation-time", hv(&rfc1123(p.created_ms)));
+    h.insert("x-ms-lease-status", HeaderValue::from_static("unlocked"));
+    h.insert("x-ms-lease-state", HeaderValue::from_static("available"));
+    h.insert("x-ms-server-encrypted", HeaderValue::from_static("true"));
+    h.insert("accept-ranges", HeaderValue::from_static("bytes"));
+    put_metadata(h, &p.metadata);
+}

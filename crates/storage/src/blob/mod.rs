@@ -1,0 +1,337 @@
+//! The blob service: request context, authentication and authorization,
+//! dispatch to operations, and the headers every response carries.
+
+mod blobs;
+mod blocks;
+mod body;
+mod containers;
+mod headers;
+mod listing;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+pub use body::Body;
+
+use crate::api_error::ApiError;
+use crate::auth::{self, Principal, SignedParts};
+use crate::request::{Address, Query};
+use crate::server::ServiceState;
+use crate::timefmt::{now_millis, rfc1123};
+
+/// The version this service answers with when a request names none.
+pub const DEFAULT_VERSION: &str = "2025-11-05";
+/// The oldest version accepted; every later one is, known or not.
+pub const OLDEST_VERSION: &str = "2019-02-02";
+
+/// Everything a handler needs about one request.
+pub struct Ctx {
+    pub state: Arc<ServiceState>,
+    pub method: Method,
+    pub headers: hyper::HeaderMap,
+    pub query: Query,
+    pub addr: Address,
+    pub principal: Principal,
+    /// `http://host/account`, for listings' ServiceEndpoint.
+    pub endpoint: String,
+}
+
+impl Ctx {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn container(&self) -> &str {
+        self.addr.container.as_deref().unwrap_or_default()
+    }
+
+    pub fn blob(&self) -> &str {
+        self.addr.blob.as_deref().unwrap_or_default()
+    }
+
+    pub fn account(&self) -> &str {
+        &self.addr.account
+    }
+}
+
+/// Runs blocking store work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+}
+
+fn valid_version(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && v >= OLDEST_VERSION
+}
+
+/// Serves one request; never fails (errors become Azure error responses).
+pub async fn handle(state: Arc<ServiceState>, req: Request<Incoming>) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let version = req
+        .headers()
+        .get("x-ms-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let client_request_id = req.headers().get("x-ms-client-request-id").cloned();
+    let is_head = req.method() == Method::HEAD;
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let result = match &version {
+        Some(v) if !valid_version(v) => Err(ApiError::invalid_header("x-ms-version")),
+        _ => serve(state, req).await,
+    };
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(%method, %path, status = e.status.as_u16(), code = e.code, "request failed");
+            error_response(&e, &request_id, is_head)
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert("x-ms-request-id", hv(&request_id));
+    h.insert(
+        "x-ms-version",
+        hv(version
+            .as_deref()
+            .filter(|v| valid_version(v))
+            .unwrap_or(DEFAULT_VERSION)),
+    );
+    h.insert(hyper::header::DATE, hv(&rfc1123(now_millis())));
+    h.insert(
+        hyper::header::SERVER,
+        HeaderValue::from_static("weft-storage"),
+    );
+    if let Some(c) = client_request_id {
+        h.insert("x-ms-client-request-id", c);
+    }
+    resp
+}
+
+/// A header value from text; characters HTTP cannot carry become `?`.
+pub fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| {
+        let clean: String = s
+            .chars()
+            .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+            .collect();
+        HeaderValue::from_str(&clean).unwrap_or(HeaderValue::from_static(""))
+    })
+}
+
+fn error_response(e: &ApiError, request_id: &str, is_head: bool) -> Response<Body> {
+    let time = iso_now();
+    let body = if is_head || e.status == StatusCode::NOT_MODIFIED {
+        body::empty()
+    } else {
+        body::full(Bytes::from(e.xml_body(request_id, &time)))
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = e.status;
+    let h = resp.headers_mut();
+    h.insert(
+        HeaderName::from_static("x-ms-error-code"),
+        HeaderValue::from_static(e.code),
+    );
+    if e.status != StatusCode::NOT_MODIFIED {
+        h.insert(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+    }
+    resp
+}
+
+/// `2026-11-24T20:15:02.1234567Z`, as Azure's error messages print time.
+fn iso_now() -> String {
+    let ms = now_millis();
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}0000Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+async fn serve(
+    state: Arc<ServiceState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (parts, incoming) = req.into_parts();
+    let raw_path = parts.uri.path().to_string();
+    let query = Query::parse(parts.uri.query());
+    let addr = Address::parse(&raw_path)?;
+    let principal = {
+        let signed = SignedParts {
+            method: parts.method.as_str(),
+            raw_path: &raw_path,
+            query: &query,
+            headers: &parts.headers,
+        };
+        auth::authenticate(&state.accounts, &addr.account, &signed, now_millis())?
+    };
+    if principal == Principal::Anonymous && state.accounts.get(&addr.account).is_none() {
+        return Err(ApiError::resource_not_found());
+    }
+    let host = parts
+        .headers
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1:10000");
+    let endpoint = format!("http://{host}/{}", addr.account);
+    if let Some(c) = &addr.container {
+        crate::names::check_container(c)?;
+    }
+    if let Some(b) = &addr.blob {
+        crate::names::check_blob(b)?;
+    }
+    let ctx = Ctx {
+        state,
+        method: parts.method,
+        headers: parts.headers,
+        query,
+        addr,
+        principal,
+        endpoint,
+    };
+    let restype = ctx.query.get("restype").map(str::to_string);
+    let comp = ctx.query.get("comp").map(str::to_string);
+    let m = &ctx.method;
+    let is_read = *m == Method::GET || *m == Method::HEAD;
+    if ctx.principal == Principal::Anonymous {
+        authorize_anonymous(&ctx, is_read, comp.as_deref()).await?;
+    }
+    match (ctx.addr.container.is_some(), ctx.addr.blob.is_some()) {
+        (false, _) => match (restype.as_deref(), comp.as_deref()) {
+            (_, Some("list")) if *m == Method::GET => containers::list(&ctx).await,
+            (Some("account"), Some("properties")) if is_read => Ok(account_info()),
+            _ => Err(ApiError::unsupported()),
+        },
+        (true, false) => {
+            if restype.as_deref() != Some("container") {
+                return Err(ApiError::unsupported());
+            }
+            match (m.clone(), comp.as_deref()) {
+                (Method::PUT, None) => containers::create(&ctx).await,
+                (Method::DELETE, None) => containers::delete(&ctx).await,
+                (Method::GET | Method::HEAD, None | Some("metadata")) => {
+                    containers::properties(&ctx).await
+                }
+                (Method::PUT, Some("metadata")) => containers::set_metadata(&ctx).await,
+                (Method::GET | Method::HEAD, Some("acl")) => containers::get_acl(&ctx).await,
+                (Method::PUT, Some("acl")) => containers::set_acl(&ctx, incoming).await,
+                (Method::GET, Some("list")) => listing::list_blobs(&ctx).await,
+                _ => Err(ApiError::unsupported()),
+            }
+        }
+        (true, true) => match (m.clone(), comp.as_deref()) {
+            (Method::PUT, None) => blobs::put(&ctx, incoming).await,
+            (Method::GET | Method::HEAD, None) => blobs::get(&ctx).await,
+            (Method::DELETE, None) => blobs::delete(&ctx).await,
+            (Method::PUT, Some("properties")) => blobs::set_properties(&ctx).await,
+            (Method::PUT, Some("metadata")) => blobs::set_metadata(&ctx).await,
+            (Method::GET | Method::HEAD, Some("metadata")) => blobs::get_metadata(&ctx).await,
+            (Method::PUT, Some("block")) => blocks::put_block(&ctx, incoming).await,
+            (Method::PUT, Some("blocklist")) => blocks::put_block_list(&ctx, incoming).await,
+            (Method::GET, Some("blocklist")) => blocks::get_block_list(&ctx).await,
+            _ => Err(ApiError::unsupported()),
+        },
+    }
+}
+
+/// Anonymous requests may only read from public containers: blobs of a
+/// `blob` or `container` container, listings of a `container` container.
+async fn authorize_anonymous(ctx: &Ctx, is_read: bool, comp: Option<&str>) -> Result<(), ApiError> {
+    let Some(container) = ctx.addr.container.clone() else {
+        return Err(ApiError::no_auth());
+    };
+    if !is_read {
+        return Err(ApiError::no_auth());
+    }
+    let state = ctx.state.clone();
+    let account = ctx.account().to_string();
+    let props = blocking(move || state.store.get_container(&account, &container))
+        .await
+        .map_err(|_| ApiError::resource_not_found())?;
+    let allowed = matches!(
+        (
+            props.public_access.as_deref(),
+            ctx.addr.blob.is_some(),
+            comp
+        ),
+        (Some("container"), _, None | Some("list") | Some("metadata"))
+            | (Some("blob"), true, None | Some("metadata"))
+    );
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::resource_not_found())
+    }
+}
+
+fn account_info() -> Response<Body> {
+    let mut r = Response::new(body::empty());
+    let h = r.headers_mut();
+    h.insert("x-ms-sku-name", HeaderValue::from_static("Standard_LRS"));
+    h.insert("x-ms-account-kind", HeaderValue::from_static("StorageV2"));
+    h.insert("x-ms-is-hns-enabled", HeaderValue::from_static("false"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_from_2019_02_02_on_are_accepted_including_unknown_ones() {
+        for ok in ["2019-02-02", "2021-08-06", "2025-11-05", "2099-12-31"] {
+            assert!(valid_version(ok), "{ok}");
+        }
+        for bad in [
+            "2018-11-09",
+            "2015-04-05",
+            "latest",
+            "2025-1-05",
+            "2025/11/05",
+        ] {
+            assert!(!valid_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+    }
+}

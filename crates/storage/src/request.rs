@@ -1,0 +1,105 @@
+//! The parts of a request the protocol looks at: the path-style address
+//! (`/<account>/<container>/<blob>`) and the decoded query string.
+
+use percent_encoding::percent_decode_str;
+
+use crate::api_error::ApiError;
+
+/// The decoded query parameters, in request order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Parses a raw query string. `+` stays a plus (Azure decodes `%2B`).
+    pub fn parse(raw: Option<&str>) -> Query {
+        let mut pairs = Vec::new();
+        for part in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            pairs.push((decode(k), decode(v)));
+        }
+        Query { pairs }
+    }
+
+    /// The first value of a parameter; names compare case-insensitively.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+}
+
+fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// Where a request points, from a path-style URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub account: String,
+    pub container: Option<String>,
+    pub blob: Option<String>,
+}
+
+impl Address {
+    /// Splits `/<account>[/<container>[/<blob...>]]` after percent-decoding
+    /// each part; the blob name keeps its slashes.
+    pub fn parse(raw_path: &str) -> Result<Address, ApiError> {
+        let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
+        let mut it = path.splitn(3, '/');
+        let account = it.next().map(decode).unwrap_or_default();
+        if account.is_empty() {
+            return Err(ApiError::invalid_query("account"));
+        }
+        let container = it.next().filter(|s| !s.is_empty()).map(decode);
+        let blob = it.next().filter(|s| !s.is_empty()).map(decode);
+        Ok(Address {
+            account,
+            container,
+            blob,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decodes_and_keeps_plus() {
+        let q = Query::parse(Some("restype=container&comp=list&sig=a%2Bb+c&prefix=x%2Fy"));
+        assert_eq!(q.get("COMP"), Some("list"));
+        assert_eq!(q.get("sig"), Some("a+b+c"));
+        assert_eq!(q.get("prefix"), Some("x/y"));
+        assert_eq!(q.get("missing"), None);
+    }
+
+    #[test]
+    fn address_splits_path_style_urls() {
+        let cases = [
+            ("/devstoreaccount1", ("devstoreaccount1", None, None)),
+            ("/devstoreaccount1/", ("devstoreaccount1", None, None)),
+            (
+                "/devstoreaccount1/c1",
+                ("devstoreaccount1", Some("c1"), None),
+            ),
+            (
+                "/a/c1/dir/sub/b%20x.txt",
+                ("a", Some("c1"), Some("dir/sub/b x.txt")),
+            ),
+        ];
+        for (path, (a, c, b)) in cases {
+            let got = Address::parse(path).unwrap();
+            assert_eq!(got.account, a, "{path}");
+            assert_eq!(got.container.as_deref(), c, "{path}");
+            assert_eq!(got.blob.as_deref(), b, "{path}");
+        }
+        assert!(Address::parse("/").is_err());
+    }
+}

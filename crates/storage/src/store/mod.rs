@@ -1,0 +1,144 @@
+//! Persistence: an embedded SQLite database (WAL, `synchronous=FULL`) for
+//! metadata and a directory of immutable data files for blob bytes.
+//!
+//! Write protocol: bytes go to `tmp/<uuid>`, are fsynced, renamed to
+//! `blobs/<xx>/<uuid>` and the directory fsynced; only then is the row that
+//! references the file committed, and only after that commit is the request
+//! acknowledged. A crash leaves at worst an unreferenced file, never a row
+//! pointing at missing bytes. Files no longer referenced by any row are
+//! removed after the commit that dropped the last reference.
+
+pub(crate) mod blobs;
+mod containers;
+mod schema;
+
+pub use blobs::{
+    BlobProps, BlockInfo, BlockList, ContentHeaders, Extent, ListEntry, ListedBlobs, NewBlob,
+    ReadBlob,
+};
+pub use containers::{ContainerProps, ListedContainers};
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+use crate::api_error::ApiError;
+use crate::error::StorageError;
+
+/// The metadata database and the data directory.
+pub struct Store {
+    conn: Mutex<Connection>,
+    blobs_dir: PathBuf,
+    tmp_dir: PathBuf,
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
+    let path = path.to_path_buf();
+    move |source| StorageError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Maps a database failure inside a request to a 500.
+pub(crate) fn db(e: rusqlite::Error) -> ApiError {
+    ApiError::internal(format!("database: {e}"))
+}
+
+impl Store {
+    /// Opens (or creates) the store under `dir`; leftovers of interrupted
+    /// uploads in `tmp/` are removed.
+    pub fn open(dir: &Path) -> Result<Store, StorageError> {
+        let blobs_dir = dir.join("blobs");
+        let tmp_dir = dir.join("tmp");
+        for d in [dir, &blobs_dir, &tmp_dir] {
+            fs::create_dir_all(d).map_err(io_err("create directory", d))?;
+        }
+        for entry in fs::read_dir(&tmp_dir).map_err(io_err("read directory", &tmp_dir))? {
+            let entry = entry.map_err(io_err("read directory", &tmp_dir))?;
+            let _ = fs::remove_file(entry.path());
+        }
+        let db_path = dir.join("metadata.sqlite");
+        let conn = Connection::open(&db_path).map_err(|source| StorageError::OpenDatabase {
+            path: db_path.clone(),
+            source,
+        })?;
+        schema::init(&conn).map_err(|source| StorageError::OpenDatabase {
+            path: db_path,
+            source,
+        })?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            blobs_dir,
+            tmp_dir,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh path in `tmp/` to stream an upload into.
+    pub fn temp_path(&self) -> PathBuf {
+        self.tmp_dir.join(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Where a data file lives.
+    pub fn file_path(&self, id: &str) -> PathBuf {
+        self.blobs_dir.join(&id[..2]).join(id)
+    }
+
+    /// Moves a fully written and fsynced temp file into the data directory
+    /// and makes the move durable; returns the file's id.
+    pub fn adopt_temp(&self, tmp: &Path) -> std::io::Result<String> {
+        let id = tmp
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| n.len() >= 2)
+            .ok_or_else(|| std::io::Error::other("temp file has no usable name"))?
+            .to_string();
+        let dir = self.blobs_dir.join(&id[..2]);
+        if !dir.exists() {
+            fs::create_dir_all(&dir)?;
+            fs::File::open(&self.blobs_dir)?.sync_all()?;
+        }
+        fs::rename(tmp, dir.join(&id))?;
+        fs::File::open(&dir)?.sync_all()?;
+        Ok(id)
+    }
+
+    /// Writes a small byte string as a data file (for tests and small bodies).
+    pub fn write_file(&self, bytes: &[u8]) -> std::io::Result<String> {
+        let tmp = self.temp_path();
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        self.adopt_temp(&tmp)
+    }
+
+    /// Removes the data files among `candidates` that no row references.
+    pub(crate) fn collect_garbage(&self, conn: &Connection, candidates: Vec<String>) {
+        for id in candidates {
+            let referenced: Result<bool, _> = conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM extents WHERE file=?1) OR EXISTS(SELECT 1 FROM uncommitted WHERE file=?1)",
+                [&id],
+                |r| r.get(0),
+            );
+            if let Ok(false) = referenced {
+                let p = self.file_path(&id);
+                if let Err(e) = fs::remove_file(&p) {
+                    tracing::warn!(path = %p.display(), error = %e, "failed to remove unreferenced data file");
+                }
+            }
+        }
+    }
+
+    /// Discards a temp file of a failed upload.
+    pub fn discard_temp(&self, tmp: &Path) {
+        let _ = fs::remove_file(tmp);
+    }
+}

@@ -1,0 +1,62 @@
+//! The metadata schema and connection settings.
+
+use rusqlite::Connection;
+
+pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS containers (
+            account TEXT NOT NULL,
+            name TEXT NOT NULL,
+            etag TEXT NOT NULL,
+            last_modified INTEGER NOT NULL,
+            metadata TEXT NOT NULL,
+            public_access TEXT,
+            acl TEXT NOT NULL,
+            PRIMARY KEY (account, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS blobs (
+            account TEXT NOT NULL,
+            container TEXT NOT NULL,
+            name TEXT NOT NULL,
+            blob_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            etag TEXT NOT NULL,
+            created INTEGER NOT NULL,
+            last_modified INTEGER NOT NULL,
+            content_type TEXT,
+            content_encoding TEXT,
+            content_language TEXT,
+            content_md5 TEXT,
+            cache_control TEXT,
+            content_disposition TEXT,
+            metadata TEXT NOT NULL,
+            PRIMARY KEY (account, container, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS extents (
+            account TEXT NOT NULL,
+            container TEXT NOT NULL,
+            blob TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            block_id TEXT,
+            size INTEGER NOT NULL,
+            file TEXT NOT NULL,
+            PRIMARY KEY (account, container, blob, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS extents_file ON extents(file);
+        CREATE TABLE IF NOT EXISTS uncommitted (
+            account TEXT NOT NULL,
+            container TEXT NOT NULL,
+            blob TEXT NOT NULL,
+            block_id TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            file TEXT NOT NULL,
+            created INTEGER NOT NULL,
+            PRIMARY KEY (account, container, blob, block_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS uncommitted_file ON uncommitted(file);",
+    )
+}
