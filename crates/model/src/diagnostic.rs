@@ -170,7 +170,8 @@ impl Diagnostic {
 /// Sorts diagnostics by file, position and code, the order they are shown in.
 pub fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by(|a, b| {
-        (&a.file, a.line, a.column, a.code, &a.message).cmp(&(&b.file, b.line, b.column, b.code, &b.message))
+        (&a.file, a.line, a.column, a.code, &a.message)
+            .cmp(&(&b.file, b.line, b.column, b.code, &b.message))
     });
 }
 
@@ -195,11 +196,53 @@ pub(crate) struct Sink<'a> {
 
 impl Sink<'_> {
     pub fn emit(&mut self, code: Code, span: Span, message: impl Into<String>) -> &mut Diagnostic {
-        self.diags.push(Diagnostic::new(self.source, code, span, message));
+        self.diags
+            .push(Diagnostic::new(self.source, code, span, message));
         self.diags.last_mut().expect("just pushed")
     }
 
-    pub fn emit_help(&mut self, code: Code, span: Span, message: impl Into<String>, help: impl Into<String>) {
+    pub fn emit_help(
+        &mut self,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.emit(code, span, message).help = Some(help.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_documented_with_its_severity() {
+        let doc = include_str!("../DIAGNOSTICS.md");
+        for code in Code::ALL {
+            let sev = if code.severity() == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            };
+            let row = format!("| {} | {sev} | {} |", code.as_str(), code.meaning());
+            assert!(doc.contains(&row), "DIAGNOSTICS.md lacks `{row}`");
+            assert_eq!(
+                code.as_str().starts_with('E'),
+                code.severity() == Severity::Error,
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn summary_counts_errors_and_warnings() {
+        let src = SourceFile::from_text("f", "x");
+        let d = |c| Diagnostic::new(&src, c, Span::default(), "m");
+        assert_eq!(summary(&[]), "0 errors, 0 warnings");
+        assert_eq!(
+            summary(&[d(Code::E0101), d(Code::W0005), d(Code::W0006)]),
+            "1 error, 2 warnings"
+        );
     }
 }

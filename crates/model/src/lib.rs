@@ -23,15 +23,17 @@ mod xml;
 mod xpath;
 
 pub use cscfg::{
-    AccessControl, AclAction, AclRule, CertificateThumbprint, EndpointAcl, GuestOsVersion, KeptElement,
-    NetworkConfiguration, OsVersion, RoleConfiguration, ServiceConfiguration, SettingValue, ThumbprintAlgorithm,
+    AccessControl, AclAction, AclRule, CertificateThumbprint, EndpointAcl, GuestOsVersion,
+    KeptElement, NetworkConfiguration, OsVersion, RoleConfiguration, ServiceConfiguration,
+    SettingValue, ThumbprintAlgorithm,
 };
 pub use csdef::{
-    Binding, CertificateDecl, Content, DEFAULT_UPGRADE_DOMAIN_COUNT, Endpoints, EntryPoint, EnvironmentVariable,
-    ExecutionContext, FixedPorts, Import, ImportModule, InputEndpoint, InputProtocol, InstanceInputEndpoint,
-    InternalEndpoint, InternalProtocol, LoadBalancerProbe, LocalPort, LocalStorage, NetFxEntryPoint,
-    OnlyAllowTrafficTo, PortRange, ProbeProtocol, ProgramEntryPoint, Role, RoleEndpointRef, RoleKind, Runtime,
-    ServiceDefinition, Site, StartupTask, StoreLocation, TaskType, TopologyChangeDiscovery, TrafficSource,
+    Binding, CertificateDecl, Content, DEFAULT_UPGRADE_DOMAIN_COUNT, Endpoints, EntryPoint,
+    EnvironmentVariable, ExecutionContext, FixedPorts, Import, ImportModule, InputEndpoint,
+    InputProtocol, InstanceInputEndpoint, InternalEndpoint, InternalProtocol, LoadBalancerProbe,
+    LocalPort, LocalStorage, NetFxEntryPoint, OnlyAllowTrafficTo, PortRange, ProbeProtocol,
+    ProgramEntryPoint, Role, RoleEndpointRef, RoleKind, Runtime, ServiceDefinition, Site,
+    StartupTask, StoreLocation, TaskType, TopologyChangeDiscovery, TrafficSource,
     TransportProtocol, VariableValue,
 };
 pub use diagnostic::{Code, Diagnostic, Severity, count, sort, summary};
@@ -77,17 +79,28 @@ pub(crate) fn parse_root(
     };
     let local = root.name.rsplit(':').next().unwrap_or_default();
     if local != root_name {
-        let other = if root_name == "ServiceDefinition" { "ServiceConfiguration" } else { "ServiceDefinition" };
+        let other = if root_name == "ServiceDefinition" {
+            "ServiceConfiguration"
+        } else {
+            "ServiceDefinition"
+        };
         let mut d = Diagnostic::new(
             &source,
             Code::E0003,
             root.span,
-            format!("the root element is `{}`, expected `{root_name}`", root.name),
+            format!(
+                "the root element is `{}`, expected `{root_name}`",
+                root.name
+            ),
         );
         if local == other {
             d = d.with_help(format!(
                 "this looks like a {} file; check the order of the files given",
-                if other == "ServiceDefinition" { ".csdef" } else { ".cscfg" }
+                if other == "ServiceDefinition" {
+                    ".csdef"
+                } else {
+                    ".cscfg"
+                }
             ));
         }
         diags.push(d);
@@ -95,14 +108,20 @@ pub(crate) fn parse_root(
     }
     if root.namespace.as_deref() != Some(namespace) || root.is_prefixed() {
         let found = root.namespace.clone();
-        let span = root.attrs.iter().find(|a| a.name == "xmlns").map_or(root.span, |a| a.value_span);
+        let span = root
+            .attrs
+            .iter()
+            .find(|a| a.name == "xmlns")
+            .map_or(root.span, |a| a.value_span);
         diags.push(
             Diagnostic::new(
                 &source,
                 Code::E0004,
                 span,
                 match &found {
-                    Some(ns) => format!("`{root_name}` is in namespace `{ns}`, expected `{namespace}`"),
+                    Some(ns) => {
+                        format!("`{root_name}` is in namespace `{ns}`, expected `{namespace}`")
+                    }
                     None => format!("`{root_name}` has no namespace, expected `{namespace}`"),
                 },
             )

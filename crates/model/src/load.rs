@@ -22,7 +22,10 @@ pub enum LoadError {
     /// The model has errors (and possibly warnings); render them with
     /// [`crate::render_text`] and `sources`.
     #[error("the service model is invalid: {}", crate::summary(diagnostics))]
-    Invalid { diagnostics: Vec<Diagnostic>, sources: Sources },
+    Invalid {
+        diagnostics: Vec<Diagnostic>,
+        sources: Sources,
+    },
 }
 
 /// A definition and a configuration that agree, with each role resolved.
@@ -54,11 +57,22 @@ pub struct ResolvedRole {
 impl ServiceModel {
     /// Checks and resolves already-read files (pure). Errors, and warning
     /// W0303 (a role with nothing runnable on Linux), refuse the model.
-    pub fn from_bytes(csdef: (&str, &[u8]), cscfg: (&str, &[u8])) -> Result<ServiceModel, LoadError> {
+    pub fn from_bytes(
+        csdef: (&str, &[u8]),
+        cscfg: (&str, &[u8]),
+    ) -> Result<ServiceModel, LoadError> {
         let report = crate::check(csdef, Some(cscfg));
-        let refuse = report.diagnostics.iter().any(|d| d.severity == Severity::Error || d.code == Code::W0303);
-        let (Some(definition), Some(configuration), false) = (report.definition, report.configuration, refuse) else {
-            return Err(LoadError::Invalid { diagnostics: report.diagnostics, sources: report.sources });
+        let refuse = report
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error || d.code == Code::W0303);
+        let (Some(definition), Some(configuration), false) =
+            (report.definition, report.configuration, refuse)
+        else {
+            return Err(LoadError::Invalid {
+                diagnostics: report.diagnostics,
+                sources: report.sources,
+            });
         };
         let roles = definition
             .roles
@@ -69,13 +83,26 @@ impl ServiceModel {
                     definition: role.clone(),
                     instances: u32::try_from(rc.instance_count()).unwrap_or(u32::MAX),
                     limits: role.vm_size().limits(),
-                    settings: rc.settings.iter().map(|s| (s.name.value.clone(), s.value.value.clone())).collect(),
-                    certificates: rc.certificates.iter().map(|c| (c.name.value.clone(), c.thumbprint.value.clone())).collect(),
+                    settings: rc
+                        .settings
+                        .iter()
+                        .map(|s| (s.name.value.clone(), s.value.value.clone()))
+                        .collect(),
+                    certificates: rc
+                        .certificates
+                        .iter()
+                        .map(|c| (c.name.value.clone(), c.thumbprint.value.clone()))
+                        .collect(),
                     os_image: rc.os_image.as_ref().map(|i| i.value.clone()),
                 })
             })
             .collect();
-        Ok(ServiceModel { definition, configuration, roles, warnings: report.diagnostics })
+        Ok(ServiceModel {
+            definition,
+            configuration,
+            roles,
+            warnings: report.diagnostics,
+        })
     }
 
     pub fn role(&self, name: &str) -> Option<&ResolvedRole> {
@@ -94,7 +121,12 @@ impl ServiceModel {
 /// Reads, checks and resolves `csdef` and `cscfg`. Diagnostics name the
 /// files by the paths given.
 pub fn load(csdef: &Path, cscfg: &Path) -> Result<ServiceModel, LoadError> {
-    let read = |p: &Path| std::fs::read(p).map_err(|source| LoadError::Io { path: p.to_owned(), source });
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| LoadError::Io {
+            path: p.to_owned(),
+            source,
+        })
+    };
     let (def_bytes, cfg_bytes) = (read(csdef)?, read(cscfg)?);
     let (def_name, cfg_name) = (csdef.display().to_string(), cscfg.display().to_string());
     tracing::debug!(csdef = %def_name, cscfg = %cfg_name, "loading service model");

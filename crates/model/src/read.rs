@@ -20,8 +20,15 @@ pub(crate) struct Attrs<'e> {
 }
 
 impl<'a> Cx<'a> {
-    pub fn new(source: &'a SourceFile, diags: &'a mut Vec<Diagnostic>, namespace: &'static str) -> Self {
-        Cx { sink: Sink { source, diags }, namespace }
+    pub fn new(
+        source: &'a SourceFile,
+        diags: &'a mut Vec<Diagnostic>,
+        namespace: &'static str,
+    ) -> Self {
+        Cx {
+            sink: Sink { source, diags },
+            namespace,
+        }
     }
 
     pub fn emit(&mut self, code: Code, span: Span, message: impl Into<String>) -> &mut Diagnostic {
@@ -29,7 +36,10 @@ impl<'a> Cx<'a> {
     }
 
     pub fn attrs<'e>(&self, el: &'e Element) -> Attrs<'e> {
-        Attrs { el, used: vec![false; el.attrs.len()] }
+        Attrs {
+            el,
+            used: vec![false; el.attrs.len()],
+        }
     }
 
     /// The children of `el` that are schema elements; prefixed or foreign
@@ -47,15 +57,31 @@ impl<'a> Cx<'a> {
     }
 
     pub fn unknown_element(&mut self, el: &Element, parent: &str) {
-        self.emit(Code::W0005, el.span, format!("unknown element `{}` in `{parent}`; weft ignores it", el.name))
-            .help = Some("check the spelling against Azure's schema for this element".into());
+        self.emit(
+            Code::W0005,
+            el.span,
+            format!(
+                "unknown element `{}` in `{parent}`; weft ignores it",
+                el.name
+            ),
+        )
+        .help = Some("check the spelling against Azure's schema for this element".into());
     }
 
     /// Reports a second occurrence of an element allowed once.
-    pub fn once<'e>(&mut self, slot: &mut Option<&'e Element>, el: &'e Element, parent: &str) -> bool {
+    pub fn once<'e>(
+        &mut self,
+        slot: &mut Option<&'e Element>,
+        el: &'e Element,
+        parent: &str,
+    ) -> bool {
         if slot.is_some() {
-            self.emit(Code::E0009, el.span, format!("`{}` appears more than once in `{parent}`", el.name))
-                .help = Some("merge the elements into one".into());
+            self.emit(
+                Code::E0009,
+                el.span,
+                format!("`{}` appears more than once in `{parent}`", el.name),
+            )
+            .help = Some("merge the elements into one".into());
             false
         } else {
             *slot = Some(el);
@@ -64,7 +90,11 @@ impl<'a> Cx<'a> {
     }
 
     pub fn missing(&mut self, el: &Element, attr: &str) {
-        self.emit(Code::E0007, el.span, format!("`{}` is missing the required attribute `{attr}`", el.name));
+        self.emit(
+            Code::E0007,
+            el.span,
+            format!("`{}` is missing the required attribute `{attr}`", el.name),
+        );
     }
 
     /// A required string attribute.
@@ -82,7 +112,11 @@ impl<'a> Cx<'a> {
     pub fn required_name(&mut self, a: &mut Attrs<'_>, name: &str) -> Option<Located<String>> {
         let v = self.required(a, name)?;
         if v.value.trim().is_empty() {
-            self.emit(Code::E0008, v.span, format!("`{name}` of `{}` is empty", a.el.name));
+            self.emit(
+                Code::E0008,
+                v.span,
+                format!("`{name}` of `{}` is empty", a.el.name),
+            );
             return None;
         }
         Some(v)
@@ -90,7 +124,12 @@ impl<'a> Cx<'a> {
 
     /// An enumerated attribute value; `allowed` lists the spellings the
     /// schema allows (matched exactly, as the XML schema does).
-    pub fn choice<T: Copy>(&mut self, attr: &Attr, allowed: &[(&str, T)], element: &str) -> Option<Located<T>> {
+    pub fn choice<T: Copy>(
+        &mut self,
+        attr: &Attr,
+        allowed: &[(&str, T)],
+        element: &str,
+    ) -> Option<Located<T>> {
         if let Some((_, v)) = allowed.iter().find(|(s, _)| *s == attr.value) {
             return Some(Located::new(*v, attr.value_span));
         }
@@ -98,10 +137,16 @@ impl<'a> Cx<'a> {
         let d = self.emit(
             Code::E0008,
             attr.value_span,
-            format!("`{}` of `{element}` is `{}`, which is not allowed", attr.name, attr.value),
+            format!(
+                "`{}` of `{element}` is `{}`, which is not allowed",
+                attr.name, attr.value
+            ),
         );
         d.help = Some(format!("use one of {}", names.join(", ")));
-        if let Some((s, _)) = allowed.iter().find(|(s, _)| s.eq_ignore_ascii_case(&attr.value)) {
+        if let Some((s, _)) = allowed
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(&attr.value))
+        {
             d.help = Some(format!("values are case-sensitive: write `{s}`"));
         }
         None
@@ -115,7 +160,10 @@ impl<'a> Cx<'a> {
                 self.emit(
                     Code::E0103,
                     attr.value_span,
-                    format!("`{}` of `{element}` is `{}`, not a port from 1 to 65535", attr.name, attr.value),
+                    format!(
+                        "`{}` of `{element}` is `{}`, not a port from 1 to 65535",
+                        attr.name, attr.value
+                    ),
                 );
                 None
             }
@@ -130,7 +178,10 @@ impl<'a> Cx<'a> {
                 self.emit(
                     Code::E0008,
                     attr.value_span,
-                    format!("`{}` of `{element}` is `{}`, not a whole number", attr.name, attr.value),
+                    format!(
+                        "`{}` of `{element}` is `{}`, not a whole number",
+                        attr.name, attr.value
+                    ),
                 );
                 None
             }
@@ -146,7 +197,10 @@ impl<'a> Cx<'a> {
                 self.emit(
                     Code::E0008,
                     attr.value_span,
-                    format!("`{}` of `{element}` is `{}`, not `true` or `false`", attr.name, attr.value),
+                    format!(
+                        "`{}` of `{element}` is `{}`, not `true` or `false`",
+                        attr.name, attr.value
+                    ),
                 );
                 None
             }
@@ -162,7 +216,8 @@ impl<'e> Attrs<'e> {
     }
 
     pub fn take_string(&mut self, name: &str) -> Option<Located<String>> {
-        self.take(name).map(|a| Located::new(a.value.clone(), a.value_span))
+        self.take(name)
+            .map(|a| Located::new(a.value.clone(), a.value_span))
     }
 
     /// Reports every attribute that was not taken.
@@ -172,7 +227,10 @@ impl<'e> Attrs<'e> {
                 cx.emit(
                     Code::W0006,
                     attr.name_span,
-                    format!("unknown attribute `{}` on `{}`; weft ignores it", attr.name, self.el.name),
+                    format!(
+                        "unknown attribute `{}` on `{}`; weft ignores it",
+                        attr.name, self.el.name
+                    ),
                 );
             }
         }

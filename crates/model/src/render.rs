@@ -39,10 +39,26 @@ impl Sources {
 /// With `color`, ANSI colours are used.
 pub fn render_text(diags: &[Diagnostic], sources: &Sources, color: bool) -> String {
     let mut files = SimpleFiles::new();
-    let ids: Vec<(String, usize)> =
-        sources.files.iter().map(|f| (f.name().to_owned(), files.add(f.name().to_owned(), f.text().to_owned()))).collect();
-    let config = Config { chars: Chars::ascii(), ..Config::default() };
-    let ctx = Ctx { sources, config: &config, ids: &ids, files: &files };
+    let ids: Vec<(String, usize)> = sources
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.name().to_owned(),
+                files.add(f.name().to_owned(), f.text().to_owned()),
+            )
+        })
+        .collect();
+    let config = Config {
+        chars: Chars::ascii(),
+        ..Config::default()
+    };
+    let ctx = Ctx {
+        sources,
+        config: &config,
+        ids: &ids,
+        files: &files,
+    };
     let bytes = if color {
         let mut w = Ansi::new(Vec::new());
         ctx.run(&mut w, diags);
@@ -74,7 +90,11 @@ impl Ctx<'_> {
             if let Some(help) = &d.help {
                 cs = cs.with_notes(vec![format!("help: {help}")]);
             }
-            let file = self.ids.iter().find(|(n, _)| *n == d.file).map(|(_, id)| *id);
+            let file = self
+                .ids
+                .iter()
+                .find(|(n, _)| *n == d.file)
+                .map(|(_, id)| *id);
             let ok = file.is_some_and(|id| {
                 let text_len = self.sources.get(&d.file).map_or(0, |f| f.text().len());
                 let start = d.span.start.min(text_len);

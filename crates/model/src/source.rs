@@ -16,7 +16,10 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Self {
-        Span { start, end: end.max(start) }
+        Span {
+            start,
+            end: end.max(start),
+        }
     }
 }
 
@@ -92,7 +95,10 @@ impl SourceFile {
     /// wins, then UTF-16 without a mark is sniffed from `<?`, then UTF-8;
     /// a legacy encoding named in the XML declaration is honoured when the
     /// bytes are not valid UTF-8.
-    pub fn decode(name: impl Into<String>, bytes: &[u8]) -> Result<Self, (SourceFile, DecodeError)> {
+    pub fn decode(
+        name: impl Into<String>,
+        bytes: &[u8],
+    ) -> Result<Self, (SourceFile, DecodeError)> {
         let name = name.into();
         let utf16 = |enc: &'static Encoding, body: &[u8], tag| match enc
             .decode_without_bom_handling_and_without_replacement(body)
@@ -100,7 +106,11 @@ impl SourceFile {
             Some(text) => Ok((text.into_owned(), tag)),
             None => {
                 let (lossy, _) = enc.decode_without_bom_handling(body);
-                let prefix: String = lossy.split('\u{FFFD}').next().unwrap_or_default().to_owned();
+                let prefix: String = lossy
+                    .split('\u{FFFD}')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 Err(DecodeError {
                     message: format!("the file is not valid {} text", enc.name()),
                     prefix,
@@ -131,14 +141,24 @@ impl SourceFile {
         };
         match decoded {
             Ok((text, encoding)) => Ok(Self::build(name, text, encoding)),
-            Err(err) => Err((Self::build(name, err.prefix.clone(), TextEncoding::Utf8), err)),
+            Err(err) => Err((
+                Self::build(name, err.prefix.clone(), TextEncoding::Utf8),
+                err,
+            )),
         }
     }
 
     fn build(name: String, text: String, encoding: TextEncoding) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { inner: Arc::new(SourceInner { name, text, encoding, line_starts }) }
+        SourceFile {
+            inner: Arc::new(SourceInner {
+                name,
+                text,
+                encoding,
+                line_starts,
+            }),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -164,7 +184,10 @@ impl SourceFile {
         let line = self.inner.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.inner.line_starts[line];
         let column = text[start..offset].chars().filter(|&c| c != '\r').count() + 1;
-        Position { line: line as u32 + 1, column: column as u32 }
+        Position {
+            line: line as u32 + 1,
+            column: column as u32,
+        }
     }
 }
 
@@ -226,7 +249,10 @@ mod tests {
             .collect();
         assert_eq!(SourceFile::decode("f", &be).unwrap().text(), "<a/>");
         let bom = SourceFile::decode("f", b"\xEF\xBB\xBF<a/>").unwrap();
-        assert_eq!((bom.text(), bom.encoding()), ("<a/>", TextEncoding::Utf8Bom));
+        assert_eq!(
+            (bom.text(), bom.encoding()),
+            ("<a/>", TextEncoding::Utf8Bom)
+        );
     }
 
     #[test]
@@ -238,8 +264,11 @@ mod tests {
 
     #[test]
     fn declared_legacy_encoding_is_honoured() {
-        let src = SourceFile::decode("f", b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><a b=\"\xE9\"/>")
-            .unwrap();
+        let src = SourceFile::decode(
+            "f",
+            b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><a b=\"\xE9\"/>",
+        )
+        .unwrap();
         assert!(src.text().contains("b=\"\u{e9}\""));
     }
 }

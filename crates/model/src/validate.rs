@@ -14,32 +14,72 @@ use crate::xpath::RoleInstanceXPath;
 /// beyond parsing).
 pub fn validate_definition(def: &ServiceDefinition) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    let mut s = Sink { source: &def.source, diags: &mut diags };
+    let mut s = Sink {
+        source: &def.source,
+        diags: &mut diags,
+    };
     if def.roles.is_empty() {
-        s.emit_help(Code::E0125, def.span, "the service definition declares no role", "add a `WebRole`, `WorkerRole` or `VirtualMachineRole`");
+        s.emit_help(
+            Code::E0125,
+            def.span,
+            "the service definition declares no role",
+            "add a `WebRole`, `WorkerRole` or `VirtualMachineRole`",
+        );
     }
     if let Some(c) = &def.upgrade_domain_count
         && !(1..=20).contains(&c.value)
     {
-        s.emit_help(Code::E0120, c.span, format!("upgradeDomainCount is {}, outside 1 to 20", c.value), "Azure allows 1 to 20 upgrade domains (5 when not written)");
+        s.emit_help(
+            Code::E0120,
+            c.span,
+            format!("upgradeDomainCount is {}, outside 1 to 20", c.value),
+            "Azure allows 1 to 20 upgrade domains (5 when not written)",
+        );
     }
-    duplicates(&mut s, def.load_balancer_probes.iter().map(|p| &p.name), Code::E0121, "load balancer probe");
+    duplicates(
+        &mut s,
+        def.load_balancer_probes.iter().map(|p| &p.name),
+        Code::E0121,
+        "load balancer probe",
+    );
     for p in &def.load_balancer_probes {
-        if p.protocol.value == ProbeProtocol::Http && p.path.as_ref().is_none_or(|x| x.trim().is_empty()) {
-            s.emit_help(Code::E0122, p.span, format!("http probe `{}` has no path", p.name.value), "add `path=\"/health\"` (the path must answer 200 OK)");
+        if p.protocol.value == ProbeProtocol::Http
+            && p.path.as_ref().is_none_or(|x| x.trim().is_empty())
+        {
+            s.emit_help(
+                Code::E0122,
+                p.span,
+                format!("http probe `{}` has no path", p.name.value),
+                "add `path=\"/health\"` (the path must answer 200 OK)",
+            );
         }
         if let Some(i) = &p.interval_in_seconds
             && i.value < 5
         {
-            s.emit_help(Code::E0123, i.span, format!("probe interval is {} s; the minimum is 5 s", i.value), "the default is 15 s");
+            s.emit_help(
+                Code::E0123,
+                i.span,
+                format!("probe interval is {} s; the minimum is 5 s", i.value),
+                "the default is 15 s",
+            );
         }
         if let Some(t) = &p.timeout_in_seconds
             && t.value < 11
         {
-            s.emit_help(Code::E0123, t.span, format!("probe timeout is {} s; the minimum is 11 s", t.value), "the default is 31 s");
+            s.emit_help(
+                Code::E0123,
+                t.span,
+                format!("probe timeout is {} s; the minimum is 11 s", t.value),
+                "the default is 31 s",
+            );
         }
     }
-    duplicates(&mut s, def.roles.iter().map(|r| &r.name), Code::E0101, "role");
+    duplicates(
+        &mut s,
+        def.roles.iter().map(|r| &r.name),
+        Code::E0101,
+        "role",
+    );
     for role in &def.roles {
         role_rules(&mut s, def, role);
     }
@@ -48,13 +88,29 @@ pub fn validate_definition(def: &ServiceDefinition) -> Vec<Diagnostic> {
         for d in &rule.destinations {
             match def.role(&d.role) {
                 None => {
-                    s.emit(Code::E0124, d.role.span, format!("network traffic rule names role `{}`, which is not declared", d.role.value));
+                    s.emit(
+                        Code::E0124,
+                        d.role.span,
+                        format!(
+                            "network traffic rule names role `{}`, which is not declared",
+                            d.role.value
+                        ),
+                    );
                 }
-                Some(r) if !r.endpoints.internal.iter().any(|e| *e.name == d.endpoint.value) => {
+                Some(r)
+                    if !r
+                        .endpoints
+                        .internal
+                        .iter()
+                        .any(|e| *e.name == d.endpoint.value) =>
+                {
                     s.emit_help(
                         Code::E0124,
                         d.endpoint.span,
-                        format!("role `{}` has no internal endpoint `{}`", d.role.value, d.endpoint.value),
+                        format!(
+                            "role `{}` has no internal endpoint `{}`",
+                            d.role.value, d.endpoint.value
+                        ),
                         "network traffic rules restrict internal endpoints only",
                     );
                 }
@@ -63,19 +119,36 @@ pub fn validate_definition(def: &ServiceDefinition) -> Vec<Diagnostic> {
         }
         if let TrafficSource::FromRoles(roles) = &rule.source {
             for r in roles.iter().filter(|r| def.role(r).is_none()) {
-                s.emit(Code::E0124, r.span, format!("network traffic rule allows role `{}`, which is not declared", r.value));
+                s.emit(
+                    Code::E0124,
+                    r.span,
+                    format!(
+                        "network traffic rule allows role `{}`, which is not declared",
+                        r.value
+                    ),
+                );
             }
         }
     }
     diags
 }
 
-fn duplicates<'a>(s: &mut Sink<'_>, names: impl Iterator<Item = &'a Located<String>>, code: Code, what: &str) {
+fn duplicates<'a>(
+    s: &mut Sink<'_>,
+    names: impl Iterator<Item = &'a Located<String>>,
+    code: Code,
+    what: &str,
+) {
     let mut seen: HashMap<&str, &Located<String>> = HashMap::new();
     for n in names {
         if let Some(first) = seen.get(n.value.as_str()) {
             let line = s.source.position(first.span.start).line;
-            s.emit_help(code, n.span, format!("{what} `{}` is already declared on line {line}", n.value), format!("give each {what} a unique name"));
+            s.emit_help(
+                code,
+                n.span,
+                format!("{what} `{}` is already declared on line {line}", n.value),
+                format!("give each {what} a unique name"),
+            );
         } else {
             seen.insert(&n.value, n);
         }
@@ -85,9 +158,19 @@ fn duplicates<'a>(s: &mut Sink<'_>, names: impl Iterator<Item = &'a Located<Stri
 fn role_rules(s: &mut Sink<'_>, def: &ServiceDefinition, role: &Role) {
     let rn = &role.name.value;
     duplicates(s, role.endpoints.names(), Code::E0102, "endpoint");
-    duplicates(s, role.local_storage.iter().map(|l| &l.name), Code::E0115, "local storage");
+    duplicates(
+        s,
+        role.local_storage.iter().map(|l| &l.name),
+        Code::E0115,
+        "local storage",
+    );
     duplicates(s, role.settings.iter(), Code::E0117, "setting");
-    duplicates(s, role.certificates.iter().map(|c| &c.name), Code::E0118, "certificate");
+    duplicates(
+        s,
+        role.certificates.iter().map(|c| &c.name),
+        Code::E0118,
+        "certificate",
+    );
     for e in &role.endpoints.input {
         let https = e.protocol.value == InputProtocol::Https;
         match &e.certificate {
@@ -121,7 +204,12 @@ fn role_rules(s: &mut Sink<'_>, def: &ServiceDefinition, role: &Role) {
         if let Some(t) = &e.idle_timeout_in_minutes
             && !(4..=30).contains(&t.value)
         {
-            s.emit_help(Code::E0114, t.span, format!("idleTimeoutInMinutes is {}, outside 4 to 30", t.value), "the default is 4 minutes");
+            s.emit_help(
+                Code::E0114,
+                t.span,
+                format!("idleTimeoutInMinutes is {}, outside 4 to 30", t.value),
+                "the default is 4 minutes",
+            );
         }
     }
     let mut fixed: HashMap<u16, &Located<u16>> = HashMap::new();
@@ -132,7 +220,11 @@ fn role_rules(s: &mut Sink<'_>, def: &ServiceDefinition, role: &Role) {
                 FixedPorts::Port(p) => {
                     if let Some(first) = fixed.get(&p.value) {
                         let line = s.source.position(first.span.start).line;
-                        s.emit(Code::E0113, p.span, format!("fixed port {} is already used on line {line}", p.value));
+                        s.emit(
+                            Code::E0113,
+                            p.span,
+                            format!("fixed port {} is already used on line {line}", p.value),
+                        );
                     } else {
                         fixed.insert(p.value, p);
                     }
@@ -149,12 +241,25 @@ fn role_rules(s: &mut Sink<'_>, def: &ServiceDefinition, role: &Role) {
         if let Some(size) = &l.size_in_mb
             && size.value < 1
         {
-            s.emit_help(Code::E0116, size.span, format!("local storage `{}` has size {} MB", l.name.value, size.value), "the minimum is 1 MB");
+            s.emit_help(
+                Code::E0116,
+                size.span,
+                format!(
+                    "local storage `{}` has size {} MB",
+                    l.name.value, size.value
+                ),
+                "the minimum is 1 MB",
+            );
         }
     }
     for site in &role.sites {
         for b in &site.bindings {
-            if !role.endpoints.input.iter().any(|e| *e.name == b.endpoint_name.value) {
+            if !role
+                .endpoints
+                .input
+                .iter()
+                .any(|e| *e.name == b.endpoint_name.value)
+            {
                 s.emit(Code::E0126, b.endpoint_name.span, format!("binding names endpoint `{}`, which role `{rn}` does not declare as an input endpoint", b.endpoint_name.value));
             }
         }
@@ -167,9 +272,15 @@ fn role_rules(s: &mut Sink<'_>, def: &ServiceDefinition, role: &Role) {
     }
     if role.kind != RoleKind::VirtualMachine && role.program_entry_point().is_none() {
         let (why, at) = match role.runtime.as_ref().and_then(|r| r.entry_point.as_ref()) {
-            Some(EntryPoint::NetFx(n)) => ("its only entry point is a NetFxEntryPoint".to_owned(), n.span),
+            Some(EntryPoint::NetFx(n)) => (
+                "its only entry point is a NetFxEntryPoint".to_owned(),
+                n.span,
+            ),
             _ if !role.sites.is_empty() => ("it runs only as IIS sites".to_owned(), role.name.span),
-            _ => ("it has no ProgramEntryPoint (Azure would load a .NET RoleEntryPoint)".to_owned(), role.name.span),
+            _ => (
+                "it has no ProgramEntryPoint (Azure would load a .NET RoleEntryPoint)".to_owned(),
+                role.name.span,
+            ),
         };
         s.emit_help(
             Code::W0303,
@@ -185,7 +296,10 @@ fn range_order(s: &mut Sink<'_>, r: &PortRange) {
         s.emit_help(
             Code::E0109,
             r.span,
-            format!("port range has min {} greater than max {}", r.min.value, r.max.value),
+            format!(
+                "port range has min {} greater than max {}",
+                r.min.value, r.max.value
+            ),
             "swap min and max",
         );
     }
@@ -194,17 +308,33 @@ fn range_order(s: &mut Sink<'_>, r: &PortRange) {
 fn xpath_refs(s: &mut Sink<'_>, role: &Role, env: &[EnvironmentVariable]) {
     let rn = &role.name.value;
     for v in env {
-        let VariableValue::RoleInstance(x) = &v.value else { continue };
+        let VariableValue::RoleInstance(x) = &v.value else {
+            continue;
+        };
         match &x.value {
-            RoleInstanceXPath::EndpointAddress(n) | RoleInstanceXPath::EndpointPort(n) | RoleInstanceXPath::EndpointProtocol(n)
+            RoleInstanceXPath::EndpointAddress(n)
+            | RoleInstanceXPath::EndpointPort(n)
+            | RoleInstanceXPath::EndpointProtocol(n)
                 if !role.endpoints.contains(n) =>
             {
-                s.emit_help(Code::E0201, x.span, format!("xpath names endpoint `{n}`, which role `{rn}` does not declare"), "declare the endpoint under the role's `Endpoints`, or fix the name");
+                s.emit_help(
+                    Code::E0201,
+                    x.span,
+                    format!("xpath names endpoint `{n}`, which role `{rn}` does not declare"),
+                    "declare the endpoint under the role's `Endpoints`, or fix the name",
+                );
             }
             RoleInstanceXPath::ConfigurationSetting(n) if !role.declares_setting(n) => {
-                s.emit_help(Code::E0202, x.span, format!("xpath names setting `{n}`, which role `{rn}` does not declare"), format!("add `<Setting name=\"{n}\" />` to the role's `ConfigurationSettings`"));
+                s.emit_help(
+                    Code::E0202,
+                    x.span,
+                    format!("xpath names setting `{n}`, which role `{rn}` does not declare"),
+                    format!("add `<Setting name=\"{n}\" />` to the role's `ConfigurationSettings`"),
+                );
             }
-            RoleInstanceXPath::LocalResourcePath(n) | RoleInstanceXPath::LocalResourceSize(n) if role.local_storage(n).is_none() => {
+            RoleInstanceXPath::LocalResourcePath(n) | RoleInstanceXPath::LocalResourceSize(n)
+                if role.local_storage(n).is_none() =>
+            {
                 s.emit_help(Code::E0203, x.span, format!("xpath names local resource `{n}`, which role `{rn}` does not declare"), format!("add `<LocalStorage name=\"{n}\" sizeInMB=\"...\" />` to the role's `LocalResources`"));
             }
             _ => {}
@@ -219,13 +349,20 @@ fn vip_ports(s: &mut Sink<'_>, def: &ServiceDefinition) {
     for role in &def.roles {
         for e in &role.endpoints.input {
             let udp = e.protocol.value == InputProtocol::Udp;
-            let key = (e.load_balancer.as_ref().map(|l| l.value.as_str()), udp, e.port.value);
+            let key = (
+                e.load_balancer.as_ref().map(|l| l.value.as_str()),
+                udp,
+                e.port.value,
+            );
             if let Some((r, first)) = seen.get(&key) {
                 let line = s.source.position(first.port.span.start).line;
                 s.emit_help(
                     Code::E0110,
                     e.port.span,
-                    format!("port {} is already used by input endpoint `{}` of role `{}` (line {line})", e.port.value, first.name.value, r.name.value),
+                    format!(
+                        "port {} is already used by input endpoint `{}` of role `{}` (line {line})",
+                        e.port.value, first.name.value, r.name.value
+                    ),
                     "input endpoints share the service's VIP: give each a different `port`",
                 );
             } else {
@@ -240,44 +377,83 @@ fn vip_ports(s: &mut Sink<'_>, def: &ServiceDefinition) {
 pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diagnostic> {
     let mut diags = validate_definition(def);
     let mut d = Vec::new();
-    let mut c = Sink { source: &cfg.source, diags: &mut d };
+    let mut c = Sink {
+        source: &cfg.source,
+        diags: &mut d,
+    };
     if cfg.service_name.value != def.name.value {
         c.emit_help(
             Code::E0401,
             cfg.service_name.span,
-            format!("serviceName is `{}` but the service definition is named `{}`", cfg.service_name.value, def.name.value),
+            format!(
+                "serviceName is `{}` but the service definition is named `{}`",
+                cfg.service_name.value, def.name.value
+            ),
             format!("write serviceName=\"{}\"", def.name.value),
         );
     }
-    duplicates(&mut c, cfg.roles.iter().map(|r| &r.name), Code::E0411, "role");
+    duplicates(
+        &mut c,
+        cfg.roles.iter().map(|r| &r.name),
+        Code::E0411,
+        "role",
+    );
     for role in &def.roles {
         if cfg.role(&role.name).is_none() {
             c.emit_help(
                 Code::E0402,
                 cfg.span,
-                format!("role `{}` of the service definition has no `Role` in the configuration", role.name.value),
-                format!("add `<Role name=\"{}\"><Instances count=\"1\" /></Role>`", role.name.value),
+                format!(
+                    "role `{}` of the service definition has no `Role` in the configuration",
+                    role.name.value
+                ),
+                format!(
+                    "add `<Role name=\"{}\"><Instances count=\"1\" /></Role>`",
+                    role.name.value
+                ),
             );
         }
     }
-    let acl_names: Vec<&str> = cfg.network.iter().flat_map(|n| n.access_controls.iter().map(|a| a.name.value.as_str())).collect();
+    let acl_names: Vec<&str> = cfg
+        .network
+        .iter()
+        .flat_map(|n| n.access_controls.iter().map(|a| a.name.value.as_str()))
+        .collect();
     for rc in &cfg.roles {
         let Some(role) = def.role(&rc.name) else {
             let known: Vec<&str> = def.roles.iter().map(|r| r.name.value.as_str()).collect();
             c.emit_help(
                 Code::E0403,
                 rc.name.span,
-                format!("role `{}` is not declared in the service definition", rc.name.value),
+                format!(
+                    "role `{}` is not declared in the service definition",
+                    rc.name.value
+                ),
                 format!("the service definition declares: {}", known.join(", ")),
             );
             continue;
         };
         match &rc.instances {
-            None => c.emit_help(Code::E0404, rc.name.span, format!("role `{}` has no `Instances count`", rc.name.value), "add `<Instances count=\"1\" />`"),
-            Some(n) if n.value < 1 => c.emit_help(Code::E0404, n.span, format!("role `{}` has {} instances", rc.name.value, n.value), "a role needs at least 1 instance"),
+            None => c.emit_help(
+                Code::E0404,
+                rc.name.span,
+                format!("role `{}` has no `Instances count`", rc.name.value),
+                "add `<Instances count=\"1\" />`",
+            ),
+            Some(n) if n.value < 1 => c.emit_help(
+                Code::E0404,
+                n.span,
+                format!("role `{}` has {} instances", rc.name.value, n.value),
+                "a role needs at least 1 instance",
+            ),
             _ => {}
         }
-        duplicates(&mut c, rc.settings.iter().map(|s| &s.name), Code::E0411, "setting");
+        duplicates(
+            &mut c,
+            rc.settings.iter().map(|s| &s.name),
+            Code::E0411,
+            "setting",
+        );
         for s in &role.settings {
             if rc.setting(s).is_none() {
                 c.emit_help(
@@ -291,10 +467,23 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
         for s in &rc.settings {
             if !role.declares_setting(&s.name) {
                 let help = match plugin_module(&s.name) {
-                    Some(m) => format!("the setting belongs to the `{m}` plugin: import it in the service definition, or delete the setting"),
-                    None => format!("declare `<Setting name=\"{}\" />` in the role of the service definition, or delete it here", s.name.value),
+                    Some(m) => format!(
+                        "the setting belongs to the `{m}` plugin: import it in the service definition, or delete the setting"
+                    ),
+                    None => format!(
+                        "declare `<Setting name=\"{}\" />` in the role of the service definition, or delete it here",
+                        s.name.value
+                    ),
                 };
-                c.emit_help(Code::E0406, s.name.span, format!("setting `{}` is not declared by role `{}`", s.name.value, rc.name.value), help);
+                c.emit_help(
+                    Code::E0406,
+                    s.name.span,
+                    format!(
+                        "setting `{}` is not declared by role `{}`",
+                        s.name.value, rc.name.value
+                    ),
+                    help,
+                );
             }
         }
         for cert in &role.certificates {
@@ -309,7 +498,14 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
         }
         for t in &rc.certificates {
             if !role.declares_certificate(&t.name) {
-                c.emit(Code::E0408, t.name.span, format!("certificate `{}` is not declared by role `{}`", t.name.value, rc.name.value));
+                c.emit(
+                    Code::E0408,
+                    t.name.span,
+                    format!(
+                        "certificate `{}` is not declared by role `{}`",
+                        t.name.value, rc.name.value
+                    ),
+                );
             }
         }
         let count = rc.instance_count();
@@ -339,27 +535,68 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
             let mut orders: HashMap<u64, ()> = HashMap::new();
             for r in &ac.rules {
                 if orders.insert(r.order.value, ()).is_some() {
-                    c.emit(Code::E0414, r.order.span, format!("access control `{}` has two rules with order {}", ac.name.value, r.order.value));
+                    c.emit(
+                        Code::E0414,
+                        r.order.span,
+                        format!(
+                            "access control `{}` has two rules with order {}",
+                            ac.name.value, r.order.value
+                        ),
+                    );
                 }
             }
         }
         for acl in &net.endpoint_acls {
             match def.role(&acl.role) {
                 None => {
-                    c.emit(Code::E0413, acl.role.span, format!("endpoint ACL names role `{}`, which is not declared", acl.role.value));
+                    c.emit(
+                        Code::E0413,
+                        acl.role.span,
+                        format!(
+                            "endpoint ACL names role `{}`, which is not declared",
+                            acl.role.value
+                        ),
+                    );
                 }
-                Some(r) if !r.endpoints.input.iter().any(|e| *e.name == acl.endpoint.value) => {
-                    c.emit(Code::E0413, acl.endpoint.span, format!("role `{}` has no input endpoint `{}`", acl.role.value, acl.endpoint.value));
+                Some(r)
+                    if !r
+                        .endpoints
+                        .input
+                        .iter()
+                        .any(|e| *e.name == acl.endpoint.value) =>
+                {
+                    c.emit(
+                        Code::E0413,
+                        acl.endpoint.span,
+                        format!(
+                            "role `{}` has no input endpoint `{}`",
+                            acl.role.value, acl.endpoint.value
+                        ),
+                    );
                 }
                 Some(_) => {}
             }
             if !acl_names.contains(&acl.access_control.value.as_str()) {
-                c.emit(Code::E0413, acl.access_control.span, format!("access control `{}` is not declared under `AccessControls`", acl.access_control.value));
+                c.emit(
+                    Code::E0413,
+                    acl.access_control.span,
+                    format!(
+                        "access control `{}` is not declared under `AccessControls`",
+                        acl.access_control.value
+                    ),
+                );
             }
         }
     }
-    let lbs: Vec<&str> = cfg.network.as_ref().map(|n| n.load_balancer_names()).unwrap_or_default();
-    let mut s = Sink { source: &def.source, diags: &mut diags };
+    let lbs: Vec<&str> = cfg
+        .network
+        .as_ref()
+        .map(|n| n.load_balancer_names())
+        .unwrap_or_default();
+    let mut s = Sink {
+        source: &def.source,
+        diags: &mut diags,
+    };
     for role in &def.roles {
         for e in &role.endpoints.input {
             if let Some(lb) = &e.load_balancer
@@ -379,7 +616,10 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
 }
 
 fn plugin_module(setting: &str) -> Option<&str> {
-    setting.strip_prefix("Microsoft.WindowsAzure.Plugins.")?.split('.').next()
+    setting
+        .strip_prefix("Microsoft.WindowsAzure.Plugins.")?
+        .split('.')
+        .next()
 }
 
 /// Parses and validates a definition and, optionally, a configuration, in
@@ -403,7 +643,12 @@ pub fn check(csdef: (&str, &[u8]), cscfg: Option<(&str, &[u8])>) -> CheckReport 
     }
     crate::diagnostic::sort(&mut diags);
     diags.dedup();
-    CheckReport { definition: def, configuration: cfg, diagnostics: diags, sources }
+    CheckReport {
+        definition: def,
+        configuration: cfg,
+        diagnostics: diags,
+        sources,
+    }
 }
 
 fn decoded(name: &str, bytes: &[u8]) -> SourceFile {

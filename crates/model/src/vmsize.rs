@@ -30,8 +30,17 @@ pub struct KnownSize {
     pub limits: VmLimits,
 }
 
-const fn size(name: &'static str, aliases: &'static [&'static str], cores: u32, memory_mib: u32) -> KnownSize {
-    KnownSize { name, aliases, limits: VmLimits { cores, memory_mib } }
+const fn size(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    cores: u32,
+    memory_mib: u32,
+) -> KnownSize {
+    KnownSize {
+        name,
+        aliases,
+        limits: VmLimits { cores, memory_mib },
+    }
 }
 
 /// Sizes from Azure's "Sizes for Cloud Services" page (classic A-series,
@@ -100,7 +109,10 @@ impl VmSize {
     pub fn parse(name: &str) -> VmSize {
         SIZES
             .iter()
-            .find(|s| s.name.eq_ignore_ascii_case(name) || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+            .find(|s| {
+                s.name.eq_ignore_ascii_case(name)
+                    || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+            })
             .map_or_else(|| VmSize::Unknown(name.to_owned()), VmSize::Known)
     }
 
@@ -126,7 +138,13 @@ mod tests {
 
     #[test]
     fn sizes_map_to_limits() {
-        assert_eq!(VmSize::parse("Standard_D3_v2").limits(), VmLimits { cores: 4, memory_mib: 14336 });
+        assert_eq!(
+            VmSize::parse("Standard_D3_v2").limits(),
+            VmLimits {
+                cores: 4,
+                memory_mib: 14336
+            }
+        );
         assert_eq!(VmSize::parse("a6").name(), "A6");
         assert_eq!(VmSize::parse("A1").name(), "Small");
         assert_eq!(VmSize::parse("Huge"), VmSize::Unknown("Huge".into()));

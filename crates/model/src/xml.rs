@@ -81,11 +81,17 @@ pub(crate) fn parse(src: &SourceFile) -> Result<Element, Diagnostic> {
         match event {
             Event::Start(start) | Event::Empty(start) if root.is_some() => {
                 let _ = start;
-                return Err(malformed(before, "malformed XML: content after the root element".into()));
+                return Err(malformed(
+                    before,
+                    "malformed XML: content after the root element".into(),
+                ));
             }
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(malformed(before, format!("elements nest deeper than {MAX_DEPTH} levels")));
+                    return Err(malformed(
+                        before,
+                        format!("elements nest deeper than {MAX_DEPTH} levels"),
+                    ));
                 }
                 let el = element(src, &start, stack.last(), before)?;
                 stack.push(el);
@@ -99,7 +105,10 @@ pub(crate) fn parse(src: &SourceFile) -> Result<Element, Diagnostic> {
             }
             Event::End(_) => {
                 let Some(el) = stack.pop() else {
-                    return Err(malformed(before, "malformed XML: unexpected end tag".into()));
+                    return Err(malformed(
+                        before,
+                        "malformed XML: unexpected end tag".into(),
+                    ));
                 };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
@@ -113,7 +122,10 @@ pub(crate) fn parse(src: &SourceFile) -> Result<Element, Diagnostic> {
                     match stack.last_mut() {
                         Some(el) => el.text.push_str(trimmed),
                         None => {
-                            return Err(malformed(before, "malformed XML: text outside the root element".into()));
+                            return Err(malformed(
+                                before,
+                                "malformed XML: text outside the root element".into(),
+                            ));
                         }
                     }
                 }
@@ -135,7 +147,12 @@ pub(crate) fn parse(src: &SourceFile) -> Result<Element, Diagnostic> {
                 };
                 match (resolved, stack.last_mut()) {
                     (Some(s), Some(el)) => el.text.push_str(&s),
-                    _ => return Err(malformed(before, format!("malformed XML: unknown entity `&{name};`"))),
+                    _ => {
+                        return Err(malformed(
+                            before,
+                            format!("malformed XML: unknown entity `&{name};`"),
+                        ));
+                    }
                 }
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
@@ -143,12 +160,25 @@ pub(crate) fn parse(src: &SourceFile) -> Result<Element, Diagnostic> {
         }
     }
     if let Some(open) = stack.last() {
-        return Err(malformed(text.len(), format!("malformed XML: element `{}` is not closed", open.name)));
+        return Err(malformed(
+            text.len(),
+            format!("malformed XML: element `{}` is not closed", open.name),
+        ));
     }
-    root.ok_or_else(|| malformed(text.len(), "malformed XML: the file has no root element".into()))
+    root.ok_or_else(|| {
+        malformed(
+            text.len(),
+            "malformed XML: the file has no root element".into(),
+        )
+    })
 }
 
-fn element(src: &SourceFile, start: &BytesStart<'_>, parent: Option<&Element>, before: usize) -> Result<Element, Diagnostic> {
+fn element(
+    src: &SourceFile,
+    start: &BytesStart<'_>,
+    parent: Option<&Element>,
+    before: usize,
+) -> Result<Element, Diagnostic> {
     let text = src.text();
     let qname = start.name();
     let name: &str = qname.0;
@@ -163,15 +193,27 @@ fn element(src: &SourceFile, start: &BytesStart<'_>, parent: Option<&Element>, b
                 | quick_xml::events::attributes::AttrError::ExpectedQuote(p, _)
                 | quick_xml::events::attributes::AttrError::Duplicated(p, _) => name_at + p,
             };
-            Diagnostic::new(src, Code::E0001, Span::new(at, at), format!("malformed XML: {err}"))
+            Diagnostic::new(
+                src,
+                Code::E0001,
+                Span::new(at, at),
+                format!("malformed XML: {err}"),
+            )
         })?;
         let key: &str = attr.key.0;
         let key_at = offset_in(text, key).unwrap_or(name_at);
         let raw: &str = &attr.value;
         let value_at = offset_in(text, raw).unwrap_or(key_at);
-        let value = attr.normalized_value(XmlVersion::Implicit1_0).map_err(|err| {
-            Diagnostic::new(src, Code::E0001, Span::new(value_at, value_at), format!("malformed XML: {err}"))
-        })?;
+        let value = attr
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|err| {
+                Diagnostic::new(
+                    src,
+                    Code::E0001,
+                    Span::new(value_at, value_at),
+                    format!("malformed XML: {err}"),
+                )
+            })?;
         attrs.push(Attr {
             name: key.to_owned(),
             value: value.into_owned(),

@@ -53,7 +53,9 @@ impl RoleInstanceXPath {
         let name = named(predicate)?;
         let attr = attr.strip_prefix("/@")?;
         match (collection, item, attr) {
-            ("ConfigurationSettings", "ConfigurationSetting", "value") => Some(Self::ConfigurationSetting(name)),
+            ("ConfigurationSettings", "ConfigurationSetting", "value") => {
+                Some(Self::ConfigurationSetting(name))
+            }
             ("LocalResources", "LocalResource", "path") => Some(Self::LocalResourcePath(name)),
             ("LocalResources", "LocalResource", "sizeInMB") => Some(Self::LocalResourceSize(name)),
             ("Endpoints", "Endpoint", "address") => Some(Self::EndpointAddress(name)),
@@ -66,7 +68,12 @@ impl RoleInstanceXPath {
 
 /// `@name='X'` or `@name="X"` → `X`.
 fn named(predicate: &str) -> Option<String> {
-    let value = predicate.trim().strip_prefix("@name")?.trim_start().strip_prefix('=')?.trim();
+    let value = predicate
+        .trim()
+        .strip_prefix("@name")?
+        .trim_start()
+        .strip_prefix('=')?
+        .trim();
     let quote = value.chars().next().filter(|c| *c == '\'' || *c == '"')?;
     let inner = value.strip_prefix(quote)?.strip_suffix(quote)?;
     (!inner.is_empty() && !inner.contains(quote)).then(|| inner.to_owned())
@@ -82,7 +89,10 @@ mod tests {
             ("/RoleEnvironment/Deployment/@emulated", Some(X::Emulated)),
             ("/RoleEnvironment/Deployment/@id", Some(X::DeploymentId)),
             ("/RoleEnvironment/CurrentInstance/@id", Some(X::InstanceId)),
-            ("/RoleEnvironment/CurrentInstance/@faultDomain", Some(X::FaultDomain)),
+            (
+                "/RoleEnvironment/CurrentInstance/@faultDomain",
+                Some(X::FaultDomain),
+            ),
             (
                 "/RoleEnvironment/CurrentInstance/Endpoints/Endpoint[@name='Http']/@port",
                 Some(X::EndpointPort("Http".into())),
@@ -99,9 +109,15 @@ mod tests {
                 "/RoleEnvironment/CurrentInstance/LocalResources/LocalResource[@name='Temp']/@path",
                 Some(X::LocalResourcePath("Temp".into())),
             ),
-            ("/RoleEnvironment/CurrentInstance/Endpoints/Endpoint[@name='Http']/@publicPort", None),
+            (
+                "/RoleEnvironment/CurrentInstance/Endpoints/Endpoint[@name='Http']/@publicPort",
+                None,
+            ),
             ("/RoleEnvironment/Deployment/@name", None),
-            ("/RoleEnvironment/CurrentInstance/Endpoints/Endpoint[@name='']/@port", None),
+            (
+                "/RoleEnvironment/CurrentInstance/Endpoints/Endpoint[@name='']/@port",
+                None,
+            ),
         ];
         for (xpath, expected) in cases {
             assert_eq!(X::parse(xpath), expected, "{xpath}");

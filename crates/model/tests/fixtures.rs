@@ -4,13 +4,22 @@
 
 use std::path::{Path, PathBuf};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/service-models");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/service-models"
+);
 
 fn fixture_dirs() -> Vec<PathBuf> {
     let root = Path::new(FIXTURES);
-    assert!(root.is_dir(), "fixtures not found at {FIXTURES}: clone the repo beside shared/");
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    assert!(
+        root.is_dir(),
+        "fixtures not found at {FIXTURES}: clone the repo beside shared/"
+    );
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     dirs
 }
@@ -26,7 +35,11 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 }
 
 fn name(dir: &Path, file: &Path) -> String {
-    format!("{}/{}", dir.file_name().unwrap().to_string_lossy(), file.file_name().unwrap().to_string_lossy())
+    format!(
+        "{}/{}",
+        dir.file_name().unwrap().to_string_lossy(),
+        file.file_name().unwrap().to_string_lossy()
+    )
 }
 
 #[test]
@@ -37,14 +50,22 @@ fn every_fixture_file_parses() {
             let bytes = std::fs::read(&f).unwrap();
             let (def, diags) = weft_model::ServiceDefinition::parse(&name(&dir, &f), &bytes);
             assert!(def.is_some(), "{}: {diags:#?}", f.display());
-            assert!(!diags.iter().any(|d| d.is_error()), "{}: {diags:#?}", f.display());
+            assert!(
+                !diags.iter().any(|d| d.is_error()),
+                "{}: {diags:#?}",
+                f.display()
+            );
             count += 1;
         }
         for f in files(&dir, "cscfg") {
             let bytes = std::fs::read(&f).unwrap();
             let (cfg, diags) = weft_model::ServiceConfiguration::parse(&name(&dir, &f), &bytes);
             assert!(cfg.is_some(), "{}: {diags:#?}", f.display());
-            assert!(!diags.iter().any(|d| d.is_error()), "{}: {diags:#?}", f.display());
+            assert!(
+                !diags.iter().any(|d| d.is_error()),
+                "{}: {diags:#?}",
+                f.display()
+            );
             count += 1;
         }
     }
@@ -61,8 +82,15 @@ fn fixture_diagnostics() {
                 let cfg_bytes = std::fs::read(&cfg).unwrap();
                 let (dn, cn) = (name(&dir, &def), name(&dir, &cfg));
                 let report = weft_model::check((&dn, &def_bytes), Some((&cn, &cfg_bytes)));
-                out.push_str(&format!("=== {dn} + {cn}: {}\n", weft_model::summary(&report.diagnostics)));
-                out.push_str(&weft_model::render_text(&report.diagnostics, &report.sources, false));
+                out.push_str(&format!(
+                    "=== {dn} + {cn}: {}\n",
+                    weft_model::summary(&report.diagnostics)
+                ));
+                out.push_str(&weft_model::render_text(
+                    &report.diagnostics,
+                    &report.sources,
+                    false,
+                ));
             }
         }
         let snap = dir.file_name().unwrap().to_string_lossy().into_owned();

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../model/tests/cases");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/service-models");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/service-models"
+);
 
 fn case(name: &str, file: &str) -> PathBuf {
     Path::new(CASES).join(name).join(file)
@@ -28,8 +31,13 @@ fn weft(args: &[&Path], extra: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn valid_pair_exits_zero_with_summary() {
-    let (code, out, _) =
-        weft(&[&case("valid-full", "ServiceDefinition.csdef"), &case("valid-full", "ServiceConfiguration.cscfg")], &[]);
+    let (code, out, _) = weft(
+        &[
+            &case("valid-full", "ServiceDefinition.csdef"),
+            &case("valid-full", "ServiceConfiguration.cscfg"),
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{out}");
     assert_eq!(out.trim_end(), "0 errors, 0 warnings");
 }
@@ -37,7 +45,13 @@ fn valid_pair_exits_zero_with_summary() {
 #[test]
 fn warnings_only_exit_zero() {
     let dir = Path::new(FIXTURES).join("nugetgallery-cloud");
-    let (code, out, _) = weft(&[&dir.join("ServiceDefinition.csdef"), &dir.join("ServiceConfiguration.Cloud.cscfg")], &[]);
+    let (code, out, _) = weft(
+        &[
+            &dir.join("ServiceDefinition.csdef"),
+            &dir.join("ServiceConfiguration.Cloud.cscfg"),
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("warning[W0302]"), "{out}");
     assert!(out.trim_end().ends_with("0 errors, 8 warnings"), "{out}");
@@ -48,11 +62,23 @@ fn errors_exit_one_and_render_rustc_style() {
     let def = case("https-without-certificate", "ServiceDefinition.csdef");
     let (code, out, _) = weft(&[&def], &[]);
     assert_eq!(code, 1, "{out}");
-    let head = format!("error[E0106]: https endpoint `Https` names no certificate\n   --> {}:10:28\n", def.display());
+    let head = format!(
+        "error[E0106]: https endpoint `Https` names no certificate\n   --> {}:10:28\n",
+        def.display()
+    );
     assert!(out.starts_with(&head), "{out}");
-    assert!(out.contains("10 |       <InputEndpoint name=\"Https\" protocol=\"https\" port=\"443\" />"), "{out}");
-    assert!(out.contains("   |                            ^^^^^\n"), "caret under the name:\n{out}");
-    assert!(out.contains("= help: add `certificate=\"<name>\"`"), "{out}");
+    assert!(
+        out.contains("10 |       <InputEndpoint name=\"Https\" protocol=\"https\" port=\"443\" />"),
+        "{out}"
+    );
+    assert!(
+        out.contains("   |                            ^^^^^\n"),
+        "caret under the name:\n{out}"
+    );
+    assert!(
+        out.contains("= help: add `certificate=\"<name>\"`"),
+        "{out}"
+    );
     assert!(out.trim_end().ends_with("1 error, 0 warnings"), "{out}");
 }
 
@@ -69,7 +95,10 @@ fn every_problem_is_reported_at_once() {
 #[test]
 fn json_format_is_machine_readable() {
     let (code, out, _) = weft(
-        &[&case("roles-mismatch", "ServiceDefinition.csdef"), &case("roles-mismatch", "ServiceConfiguration.cscfg")],
+        &[
+            &case("roles-mismatch", "ServiceDefinition.csdef"),
+            &case("roles-mismatch", "ServiceConfiguration.cscfg"),
+        ],
         &["--format", "json"],
     );
     assert_eq!(code, 1);
@@ -78,8 +107,16 @@ fn json_format_is_machine_readable() {
     assert_eq!(arr.len(), 2);
     assert_eq!(arr[1]["code"], "E0403");
     assert_eq!(arr[1]["severity"], "error");
-    assert_eq!((arr[1]["line"].as_u64(), arr[1]["column"].as_u64()), (Some(3), Some(15)));
-    assert!(arr[1]["file"].as_str().unwrap().ends_with("ServiceConfiguration.cscfg"));
+    assert_eq!(
+        (arr[1]["line"].as_u64(), arr[1]["column"].as_u64()),
+        (Some(3), Some(15))
+    );
+    assert!(
+        arr[1]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("ServiceConfiguration.cscfg")
+    );
     assert!(arr[1]["message"].as_str().unwrap().contains("Wroker"));
 }
 
@@ -94,10 +131,19 @@ fn malformed_xml_gives_its_position() {
 #[test]
 fn utf16_files_work() {
     let lokad = Path::new(FIXTURES).join("lokad-cloud-2011");
-    let (code, out, _) = weft(&[&lokad.join("ServiceDefinition.csdef"), &lokad.join("ServiceConfiguration.cscfg")], &[]);
+    let (code, out, _) = weft(
+        &[
+            &lokad.join("ServiceDefinition.csdef"),
+            &lokad.join("ServiceConfiguration.cscfg"),
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{out}");
     let (code, out, _) = weft(
-        &[&case("valid-utf16-crlf", "ServiceDefinition.csdef"), &case("valid-utf16-crlf", "ServiceConfiguration.cscfg")],
+        &[
+            &case("valid-utf16-crlf", "ServiceDefinition.csdef"),
+            &case("valid-utf16-crlf", "ServiceConfiguration.cscfg"),
+        ],
         &[],
     );
     assert_eq!((code, out.trim_end()), (0, "0 errors, 0 warnings"));
@@ -107,7 +153,10 @@ fn utf16_files_work() {
 fn missing_file_exits_two() {
     let (code, out, err) = weft(&[Path::new("/nonexistent/ServiceDefinition.csdef")], &[]);
     assert_eq!(code, 2, "{out}");
-    assert!(err.contains("failed to read /nonexistent/ServiceDefinition.csdef"), "{err}");
+    assert!(
+        err.contains("failed to read /nonexistent/ServiceDefinition.csdef"),
+        "{err}"
+    );
 }
 
 #[test]

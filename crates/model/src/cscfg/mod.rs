@@ -11,7 +11,8 @@ use crate::diagnostic::Diagnostic;
 use crate::source::{Located, SourceFile, Span};
 
 /// The cscfg namespace.
-pub const NAMESPACE: &str = "http://schemas.microsoft.com/ServiceHosting/2008/10/ServiceConfiguration";
+pub const NAMESPACE: &str =
+    "http://schemas.microsoft.com/ServiceHosting/2008/10/ServiceConfiguration";
 
 #[derive(Debug, Clone)]
 pub struct ServiceConfiguration {
@@ -37,7 +38,9 @@ impl ServiceConfiguration {
 
     /// The guest OS version; `*` (latest, patched by the fabric) when absent.
     pub fn os_version(&self) -> OsVersion {
-        self.os_version.as_ref().map_or(OsVersion::Latest, |v| v.value.clone())
+        self.os_version
+            .as_ref()
+            .map_or(OsVersion::Latest, |v| v.value.clone())
     }
 }
 
@@ -69,7 +72,11 @@ impl OsVersion {
         let (fam_rel, date_build) = rest.split_once('_')?;
         let (family, release) = fam_rel.split_once('.')?;
         let (date, build) = date_build.split_once('-')?;
-        let digits = |t: &str| (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse::<u32>().ok()).flatten();
+        let digits = |t: &str| {
+            (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse::<u32>().ok())
+                .flatten()
+        };
         if date.len() != 6 {
             return None;
         }
@@ -141,9 +148,21 @@ mod tests {
         assert_eq!(OsVersion::parse("*"), Some(OsVersion::Latest));
         assert_eq!(
             OsVersion::parse("WA-GUEST-OS-6.62_202311-01"),
-            Some(OsVersion::Specific(GuestOsVersion { family: 6, release: 62, year: 2023, month: 11, build: 1 }))
+            Some(OsVersion::Specific(GuestOsVersion {
+                family: 6,
+                release: 62,
+                year: 2023,
+                month: 11,
+                build: 1
+            }))
         );
-        for bad in ["latest", "WA-GUEST-OS-6.62", "WA-GUEST-OS-6.62_202313-01", "WA-GUEST-OS-x.1_201201-01", ""] {
+        for bad in [
+            "latest",
+            "WA-GUEST-OS-6.62",
+            "WA-GUEST-OS-6.62_202313-01",
+            "WA-GUEST-OS-x.1_201201-01",
+            "",
+        ] {
             assert_eq!(OsVersion::parse(bad), None, "{bad}");
         }
     }

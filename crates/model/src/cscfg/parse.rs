@@ -7,7 +7,9 @@ use crate::xml::Element;
 
 pub(super) fn parse(name: &str, bytes: &[u8]) -> (Option<ServiceConfiguration>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((source, root)) = crate::parse_root(name, bytes, "ServiceConfiguration", NAMESPACE, &mut diags) else {
+    let Some((source, root)) =
+        crate::parse_root(name, bytes, "ServiceConfiguration", NAMESPACE, &mut diags)
+    else {
         return (None, diags);
     };
     let cfg = {
@@ -70,7 +72,9 @@ fn role(cx: &mut Cx<'_>, el: &Element) -> Option<RoleConfiguration> {
     let vm_name = a.take_string("vmName");
     a.finish(cx);
     let mut role = RoleConfiguration {
-        name: name.clone().unwrap_or_else(|| Located::new(String::new(), el.span)),
+        name: name
+            .clone()
+            .unwrap_or_else(|| Located::new(String::new(), el.span)),
         instances: None,
         settings: Vec::new(),
         certificates: Vec::new(),
@@ -132,15 +136,24 @@ fn role(cx: &mut Cx<'_>, el: &Element) -> Option<RoleConfiguration> {
                     let name = cx.required_name(&mut a, "name");
                     let thumbprint = cx.required(&mut a, "thumbprint");
                     let algorithm = match a.take("thumbprintAlgorithm") {
-                        Some(v) => cx.choice(v, &[("sha1", ThumbprintAlgorithm::Sha1)], &c.name).map(|v| v.value),
+                        Some(v) => cx
+                            .choice(v, &[("sha1", ThumbprintAlgorithm::Sha1)], &c.name)
+                            .map(|v| v.value),
                         None => {
                             cx.missing(c, "thumbprintAlgorithm");
                             None
                         }
                     };
                     a.finish(cx);
-                    if let (Some(name), Some(thumbprint), Some(algorithm)) = (name, thumbprint, algorithm) {
-                        role.certificates.push(CertificateThumbprint { name, thumbprint, algorithm, span: c.span });
+                    if let (Some(name), Some(thumbprint), Some(algorithm)) =
+                        (name, thumbprint, algorithm)
+                    {
+                        role.certificates.push(CertificateThumbprint {
+                            name,
+                            thumbprint,
+                            algorithm,
+                            span: c.span,
+                        });
                     }
                 }
             }
@@ -155,7 +168,10 @@ fn role(cx: &mut Cx<'_>, el: &Element) -> Option<RoleConfiguration> {
 
 fn network_configuration(cx: &mut Cx<'_>, el: &Element) -> NetworkConfiguration {
     cx.attrs(el).finish(cx);
-    let mut net = NetworkConfiguration { span: el.span, ..Default::default() };
+    let mut net = NetworkConfiguration {
+        span: el.span,
+        ..Default::default()
+    };
     for child in cx.children(el) {
         match child.name.as_str() {
             "AccessControls" => {
@@ -176,7 +192,11 @@ fn network_configuration(cx: &mut Cx<'_>, el: &Element) -> NetworkConfiguration 
                         rules.extend(rule(cx, r));
                     }
                     if let Some(name) = name {
-                        net.access_controls.push(AccessControl { name, rules, span: ac.span });
+                        net.access_controls.push(AccessControl {
+                            name,
+                            rules,
+                            span: ac.span,
+                        });
                     }
                 }
             }
@@ -191,8 +211,15 @@ fn network_configuration(cx: &mut Cx<'_>, el: &Element) -> NetworkConfiguration 
                     let endpoint = cx.required_name(&mut a, "endpoint");
                     let access_control = cx.required_name(&mut a, "accessControl");
                     a.finish(cx);
-                    if let (Some(role), Some(endpoint), Some(access_control)) = (role, endpoint, access_control) {
-                        net.endpoint_acls.push(EndpointAcl { role, endpoint, access_control, span: e.span });
+                    if let (Some(role), Some(endpoint), Some(access_control)) =
+                        (role, endpoint, access_control)
+                    {
+                        net.endpoint_acls.push(EndpointAcl {
+                            role,
+                            endpoint,
+                            access_control,
+                            span: e.span,
+                        });
                     }
                 }
             }
@@ -212,7 +239,11 @@ fn rule(cx: &mut Cx<'_>, el: &Element) -> Option<AclRule> {
         }
     };
     let action = match a.take("action") {
-        Some(v) => cx.choice(v, &[("permit", AclAction::Permit), ("deny", AclAction::Deny)], &el.name),
+        Some(v) => cx.choice(
+            v,
+            &[("permit", AclAction::Permit), ("deny", AclAction::Deny)],
+            &el.name,
+        ),
         None => {
             cx.missing(el, "action");
             None
@@ -223,21 +254,43 @@ fn rule(cx: &mut Cx<'_>, el: &Element) -> Option<AclRule> {
     a.finish(cx);
     let remote_subnet = remote_subnet?;
     if !is_ipv4_cidr(remote_subnet.value.trim()) {
-        cx.emit(Code::E0414, remote_subnet.span, format!("remoteSubnet `{}` is not an IPv4 CIDR block", remote_subnet.value))
-            .help = Some("write an address and prefix length, for example `10.0.0.0/8` or `0.0.0.0/0`".into());
+        cx.emit(
+            Code::E0414,
+            remote_subnet.span,
+            format!(
+                "remoteSubnet `{}` is not an IPv4 CIDR block",
+                remote_subnet.value
+            ),
+        )
+        .help = Some(
+            "write an address and prefix length, for example `10.0.0.0/8` or `0.0.0.0/0`".into(),
+        );
     }
-    Some(AclRule { order: order?, action: action?.value, remote_subnet, description, span: el.span })
+    Some(AclRule {
+        order: order?,
+        action: action?.value,
+        remote_subnet,
+        description,
+        span: el.span,
+    })
 }
 
 fn is_ipv4_cidr(s: &str) -> bool {
-    let Some((addr, len)) = s.split_once('/') else { return false };
+    let Some((addr, len)) = s.split_once('/') else {
+        return false;
+    };
     addr.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)
 }
 
 fn kept(el: &Element) -> KeptElement {
     KeptElement {
         name: el.name.clone(),
-        attributes: el.attrs.iter().filter(|a| !a.is_meta()).map(|a| (a.name.clone(), a.value.clone())).collect(),
+        attributes: el
+            .attrs
+            .iter()
+            .filter(|a| !a.is_meta())
+            .map(|a| (a.name.clone(), a.value.clone()))
+            .collect(),
         children: el.children.iter().map(kept).collect(),
         text: el.text.clone(),
         span: el.span,

@@ -77,11 +77,15 @@ impl InputEndpoint {
     pub const DEFAULT_IDLE_TIMEOUT_MINUTES: u64 = 4;
 
     pub fn local_port(&self) -> LocalPort {
-        self.local_port.as_ref().map_or(LocalPort::Port(*self.port), |p| p.value)
+        self.local_port
+            .as_ref()
+            .map_or(LocalPort::Port(*self.port), |p| p.value)
     }
 
     pub fn idle_timeout_minutes(&self) -> u64 {
-        self.idle_timeout_in_minutes.as_ref().map_or(Self::DEFAULT_IDLE_TIMEOUT_MINUTES, |v| v.value)
+        self.idle_timeout_in_minutes
+            .as_ref()
+            .map_or(Self::DEFAULT_IDLE_TIMEOUT_MINUTES, |v| v.value)
     }
 }
 

@@ -47,7 +47,9 @@ impl ServiceDefinition {
     pub fn upgrade_domains(&self) -> u32 {
         self.upgrade_domain_count
             .as_ref()
-            .map_or(DEFAULT_UPGRADE_DOMAIN_COUNT, |c| c.value.clamp(1, 20) as u32)
+            .map_or(DEFAULT_UPGRADE_DOMAIN_COUNT, |c| {
+                c.value.clamp(1, 20) as u32
+            })
     }
 
     pub fn role(&self, name: &str) -> Option<&Role> {
@@ -88,11 +90,15 @@ impl LoadBalancerProbe {
     pub const DEFAULT_TIMEOUT_SECONDS: u64 = 31;
 
     pub fn interval_seconds(&self) -> u64 {
-        self.interval_in_seconds.as_ref().map_or(Self::DEFAULT_INTERVAL_SECONDS, |v| v.value)
+        self.interval_in_seconds
+            .as_ref()
+            .map_or(Self::DEFAULT_INTERVAL_SECONDS, |v| v.value)
     }
 
     pub fn timeout_seconds(&self) -> u64 {
-        self.timeout_in_seconds.as_ref().map_or(Self::DEFAULT_TIMEOUT_SECONDS, |v| v.value)
+        self.timeout_in_seconds
+            .as_ref()
+            .map_or(Self::DEFAULT_TIMEOUT_SECONDS, |v| v.value)
     }
 }
 

@@ -9,30 +9,43 @@ use crate::xpath::RoleInstanceXPath;
 
 pub(super) fn parse(name: &str, bytes: &[u8]) -> (Option<ServiceDefinition>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((source, root)) = crate::parse_root(name, bytes, "ServiceDefinition", NAMESPACE, &mut diags) else {
+    let Some((source, root)) =
+        crate::parse_root(name, bytes, "ServiceDefinition", NAMESPACE, &mut diags)
+    else {
         return (None, diags);
     };
     let def = {
         let mut cx = Cx::new(&source, &mut diags, NAMESPACE);
         definition(&mut cx, &root)
     };
-    (def.map(|mut d| {
-        d.source = source;
-        d
-    }), diags)
+    (
+        def.map(|mut d| {
+            d.source = source;
+            d
+        }),
+        diags,
+    )
 }
 
 fn definition(cx: &mut Cx<'_>, root: &Element) -> Option<ServiceDefinition> {
     let mut a = cx.attrs(root);
     let name = cx.required_name(&mut a, "name");
     let schema_version = a.take_string("schemaVersion");
-    let upgrade_domain_count = a.take("upgradeDomainCount").and_then(|v| cx.uint(v, "ServiceDefinition"));
+    let upgrade_domain_count = a
+        .take("upgradeDomainCount")
+        .and_then(|v| cx.uint(v, "ServiceDefinition"));
     let topology_change_discovery = a
         .take("topologyChangeDiscovery")
         .and_then(|v| {
             cx.choice(
                 v,
-                &[("UpgradeDomainWalk", TopologyChangeDiscovery::UpgradeDomainWalk), ("Blast", TopologyChangeDiscovery::Blast)],
+                &[
+                    (
+                        "UpgradeDomainWalk",
+                        TopologyChangeDiscovery::UpgradeDomainWalk,
+                    ),
+                    ("Blast", TopologyChangeDiscovery::Blast),
+                ],
                 "ServiceDefinition",
             )
         })
@@ -84,7 +97,11 @@ fn probe(cx: &mut Cx<'_>, el: &Element) -> Option<LoadBalancerProbe> {
     let mut a = cx.attrs(el);
     let name = cx.required_name(&mut a, "name");
     let protocol = match a.take("protocol") {
-        Some(v) => cx.choice(v, &[("tcp", ProbeProtocol::Tcp), ("http", ProbeProtocol::Http)], &el.name),
+        Some(v) => cx.choice(
+            v,
+            &[("tcp", ProbeProtocol::Tcp), ("http", ProbeProtocol::Http)],
+            &el.name,
+        ),
         None => {
             cx.missing(el, "protocol");
             None
@@ -92,8 +109,12 @@ fn probe(cx: &mut Cx<'_>, el: &Element) -> Option<LoadBalancerProbe> {
     };
     let path = a.take_string("path");
     let port = a.take("port").and_then(|v| cx.port(v, &el.name));
-    let interval_in_seconds = a.take("intervalInSeconds").and_then(|v| cx.uint(v, &el.name));
-    let timeout_in_seconds = a.take("timeoutInSeconds").and_then(|v| cx.uint(v, &el.name));
+    let interval_in_seconds = a
+        .take("intervalInSeconds")
+        .and_then(|v| cx.uint(v, &el.name));
+    let timeout_in_seconds = a
+        .take("timeoutInSeconds")
+        .and_then(|v| cx.uint(v, &el.name));
     a.finish(cx);
     for child in cx.children(el) {
         cx.unknown_element(child, &el.name);
@@ -127,7 +148,11 @@ fn traffic_rule(cx: &mut Cx<'_>, el: &Element) -> OnlyAllowTrafficTo {
                     let role = cx.required_name(&mut a, "roleName");
                     a.finish(cx);
                     if let (Some(role), Some(endpoint)) = (role, endpoint) {
-                        destinations.push(RoleEndpointRef { role, endpoint, span: d.span });
+                        destinations.push(RoleEndpointRef {
+                            role,
+                            endpoint,
+                            span: d.span,
+                        });
                     }
                 }
             }
@@ -153,7 +178,11 @@ fn traffic_rule(cx: &mut Cx<'_>, el: &Element) -> OnlyAllowTrafficTo {
             _ => cx.unknown_element(child, &el.name),
         }
     }
-    OnlyAllowTrafficTo { destinations, source, span: el.span }
+    OnlyAllowTrafficTo {
+        destinations,
+        source,
+        span: el.span,
+    }
 }
 
 fn role(cx: &mut Cx<'_>, el: &Element, kind: RoleKind) -> Option<Role> {
@@ -167,13 +196,17 @@ fn role(cx: &mut Cx<'_>, el: &Element, kind: RoleKind) -> Option<Role> {
         }
         Located::new(size, v.value_span)
     });
-    let enable_native_code_execution =
-        a.take("enableNativeCodeExecution").and_then(|v| cx.boolean(v, &el.name)).map(|v| v.value);
+    let enable_native_code_execution = a
+        .take("enableNativeCodeExecution")
+        .and_then(|v| cx.boolean(v, &el.name))
+        .map(|v| v.value);
     a.finish(cx);
 
     let mut role = Role {
         kind,
-        name: name.clone().unwrap_or_else(|| Located::new(String::new(), el.span)),
+        name: name
+            .clone()
+            .unwrap_or_else(|| Located::new(String::new(), el.span)),
         vmsize,
         enable_native_code_execution,
         runtime: None,
@@ -204,7 +237,8 @@ fn role(cx: &mut Cx<'_>, el: &Element, kind: RoleKind) -> Option<Role> {
             cx.unknown_element(child, &el.name);
             continue;
         };
-        if (kind == RoleKind::VirtualMachine && matches!(ONCE[slot], "Runtime" | "Startup" | "Sites"))
+        if (kind == RoleKind::VirtualMachine
+            && matches!(ONCE[slot], "Runtime" | "Startup" | "Sites"))
             || (kind == RoleKind::Worker && ONCE[slot] == "Sites")
         {
             cx.unknown_element(child, &el.name);
@@ -247,14 +281,26 @@ fn role(cx: &mut Cx<'_>, el: &Element, kind: RoleKind) -> Option<Role> {
                     let store_location = a
                         .take("storeLocation")
                         .and_then(|v| {
-                            cx.choice(v, &[("LocalMachine", StoreLocation::LocalMachine), ("CurrentUser", StoreLocation::CurrentUser)], &c.name)
+                            cx.choice(
+                                v,
+                                &[
+                                    ("LocalMachine", StoreLocation::LocalMachine),
+                                    ("CurrentUser", StoreLocation::CurrentUser),
+                                ],
+                                &c.name,
+                            )
                         })
                         .map(|v| v.value);
                     let store_name = a.take("storeName").map(|v| v.value.clone());
                     let _ = a.take("permissionLevel");
                     a.finish(cx);
                     if let Some(name) = name {
-                        role.certificates.push(CertificateDecl { name, store_location, store_name, span: c.span });
+                        role.certificates.push(CertificateDecl {
+                            name,
+                            store_location,
+                            store_name,
+                            span: c.span,
+                        });
                     }
                 }
             }
@@ -271,7 +317,10 @@ fn role(cx: &mut Cx<'_>, el: &Element, kind: RoleKind) -> Option<Role> {
                             format!("import `{}` is a Windows Azure plugin; it is ignored on Linux hosts", module.name()),
                         );
                         d.help = Some(module.linux_alternative().to_owned());
-                        role.imports.push(Import { module, span: i.span });
+                        role.imports.push(Import {
+                            module,
+                            span: i.span,
+                        });
                     }
                 }
             }
@@ -313,9 +362,22 @@ fn named_children<'e>(cx: &mut Cx<'_>, el: &'e Element, want: &str) -> Vec<&'e E
     out
 }
 
-fn execution_context(cx: &mut Cx<'_>, a: &mut crate::read::Attrs<'_>, element: &str) -> ExecutionContext {
+fn execution_context(
+    cx: &mut Cx<'_>,
+    a: &mut crate::read::Attrs<'_>,
+    element: &str,
+) -> ExecutionContext {
     a.take("executionContext")
-        .and_then(|v| cx.choice(v, &[("limited", ExecutionContext::Limited), ("elevated", ExecutionContext::Elevated)], element))
+        .and_then(|v| {
+            cx.choice(
+                v,
+                &[
+                    ("limited", ExecutionContext::Limited),
+                    ("elevated", ExecutionContext::Elevated),
+                ],
+                element,
+            )
+        })
         .map(|v| v.value)
         .unwrap_or_default()
 }
@@ -324,7 +386,12 @@ fn runtime(cx: &mut Cx<'_>, el: &Element) -> Runtime {
     let mut a = cx.attrs(el);
     let execution_context = execution_context(cx, &mut a, &el.name);
     a.finish(cx);
-    let mut rt = Runtime { execution_context, environment: Vec::new(), entry_point: None, span: el.span };
+    let mut rt = Runtime {
+        execution_context,
+        environment: Vec::new(),
+        entry_point: None,
+        span: el.span,
+    };
     let (mut env_seen, mut ep_seen) = (None, None);
     for child in cx.children(el) {
         match child.name.as_str() {
@@ -340,11 +407,19 @@ fn runtime(cx: &mut Cx<'_>, el: &Element) -> Runtime {
                 cx.attrs(child).finish(cx);
                 let mut points = cx.children(child).into_iter();
                 let Some(p) = points.next() else {
-                    cx.emit(Code::E0007, child.span, "`EntryPoint` has neither `ProgramEntryPoint` nor `NetFxEntryPoint`");
+                    cx.emit(
+                        Code::E0007,
+                        child.span,
+                        "`EntryPoint` has neither `ProgramEntryPoint` nor `NetFxEntryPoint`",
+                    );
                     continue;
                 };
                 for extra in points {
-                    cx.emit(Code::E0009, extra.span, "`EntryPoint` holds more than one entry point");
+                    cx.emit(
+                        Code::E0009,
+                        extra.span,
+                        "`EntryPoint` holds more than one entry point",
+                    );
                 }
                 rt.entry_point = entry_point(cx, p, &child.name);
             }
@@ -372,7 +447,11 @@ fn entry_point(cx: &mut Cx<'_>, p: &Element, parent: &str) -> Option<EntryPoint>
             }
             let command_line = command_line?;
             check_command_line(cx, &command_line, "ProgramEntryPoint");
-            Some(EntryPoint::Program(ProgramEntryPoint { command_line, set_ready_on_process_start: ready, span: p.span }))
+            Some(EntryPoint::Program(ProgramEntryPoint {
+                command_line,
+                set_ready_on_process_start: ready,
+                span: p.span,
+            }))
         }
         "NetFxEntryPoint" => {
             let assembly_name = a.take_string("assemblyName");
@@ -386,7 +465,11 @@ fn entry_point(cx: &mut Cx<'_>, p: &Element, parent: &str) -> Option<EntryPoint>
             .help = Some(
                 "use `<ProgramEntryPoint commandLine=\"...\" setReadyOnProcessStart=\"true\" />` with a Linux command line (for example `dotnet MyRole.dll` built for .NET on Linux)".into(),
             );
-            Some(EntryPoint::NetFx(NetFxEntryPoint { assembly_name, target_framework_version, span: p.span }))
+            Some(EntryPoint::NetFx(NetFxEntryPoint {
+                assembly_name,
+                target_framework_version,
+                span: p.span,
+            }))
         }
         _ => {
             cx.unknown_element(p, parent);
@@ -399,12 +482,22 @@ fn entry_point(cx: &mut Cx<'_>, p: &Element, parent: &str) -> Option<EntryPoint>
 fn check_command_line(cx: &mut Cx<'_>, cmd: &Located<String>, what: &str) {
     let trimmed = cmd.value.trim();
     if trimmed.is_empty() {
-        cx.emit(Code::E0207, cmd.span, format!("the `commandLine` of `{what}` is empty"));
+        cx.emit(
+            Code::E0207,
+            cmd.span,
+            format!("the `commandLine` of `{what}` is empty"),
+        );
         return;
     }
-    let program = trimmed.split_whitespace().next().unwrap_or_default().trim_matches('"');
+    let program = trimmed
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_matches('"');
     let lower = program.to_ascii_lowercase();
-    let windows = [".cmd", ".bat", ".exe", ".ps1"].iter().find(|ext| lower.ends_with(*ext));
+    let windows = [".cmd", ".bat", ".exe", ".ps1"]
+        .iter()
+        .find(|ext| lower.ends_with(*ext));
     if let Some(ext) = windows {
         cx.emit(
             Code::W0305,
@@ -433,7 +526,11 @@ fn environment(cx: &mut Cx<'_>, el: &Element) -> Vec<EnvironmentVariable> {
             let x = cx.required(&mut a, "xpath");
             a.finish(cx);
             if xpath.is_some() {
-                cx.emit(Code::E0009, c.span, "`Variable` holds more than one `RoleInstanceValue`");
+                cx.emit(
+                    Code::E0009,
+                    c.span,
+                    "`Variable` holds more than one `RoleInstanceValue`",
+                );
             } else {
                 xpath = x;
             }
@@ -450,19 +547,42 @@ fn environment(cx: &mut Cx<'_>, el: &Element) -> Vec<EnvironmentVariable> {
                 }
             },
             (Some(l), Some(_)) => {
-                cx.emit(Code::E0205, name.span, format!("variable `{}` has both a `value` and a `RoleInstanceValue`", name.value))
-                    .help = Some("keep one of them".into());
+                cx.emit(
+                    Code::E0205,
+                    name.span,
+                    format!(
+                        "variable `{}` has both a `value` and a `RoleInstanceValue`",
+                        name.value
+                    ),
+                )
+                .help = Some("keep one of them".into());
                 VariableValue::Literal(l)
             }
             (None, None) => {
-                cx.emit(Code::E0205, name.span, format!("variable `{}` has neither a `value` nor a `RoleInstanceValue`", name.value))
-                    .help = Some("add `value=\"...\"` or a `<RoleInstanceValue xpath=\"...\" />` child".into());
+                cx.emit(
+                    Code::E0205,
+                    name.span,
+                    format!(
+                        "variable `{}` has neither a `value` nor a `RoleInstanceValue`",
+                        name.value
+                    ),
+                )
+                .help = Some(
+                    "add `value=\"...\"` or a `<RoleInstanceValue xpath=\"...\" />` child".into(),
+                );
                 continue;
             }
         };
         if let Some(first) = vars.iter().find(|e| e.name.value == name.value) {
             let line = cx.sink.source.position(first.name.span.start).line;
-            cx.emit(Code::E0206, name.span, format!("variable `{}` is already defined on line {line}", name.value));
+            cx.emit(
+                Code::E0206,
+                name.span,
+                format!(
+                    "variable `{}` is already defined on line {line}",
+                    name.value
+                ),
+            );
         }
         vars.push(EnvironmentVariable { name, value });
     }
@@ -478,7 +598,11 @@ fn task(cx: &mut Cx<'_>, el: &Element) -> Option<StartupTask> {
         .and_then(|v| {
             cx.choice(
                 v,
-                &[("simple", TaskType::Simple), ("background", TaskType::Background), ("foreground", TaskType::Foreground)],
+                &[
+                    ("simple", TaskType::Simple),
+                    ("background", TaskType::Background),
+                    ("foreground", TaskType::Foreground),
+                ],
                 &el.name,
             )
         })
@@ -498,7 +622,13 @@ fn task(cx: &mut Cx<'_>, el: &Element) -> Option<StartupTask> {
     }
     let command_line = command_line?;
     check_command_line(cx, &command_line, "Task");
-    Some(StartupTask { command_line, execution_context, task_type, environment: environment_vars, span: el.span })
+    Some(StartupTask {
+        command_line,
+        execution_context,
+        task_type,
+        environment: environment_vars,
+        span: el.span,
+    })
 }
 
 fn endpoints(cx: &mut Cx<'_>, el: &Element, out: &mut Endpoints) {
@@ -527,9 +657,16 @@ fn input_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InputEndpoint> {
     let name = cx.required_name(&mut a, "name");
     let protocol = match a.take("protocol") {
         Some(p) => {
-            let allowed =
-                [("http", InputProtocol::Http), ("https", InputProtocol::Https), ("tcp", InputProtocol::Tcp), ("udp", InputProtocol::Udp)];
-            let found = allowed.iter().find(|(s, _)| *s == p.value).map(|(_, v)| Located::new(*v, p.value_span));
+            let allowed = [
+                ("http", InputProtocol::Http),
+                ("https", InputProtocol::Https),
+                ("tcp", InputProtocol::Tcp),
+                ("udp", InputProtocol::Udp),
+            ];
+            let found = allowed
+                .iter()
+                .find(|(s, _)| *s == p.value)
+                .map(|(_, v)| Located::new(*v, p.value_span));
             if found.is_none() {
                 protocol_help(cx, el, p, &["http", "https", "tcp", "udp"]);
             }
@@ -554,8 +691,16 @@ fn input_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InputEndpoint> {
         match p.value.trim().parse::<u16>() {
             Ok(n) if n >= 1 => Some(Located::new(LocalPort::Port(n), p.value_span)),
             _ => {
-                cx.emit(Code::E0104, p.value_span, format!("`localPort` is `{}`, neither a port from 1 to 65535 nor `*`", p.value))
-                    .help = Some("write a port number, or `*` to let the fabric pick a free port".into());
+                cx.emit(
+                    Code::E0104,
+                    p.value_span,
+                    format!(
+                        "`localPort` is `{}`, neither a port from 1 to 65535 nor `*`",
+                        p.value
+                    ),
+                )
+                .help =
+                    Some("write a port number, or `*` to let the fabric pick a free port".into());
                 None
             }
         }
@@ -563,9 +708,13 @@ fn input_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InputEndpoint> {
     let certificate = a.take_string("certificate");
     let load_balancer = a.take_string("loadBalancer");
     let load_balancer_probe = a.take_string("loadBalancerProbe");
-    let ignore_role_instance_status =
-        a.take("ignoreRoleInstanceStatus").and_then(|v| cx.boolean(v, &el.name)).is_some_and(|v| v.value);
-    let idle_timeout_in_minutes = a.take("idleTimeoutInMinutes").and_then(|v| cx.uint(v, &el.name));
+    let ignore_role_instance_status = a
+        .take("ignoreRoleInstanceStatus")
+        .and_then(|v| cx.boolean(v, &el.name))
+        .is_some_and(|v| v.value);
+    let idle_timeout_in_minutes = a
+        .take("idleTimeoutInMinutes")
+        .and_then(|v| cx.uint(v, &el.name));
     a.finish(cx);
     for c in cx.children(el) {
         cx.unknown_element(c, &el.name);
@@ -601,7 +750,11 @@ fn port_range(cx: &mut Cx<'_>, el: &Element) -> Option<PortRange> {
         }
     };
     a.finish(cx);
-    Some(PortRange { min: min?, max: max?, span: el.span })
+    Some(PortRange {
+        min: min?,
+        max: max?,
+        span: el.span,
+    })
 }
 
 fn internal_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InternalEndpoint> {
@@ -615,7 +768,10 @@ fn internal_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InternalEndpoint> 
                 ("udp", InternalProtocol::Udp),
                 ("any", InternalProtocol::Any),
             ];
-            let found = allowed.iter().find(|(s, _)| *s == p.value).map(|(_, v)| Located::new(*v, p.value_span));
+            let found = allowed
+                .iter()
+                .find(|(s, _)| *s == p.value)
+                .map(|(_, v)| Located::new(*v, p.value_span));
             if found.is_none() {
                 protocol_help(cx, el, p, &["http", "tcp", "udp", "any"]);
             }
@@ -647,7 +803,13 @@ fn internal_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InternalEndpoint> 
             _ => cx.unknown_element(c, &el.name),
         }
     }
-    Some(InternalEndpoint { name: name?, protocol: protocol?, port, fixed_ports, span: el.span })
+    Some(InternalEndpoint {
+        name: name?,
+        protocol: protocol?,
+        port,
+        fixed_ports,
+        span: el.span,
+    })
 }
 
 fn instance_input_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InstanceInputEndpoint> {
@@ -655,8 +817,14 @@ fn instance_input_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InstanceInpu
     let name = cx.required_name(&mut a, "name");
     let protocol = match a.take("protocol") {
         Some(p) => {
-            let allowed = [("tcp", TransportProtocol::Tcp), ("udp", TransportProtocol::Udp)];
-            let found = allowed.iter().find(|(s, _)| *s == p.value).map(|(_, v)| Located::new(*v, p.value_span));
+            let allowed = [
+                ("tcp", TransportProtocol::Tcp),
+                ("udp", TransportProtocol::Udp),
+            ];
+            let found = allowed
+                .iter()
+                .find(|(s, _)| *s == p.value)
+                .map(|(_, v)| Located::new(*v, p.value_span));
             if found.is_none() {
                 protocol_help(cx, el, p, &["tcp", "udp"]);
             }
@@ -688,7 +856,11 @@ fn instance_input_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InstanceInpu
         cx.attrs(c).finish(cx);
         for r in named_children(cx, c, "FixedPortRange") {
             if public_ports.is_some() {
-                cx.emit(Code::E0009, r.span, "`AllocatePublicPortFrom` holds more than one `FixedPortRange`");
+                cx.emit(
+                    Code::E0009,
+                    r.span,
+                    "`AllocatePublicPortFrom` holds more than one `FixedPortRange`",
+                );
             } else {
                 public_ports = port_range(cx, r);
             }
@@ -699,19 +871,33 @@ fn instance_input_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InstanceInpu
         cx.emit(Code::E0112, el.span, format!("instance input endpoint `{}` has no public port range", name.value))
             .help = Some("add `<AllocatePublicPortFrom><FixedPortRange min=\"...\" max=\"...\" /></AllocatePublicPortFrom>`".into());
     }
-    Some(InstanceInputEndpoint { name, protocol: protocol?, local_port: local_port?, public_ports, span: el.span })
+    Some(InstanceInputEndpoint {
+        name,
+        protocol: protocol?,
+        local_port: local_port?,
+        public_ports,
+        span: el.span,
+    })
 }
 
 fn local_storage(cx: &mut Cx<'_>, el: &Element) -> Option<LocalStorage> {
     let mut a = cx.attrs(el);
     let name = cx.required_name(&mut a, "name");
     let size_in_mb = a.take("sizeInMB").and_then(|v| cx.uint(v, &el.name));
-    let clean = a.take("cleanOnRoleRecycle").and_then(|v| cx.boolean(v, &el.name)).is_none_or(|v| v.value);
+    let clean = a
+        .take("cleanOnRoleRecycle")
+        .and_then(|v| cx.boolean(v, &el.name))
+        .is_none_or(|v| v.value);
     a.finish(cx);
     for c in cx.children(el) {
         cx.unknown_element(c, &el.name);
     }
-    Some(LocalStorage { name: name?, size_in_mb, clean_on_role_recycle: clean, span: el.span })
+    Some(LocalStorage {
+        name: name?,
+        size_in_mb,
+        clean_on_role_recycle: clean,
+        span: el.span,
+    })
 }
 
 fn site(cx: &mut Cx<'_>, el: &Element) -> Option<Site> {
@@ -730,7 +916,12 @@ fn site(cx: &mut Cx<'_>, el: &Element) -> Option<Site> {
                     let host_header = a.take_string("hostHeader");
                     a.finish(cx);
                     if let Some(endpoint_name) = endpoint_name {
-                        bindings.push(Binding { name: bname, endpoint_name, host_header, span: b.span });
+                        bindings.push(Binding {
+                            name: bname,
+                            endpoint_name,
+                            host_header,
+                            span: b.span,
+                        });
                     }
                 }
             }
@@ -740,7 +931,12 @@ fn site(cx: &mut Cx<'_>, el: &Element) -> Option<Site> {
             _ => cx.unknown_element(c, &el.name),
         }
     }
-    Some(Site { name: name?, physical_directory, bindings, span: el.span })
+    Some(Site {
+        name: name?,
+        physical_directory,
+        bindings,
+        span: el.span,
+    })
 }
 
 fn content(cx: &mut Cx<'_>, el: &Element) -> Option<Content> {
@@ -757,5 +953,9 @@ fn content(cx: &mut Cx<'_>, el: &Element) -> Option<Content> {
             cx.unknown_element(c, &el.name);
         }
     }
-    Some(Content { destination: destination?, source_directory, span: el.span })
+    Some(Content {
+        destination: destination?,
+        source_directory,
+        span: el.span,
+    })
 }

@@ -44,7 +44,9 @@ pub struct Role {
 impl Role {
     /// The VM size, Azure's default (Small) when none is written.
     pub fn vm_size(&self) -> VmSize {
-        self.vmsize.as_ref().map_or(VmSize::Known(VmSize::DEFAULT), |v| v.value.clone())
+        self.vmsize
+            .as_ref()
+            .map_or(VmSize::Known(VmSize::DEFAULT), |v| v.value.clone())
     }
 
     /// The `ProgramEntryPoint`, if the role has one.
@@ -56,12 +58,16 @@ impl Role {
     }
 
     pub fn declares_setting(&self, name: &str) -> bool {
-        self.settings.iter().any(|s| s.value == name) || self.imports.iter().any(|i| i.module.provides_setting(name))
+        self.settings.iter().any(|s| s.value == name)
+            || self.imports.iter().any(|i| i.module.provides_setting(name))
     }
 
     pub fn declares_certificate(&self, name: &str) -> bool {
         self.certificates.iter().any(|c| *c.name == name)
-            || self.imports.iter().any(|i| i.module.provides_certificate(name))
+            || self
+                .imports
+                .iter()
+                .any(|i| i.module.provides_certificate(name))
     }
 
     pub fn local_storage(&self, name: &str) -> Option<&LocalStorage> {
@@ -161,7 +167,9 @@ impl LocalStorage {
     pub const DEFAULT_SIZE_MB: u64 = 100;
 
     pub fn size_mb(&self) -> u64 {
-        self.size_in_mb.as_ref().map_or(Self::DEFAULT_SIZE_MB, |s| s.value)
+        self.size_in_mb
+            .as_ref()
+            .map_or(Self::DEFAULT_SIZE_MB, |s| s.value)
     }
 }
 
@@ -237,7 +245,8 @@ impl ImportModule {
 
     /// RemoteAccess declares the certificate that encrypts its password.
     pub fn provides_certificate(&self, name: &str) -> bool {
-        *self == Self::RemoteAccess && name == "Microsoft.WindowsAzure.Plugins.RemoteAccess.PasswordEncryption"
+        *self == Self::RemoteAccess
+            && name == "Microsoft.WindowsAzure.Plugins.RemoteAccess.PasswordEncryption"
     }
 
     /// What weft offers instead on Linux.
@@ -246,9 +255,15 @@ impl ImportModule {
             Self::RemoteAccess | Self::RemoteForwarder => {
                 "remote desktop does not exist on Linux hosts; reach instances with `weft logs` or ssh to the host"
             }
-            Self::Diagnostics => "weft captures each instance's stdout and stderr: read them with `weft logs <instance>`",
-            Self::Caching => "use an external cache (for example Redis) named in a configuration setting",
-            Self::Connect => "use the host's own networking (VPN or WireGuard) instead of Azure Connect",
+            Self::Diagnostics => {
+                "weft captures each instance's stdout and stderr: read them with `weft logs <instance>`"
+            }
+            Self::Caching => {
+                "use an external cache (for example Redis) named in a configuration setting"
+            }
+            Self::Connect => {
+                "use the host's own networking (VPN or WireGuard) instead of Azure Connect"
+            }
             Self::WebDeploy => "deploy a new package with `weft deploy` instead of Web Deploy",
             Self::Other(_) => "weft does not know this module; the role runs without it",
         }

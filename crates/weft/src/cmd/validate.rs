@@ -15,8 +15,10 @@ pub enum Format {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit status: 0 no errors (warnings allowed), 1 errors found, 2 a file could not be read.\n\
-Every diagnostic code is listed in crates/model/DIAGNOSTICS.md.")]
+#[command(
+    after_help = "Exit status: 0 no errors (warnings allowed), 1 errors found, 2 a file could not be read.\n\
+Every diagnostic code is listed in crates/model/DIAGNOSTICS.md."
+)]
 pub struct Args {
     /// The service definition (ServiceDefinition.csdef)
     pub csdef: PathBuf,
@@ -28,7 +30,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("failed to read {}: {e}", p.display()));
+    let read =
+        |p: &PathBuf| std::fs::read(p).map_err(|e| format!("failed to read {}: {e}", p.display()));
     let csdef = match read(&args.csdef) {
         Ok(b) => b,
         Err(msg) => return Ok(usage_error(&msg)),
@@ -53,7 +56,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let (errors, _) = weft_model::count(diags);
-    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn usage_error(msg: &str) -> ExitCode {
