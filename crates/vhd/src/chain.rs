@@ -265,7 +265,7 @@ impl Chain {
             return Ok(());
         }
         let end = offset + buf.len() as u64;
-        if offset % SECTOR == 0 && end % SECTOR == 0 {
+        if offset.is_multiple_of(SECTOR) && end.is_multiple_of(SECTOR) {
             return self.images[0].write_sectors(buf, offset);
         }
         let start = offset / SECTOR * SECTOR;

@@ -326,19 +326,19 @@ fn check_sparse(
     let mut overlaps = 0;
     let mut furthest: Option<&(u64, u64, String)> = None;
     for reg in &regions {
-        if let Some(prev) = furthest {
-            if reg.0 < prev.1 {
-                overlaps += 1;
-                if overlaps <= MAX_REPEATS {
-                    r.add(
-                        Severity::Error,
-                        "overlap",
-                        format!(
-                            "{} (at {}) overlaps {} (at {})",
-                            reg.2, reg.0, prev.2, prev.0
-                        ),
-                    );
-                }
+        if let Some(prev) = furthest
+            && reg.0 < prev.1
+        {
+            overlaps += 1;
+            if overlaps <= MAX_REPEATS {
+                r.add(
+                    Severity::Error,
+                    "overlap",
+                    format!(
+                        "{} (at {}) overlaps {} (at {})",
+                        reg.2, reg.0, prev.2, prev.0
+                    ),
+                );
             }
         }
         if furthest.is_none_or(|p| reg.1 > p.1) {
@@ -361,10 +361,10 @@ fn check_parent(r: &mut Report, img: &VhdImage, options: &CheckOptions) {
             let ts = std::fs::metadata(&p)
                 .and_then(|m| m.modified())
                 .map(vhd_timestamp);
-            if let Ok(ts) = ts {
-                if ts != h.parent_timestamp {
-                    r.add(Severity::Warning, "parent-timestamp", format!("parent {} was modified after the child recorded it (recorded {}, now {ts})", p.display(), h.parent_timestamp));
-                }
+            if let Ok(ts) = ts
+                && ts != h.parent_timestamp
+            {
+                r.add(Severity::Warning, "parent-timestamp", format!("parent {} was modified after the child recorded it (recorded {}, now {ts})", p.display(), h.parent_timestamp));
             }
             match VhdImage::open(&p, &OpenOptions::default()) {
                 Ok(parent) if parent.size() != img.size() => r.add(

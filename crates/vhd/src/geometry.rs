@@ -43,7 +43,7 @@ impl Geometry {
         } else {
             let mut spt = 17u64;
             let mut cth = total / spt;
-            let mut heads = (cth + 1023) / 1024;
+            let mut heads = cth.div_ceil(1024);
             if heads < 4 {
                 heads = 4;
             }

@@ -377,7 +377,7 @@ impl VhdImage {
         let full = if set { 0xff } else { 0x00 };
         let mut s = first + 1;
         while s <= last {
-            if s % 8 == 0 && s + 7 <= last && bitmap[(s / 8) as usize] == full {
+            if s.is_multiple_of(8) && s + 7 <= last && bitmap[(s / 8) as usize] == full {
                 s += 8;
                 continue;
             }
@@ -454,7 +454,7 @@ impl VhdImage {
             });
         }
         let len = buf.len() as u64;
-        if offset % SECTOR != 0 || len % SECTOR != 0 {
+        if !offset.is_multiple_of(SECTOR) || !len.is_multiple_of(SECTOR) {
             return Err(VhdError::InvalidArgument(format!(
                 "write of {len} bytes at offset {offset} is not sector aligned"
             )));

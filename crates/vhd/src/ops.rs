@@ -162,7 +162,7 @@ fn for_each_data_chunk(chain: &Chain, mut f: impl FnMut(&[u8], u64) -> Result<()
 }
 
 fn write_padded(out: &mut VhdImage, data: &[u8], offset: u64) -> Result<()> {
-    if data.len() as u64 % SECTOR == 0 {
+    if (data.len() as u64).is_multiple_of(SECTOR) {
         return out.write_sectors(data, offset);
     }
     let mut tmp = data.to_vec();

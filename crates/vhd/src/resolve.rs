@@ -23,10 +23,10 @@ pub fn read_unique_id(path: &Path) -> Option<Uuid> {
     }
     let mut buf = [0u8; FOOTER_SIZE];
     for at in [len - FOOTER_SIZE as u64, 0] {
-        if file.read_exact_at(&mut buf, at).is_ok() {
-            if let Ok(f) = Footer::parse(&buf) {
-                return Some(f.unique_id);
-            }
+        if file.read_exact_at(&mut buf, at).is_ok()
+            && let Ok(f) = Footer::parse(&buf)
+        {
+            return Some(f.unique_id);
         }
     }
     None
