@@ -80,7 +80,11 @@ enum Prepared {
 
 /// Builds a package at `output`. The file is written beside it and renamed
 /// into place, so `output` is either the complete package or untouched.
-pub fn build_package(spec: &PackageSpec, output: &Path, options: &BuildOptions) -> Result<Manifest> {
+pub fn build_package(
+    spec: &PackageSpec,
+    output: &Path,
+    options: &BuildOptions,
+) -> Result<Manifest> {
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -89,7 +93,11 @@ pub fn build_package(spec: &PackageSpec, output: &Path, options: &BuildOptions) 
         .prefix(".weft-package-")
         .tempfile_in(dir)
         .map_err(|e| PackageError::io("create a temporary file in", dir, e))?;
-    let manifest = write_package(spec, BufWriter::with_capacity(1 << 20, tmp.as_file()), options)?;
+    let manifest = write_package(
+        spec,
+        BufWriter::with_capacity(1 << 20, tmp.as_file()),
+        options,
+    )?;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(0o644))
         .map_err(|e| PackageError::io("set permissions on", tmp.path(), e))?;
@@ -126,8 +134,11 @@ pub fn write_package<W: Write + Seek>(
 
     let mut zip = ZipWriter::new(writer);
     let csdef = &spec.service_definition;
-    zip.start_file(CSDEF_NAME, file_options(FileMode::Regular, deflate_pays(csdef)))
-        .map_err(|e| PackageError::zip("write the service definition", e))?;
+    zip.start_file(
+        CSDEF_NAME,
+        file_options(FileMode::Regular, deflate_pays(csdef)),
+    )
+    .map_err(|e| PackageError::zip("write the service definition", e))?;
     zip.write_all(csdef)
         .map_err(|e| PackageError::io("write", CSDEF_NAME, e))?;
     let csdef_record = ServiceDefinitionRecord {
@@ -214,8 +225,7 @@ fn deflate_pays(sample: &[u8]) -> bool {
     let sample = &sample[..sample.len().min(SAMPLE)];
     let mut out = Vec::with_capacity(sample.len() + 64);
     let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
-    if c
-        .compress_vec(sample, &mut out, flate2::FlushCompress::Finish)
+    if c.compress_vec(sample, &mut out, flate2::FlushCompress::Finish)
         .is_err()
     {
         return true;
@@ -239,7 +249,10 @@ fn plan_role(role: &RoleSource) -> Result<Vec<Item>> {
         )));
     }
     let mut items = Vec::new();
-    for dent in walkdir::WalkDir::new(&role.dir).min_depth(1).follow_links(false) {
+    for dent in walkdir::WalkDir::new(&role.dir)
+        .min_depth(1)
+        .follow_links(false)
+    {
         let dent = dent.map_err(|e| {
             let path = e.path().unwrap_or(&role.dir).to_path_buf();
             PackageError::RoleDir {
@@ -249,7 +262,9 @@ fn plan_role(role: &RoleSource) -> Result<Vec<Item>> {
             }
         })?;
         let path = dent.path();
-        let rel = path.strip_prefix(&role.dir).expect("walkdir stays under its root");
+        let rel = path
+            .strip_prefix(&role.dir)
+            .expect("walkdir stays under its root");
         let Some(rel_str) = rel.to_str() else {
             return Err(PackageError::InvalidFileName {
                 role: role.name.clone(),
@@ -366,7 +381,14 @@ fn write_item<W: Write + Seek>(
                 path: item.rel.clone(),
             })
         }
-        (Prepared::File { zip: file, sha256, size }, ItemKind::File { mode, .. }) => {
+        (
+            Prepared::File {
+                zip: file,
+                sha256,
+                size,
+            },
+            ItemKind::File { mode, .. },
+        ) => {
             zip.add_prepared_file(*file)
                 .map_err(|e| PackageError::zip(format!("write {}", name_of(false)), e))?;
             Ok(Entry::File {
@@ -404,7 +426,8 @@ fn stream_file<W: Write + Seek>(
         }
         filled += n;
     }
-    let options = file_options(mode, deflate_pays(&buf[..filled])).large_file(size >= u32::MAX as u64);
+    let options =
+        file_options(mode, deflate_pays(&buf[..filled])).large_file(size >= u32::MAX as u64);
     zip.start_file(&name, options)
         .map_err(|e| PackageError::zip(format!("write {name}"), e))?;
     let mut hasher = Sha256::new();

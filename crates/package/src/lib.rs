@@ -33,12 +33,14 @@ mod read;
 mod unpack;
 mod verify;
 
-pub use build::{BuildOptions, COMPRESSION_LEVEL, PackageSpec, RoleSource, build_package, write_package};
+pub use build::{
+    BuildOptions, COMPRESSION_LEVEL, PackageSpec, RoleSource, build_package, write_package,
+};
 pub use error::{PackageError, Result};
 pub use limits::Limits;
 pub use manifest::{
-    CSDEF_NAME, Entry, FORMAT_NAME, FORMAT_VERSION, FileMode, MANIFEST_NAME, Manifest, RoleManifest,
-    ServiceDefinitionRecord, role_entry_name,
+    CSDEF_NAME, Entry, FORMAT_NAME, FORMAT_VERSION, FileMode, MANIFEST_NAME, Manifest,
+    RoleManifest, ServiceDefinitionRecord, role_entry_name,
 };
 pub use path::{check_rel_path, check_role_name};
 pub use read::Package;

@@ -179,7 +179,10 @@ pub struct Manifest {
 impl Manifest {
     /// Builds a manifest, computing the role digests and the package digest.
     /// `roles` must already be sorted and valid (the builder guarantees it).
-    pub fn new(service_definition: ServiceDefinitionRecord, roles: Vec<(String, Vec<Entry>)>) -> Self {
+    pub fn new(
+        service_definition: ServiceDefinitionRecord,
+        roles: Vec<(String, Vec<Entry>)>,
+    ) -> Self {
         let roles: Vec<RoleManifest> = roles
             .into_iter()
             .map(|(name, entries)| RoleManifest {
@@ -297,7 +300,10 @@ fn check_entries(role: &RoleManifest) -> Result<(), String> {
         let name = role_entry_name(&role.name, path, false);
         check_rel_path(path).map_err(|r| format!("entry {name} {r}"))?;
         if previous.is_some_and(|p| p >= path) {
-            return Err(format!("entries of role {} are not sorted and unique at {name}", role.name));
+            return Err(format!(
+                "entries of role {} are not sorted and unique at {name}",
+                role.name
+            ));
         }
         previous = Some(path);
         if let Entry::File { sha256, .. } = entry {
@@ -382,18 +388,29 @@ mod tests {
         let mut m = sample();
         m.digest = "b".repeat(64);
         let err = Manifest::parse(&serde_json::to_vec(&m).unwrap()).unwrap_err();
-        assert!(err.to_string().starts_with("invalid manifest: package digest is bbbb"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid manifest: package digest is bbbb"),
+            "{err}"
+        );
 
         let mut m = sample();
-        m.roles[0].entries[0] = Entry::Dir { path: "../bin".into() };
+        m.roles[0].entries[0] = Entry::Dir {
+            path: "../bin".into(),
+        };
         let err = Manifest::parse(&serde_json::to_vec(&m).unwrap()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid manifest: entry roles/Web/approot/../bin escapes the approot"
         );
 
-        let json = serde_json::to_string(&sample()).unwrap().replace("0755", "4755");
+        let json = serde_json::to_string(&sample())
+            .unwrap()
+            .replace("0755", "4755");
         let err = Manifest::parse(json.as_bytes()).unwrap_err();
-        assert!(err.to_string().contains("mode \"4755\" is neither"), "{err}");
+        assert!(
+            err.to_string().contains("mode \"4755\" is neither"),
+            "{err}"
+        );
     }
 }

@@ -91,11 +91,18 @@ mod tests {
     fn results_arrive_in_order() {
         let items: Vec<u64> = (0..500).collect();
         let mut seen = Vec::new();
-        ordered_map(&items, 4, 10, |_| 3, |x| x * 2, |x, r| {
-            assert_eq!(r, x * 2);
-            seen.push(*x);
-            Ok(())
-        })
+        ordered_map(
+            &items,
+            4,
+            10,
+            |_| 3,
+            |x| x * 2,
+            |x, r| {
+                assert_eq!(r, x * 2);
+                seen.push(*x);
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(seen, items);
     }
@@ -103,13 +110,20 @@ mod tests {
     #[test]
     fn consumer_error_stops_early() {
         let items: Vec<u64> = (0..100).collect();
-        let err = ordered_map(&items, 2, 1000, |_| 1, |x| *x, |x, _| {
-            if *x == 10 {
-                Err(crate::PackageError::DuplicateRole { name: "x".into() })
-            } else {
-                Ok(())
-            }
-        })
+        let err = ordered_map(
+            &items,
+            2,
+            1000,
+            |_| 1,
+            |x| *x,
+            |x, _| {
+                if *x == 10 {
+                    Err(crate::PackageError::DuplicateRole { name: "x".into() })
+                } else {
+                    Ok(())
+                }
+            },
+        )
         .unwrap_err();
         assert_eq!(err.to_string(), "role x is given more than once");
     }

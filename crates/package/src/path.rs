@@ -102,7 +102,10 @@ mod tests {
             ("a/./b", Err("is not in canonical form")),
             ("a//b", Err("is not in canonical form")),
             ("a/", Err("is not in canonical form")),
-            ("a\\..\\b", Err("contains a backslash (a windows path separator)")),
+            (
+                "a\\..\\b",
+                Err("contains a backslash (a windows path separator)"),
+            ),
             ("C:/Windows", Err("starts with a windows drive letter")),
             ("c:evil", Err("starts with a windows drive letter")),
             ("a\nb", Err("contains a control character")),

@@ -159,7 +159,10 @@ impl<R: Read + Seek> Package<R> {
                 } else {
                     "escapes the package"
                 };
-                self.findings.push(PackageError::UnsafePath { entry: name, reason });
+                self.findings.push(PackageError::UnsafePath {
+                    entry: name,
+                    reason,
+                });
                 continue;
             };
             if let Some(first) = seen.get(&norm) {
@@ -176,7 +179,10 @@ impl<R: Read + Seek> Package<R> {
                 } else {
                     reason
                 };
-                self.findings.push(PackageError::UnsafePath { entry: name, reason });
+                self.findings.push(PackageError::UnsafePath {
+                    entry: name,
+                    reason,
+                });
                 continue;
             }
             if entry.unix_mode().is_some_and(|m| m & S_IFMT == S_IFLNK) {
@@ -187,7 +193,8 @@ impl<R: Read + Seek> Package<R> {
                 continue;
             }
             let Some(&slot) = expected.get(&norm) else {
-                self.findings.push(PackageError::UnlistedEntry { entry: name });
+                self.findings
+                    .push(PackageError::UnlistedEntry { entry: name });
                 continue;
             };
             let want_dir = match slot {
@@ -206,7 +213,8 @@ impl<R: Read + Seek> Package<R> {
             let describe = |m: u32| format!("{m:06o}");
             match entry.unix_mode() {
                 Some(m) if m == want_mode && is_dir_name == want_dir => {}
-                Some(m) if m & S_IFMT == 0 && m == want_mode & 0o7777 && !want_dir && !is_dir_name => {}
+                Some(m)
+                    if m & S_IFMT == 0 && m == want_mode & 0o7777 && !want_dir && !is_dir_name => {}
                 found => {
                     self.findings.push(PackageError::WrongMode {
                         entry: name,
@@ -215,7 +223,11 @@ impl<R: Read + Seek> Package<R> {
                             || "no unix mode".to_owned(),
                             |m| {
                                 if is_dir_name != want_dir {
-                                    format!("{} {}", if is_dir_name { "directory" } else { "file" }, describe(m))
+                                    format!(
+                                        "{} {}",
+                                        if is_dir_name { "directory" } else { "file" },
+                                        describe(m)
+                                    )
                                 } else {
                                     describe(m)
                                 }
@@ -236,7 +248,9 @@ impl<R: Read + Seek> Package<R> {
             if method != CompressionMethod::Stored && method != CompressionMethod::Deflated {
                 self.findings.push(PackageError::UnsupportedEntry {
                     entry: name,
-                    reason: format!("compression method {method} (only stored and deflated are read)"),
+                    reason: format!(
+                        "compression method {method} (only stored and deflated are read)"
+                    ),
                 });
                 continue;
             }
@@ -265,10 +279,18 @@ impl<R: Read + Seek> Package<R> {
         }
         for (r, role) in self.manifest.roles.iter().enumerate() {
             for (e, entry) in role.entries.iter().enumerate() {
-                if !self.index.contains_key(&key(Slot::Role { role: r, entry: e })) {
-                    let name = role_entry_name(&role.name, entry.path(), matches!(entry, Entry::Dir { .. }));
+                if !self
+                    .index
+                    .contains_key(&key(Slot::Role { role: r, entry: e }))
+                {
+                    let name = role_entry_name(
+                        &role.name,
+                        entry.path(),
+                        matches!(entry, Entry::Dir { .. }),
+                    );
                     if !self.findings.iter().any(|f| finding_names(f, &name)) {
-                        self.findings.push(PackageError::MissingEntry { entry: name });
+                        self.findings
+                            .push(PackageError::MissingEntry { entry: name });
                     }
                 }
             }
@@ -284,7 +306,9 @@ fn finding_names(finding: &PackageError, name: &str) -> bool {
         PackageError::WrongMode { entry, .. }
         | PackageError::UnsupportedEntry { entry, .. }
         | PackageError::SizeMismatch { entry, .. }
-        | PackageError::UnsafePath { entry, .. } => entry.strip_suffix('/').unwrap_or(entry) == bare,
+        | PackageError::UnsafePath { entry, .. } => {
+            entry.strip_suffix('/').unwrap_or(entry) == bare
+        }
         _ => false,
     }
 }

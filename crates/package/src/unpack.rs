@@ -56,7 +56,12 @@ impl<R: Read + Seek> Package<R> {
     /// parent is created). Every file is checked against the manifest while
     /// it is written; any problem anywhere in the package's structure refuses
     /// the whole unpack. On error nothing is left at `target`.
-    pub fn unpack_role(&mut self, role: &str, target: &Path, options: UnpackOptions) -> Result<UnpackedRole> {
+    pub fn unpack_role(
+        &mut self,
+        role: &str,
+        target: &Path,
+        options: UnpackOptions,
+    ) -> Result<UnpackedRole> {
         self.unpack_role_inner(role, target, options)
             .map_err(|e| match e {
                 e @ PackageError::Unpack { .. } => e,
@@ -67,7 +72,12 @@ impl<R: Read + Seek> Package<R> {
             })
     }
 
-    fn unpack_role_inner(&mut self, role: &str, target: &Path, options: UnpackOptions) -> Result<UnpackedRole> {
+    fn unpack_role_inner(
+        &mut self,
+        role: &str,
+        target: &Path,
+        options: UnpackOptions,
+    ) -> Result<UnpackedRole> {
         let Some(r) = self.manifest.roles.iter().position(|x| x.name == role) else {
             return Err(PackageError::UnknownRole {
                 role: role.to_owned(),
@@ -130,18 +140,27 @@ impl<R: Read + Seek> Package<R> {
             match entry {
                 Entry::Dir { path } => match fs::create_dir(&dest) {
                     Ok(()) => {}
-                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && dest.is_dir() => {}
+                    Err(err)
+                        if err.kind() == std::io::ErrorKind::AlreadyExists && dest.is_dir() => {}
                     Err(err) => {
                         return Err(PackageError::io("create", format!("approot/{path}"), err));
                     }
                 },
-                Entry::File { path, size, sha256, mode } => {
+                Entry::File {
+                    path,
+                    size,
+                    sha256,
+                    mode,
+                } => {
                     let name = role_entry_name(role, path, false);
                     let index = self
                         .slot_index(Slot::Role { role: r, entry: e })
-                        .ok_or_else(|| PackageError::MissingEntry { entry: name.clone() })?;
+                        .ok_or_else(|| PackageError::MissingEntry {
+                            entry: name.clone(),
+                        })?;
                     if let Some(dir) = dest.parent() {
-                        fs::create_dir_all(dir).map_err(|err| PackageError::io("create", dir, err))?;
+                        fs::create_dir_all(dir)
+                            .map_err(|err| PackageError::io("create", dir, err))?;
                     }
                     let file = OpenOptions::new()
                         .write(true)
@@ -155,7 +174,11 @@ impl<R: Read + Seek> Package<R> {
                         .into_inner()
                         .map_err(|err| PackageError::io("write", &dest, err.into_error()))?;
                     // The umask may have cleared bits: set the exact mode.
-                    let bits = if options.read_only { mode.bits() & 0o555 } else { mode.bits() };
+                    let bits = if options.read_only {
+                        mode.bits() & 0o555
+                    } else {
+                        mode.bits()
+                    };
                     file.set_permissions(fs::Permissions::from_mode(bits))
                         .map_err(|err| PackageError::io("set permissions on", &dest, err))?;
                     files += 1;
@@ -180,7 +203,11 @@ impl<R: Read + Seek> Package<R> {
         let root = tmp.keep();
         if let Err(err) = fs::rename(&root, target) {
             remove_tree(&root);
-            return Err(PackageError::io("move the unpacked approot to", target, err));
+            return Err(PackageError::io(
+                "move the unpacked approot to",
+                target,
+                err,
+            ));
         }
         tracing::info!(role, target = %target.display(), files, bytes = budget.total, "role unpacked");
         Ok(UnpackedRole {

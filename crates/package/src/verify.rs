@@ -54,7 +54,10 @@ impl<R: Read + Seek> Package<R> {
         )];
         for (r, role) in self.manifest.roles.iter().enumerate() {
             for (e, entry) in role.entries.iter().enumerate() {
-                if let Entry::File { path, size, sha256, .. } = entry {
+                if let Entry::File {
+                    path, size, sha256, ..
+                } = entry
+                {
                     jobs.push((
                         Slot::Role { role: r, entry: e },
                         role_entry_name(&role.name, path, false),
@@ -88,12 +91,21 @@ impl<R: Read + Seek> Package<R> {
 
     /// The service definition's bytes, checked against the manifest.
     pub fn service_definition(&mut self) -> Result<Vec<u8>> {
-        let index = self
-            .slot_index(Slot::ServiceDefinition)
-            .ok_or_else(|| PackageError::MissingEntry { entry: CSDEF_NAME.to_owned() })?;
+        let index =
+            self.slot_index(Slot::ServiceDefinition)
+                .ok_or_else(|| PackageError::MissingEntry {
+                    entry: CSDEF_NAME.to_owned(),
+                })?;
         let record = self.manifest.service_definition.clone();
         let mut out = Vec::new();
-        self.copy_entry(index, CSDEF_NAME, record.size, &record.sha256, &mut Budget::default(), &mut out)?;
+        self.copy_entry(
+            index,
+            CSDEF_NAME,
+            record.size,
+            &record.sha256,
+            &mut Budget::default(),
+            &mut out,
+        )?;
         Ok(out)
     }
 
@@ -187,22 +199,45 @@ impl<R: Read + Seek> Package<R> {
 pub(crate) fn clone_finding(f: &PackageError) -> PackageError {
     use PackageError as E;
     match f {
-        E::UnsafePath { entry, reason } => E::UnsafePath { entry: entry.clone(), reason },
-        E::DuplicateEntry { entry, other } => E::DuplicateEntry { entry: entry.clone(), other: other.clone() },
-        E::UnlistedEntry { entry } => E::UnlistedEntry { entry: entry.clone() },
-        E::MissingEntry { entry } => E::MissingEntry { entry: entry.clone() },
+        E::UnsafePath { entry, reason } => E::UnsafePath {
+            entry: entry.clone(),
+            reason,
+        },
+        E::DuplicateEntry { entry, other } => E::DuplicateEntry {
+            entry: entry.clone(),
+            other: other.clone(),
+        },
+        E::UnlistedEntry { entry } => E::UnlistedEntry {
+            entry: entry.clone(),
+        },
+        E::MissingEntry { entry } => E::MissingEntry {
+            entry: entry.clone(),
+        },
         E::OverlappingEntries => E::OverlappingEntries,
-        E::WrongMode { entry, expected, found } => E::WrongMode {
+        E::WrongMode {
+            entry,
+            expected,
+            found,
+        } => E::WrongMode {
             entry: entry.clone(),
             expected: expected.clone(),
             found: found.clone(),
         },
-        E::SizeMismatch { entry, expected, actual } => E::SizeMismatch {
+        E::SizeMismatch {
+            entry,
+            expected,
+            actual,
+        } => E::SizeMismatch {
             entry: entry.clone(),
             expected: *expected,
             actual: actual.clone(),
         },
-        E::UnsupportedEntry { entry, reason } => E::UnsupportedEntry { entry: entry.clone(), reason: reason.clone() },
-        other => E::NotAPackage { reason: other.to_string() },
+        E::UnsupportedEntry { entry, reason } => E::UnsupportedEntry {
+            entry: entry.clone(),
+            reason: reason.clone(),
+        },
+        other => E::NotAPackage {
+            reason: other.to_string(),
+        },
     }
 }

@@ -9,7 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use weft_package::{BuildOptions, Entry, FileMode, Manifest, PackageSpec, RoleSource, ServiceDefinitionRecord};
+use weft_package::{
+    BuildOptions, Entry, FileMode, Manifest, PackageSpec, RoleSource, ServiceDefinitionRecord,
+};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
@@ -26,7 +28,11 @@ pub fn make_tree(root: &Path, files: &[(&str, &[u8], bool)]) {
         }
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(&p, content).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(if *exec { 0o755 } else { 0o644 })).unwrap();
+        fs::set_permissions(
+            &p,
+            fs::Permissions::from_mode(if *exec { 0o755 } else { 0o644 }),
+        )
+        .unwrap();
     }
 }
 
@@ -35,7 +41,13 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
     let mut out = BTreeMap::new();
     for dent in walkdir::WalkDir::new(root).min_depth(1) {
         let dent = dent.unwrap();
-        let rel = dent.path().strip_prefix(root).unwrap().to_str().unwrap().to_owned();
+        let rel = dent
+            .path()
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         let meta = dent.metadata().unwrap();
         if meta.is_dir() {
             out.insert(rel, ("dir".to_owned(), Vec::new()));
@@ -43,7 +55,10 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
             let exec = meta.permissions().mode() & 0o111 != 0;
             out.insert(
                 rel,
-                (if exec { "exec" } else { "file" }.to_owned(), fs::read(dent.path()).unwrap()),
+                (
+                    if exec { "exec" } else { "file" }.to_owned(),
+                    fs::read(dent.path()).unwrap(),
+                ),
             );
         }
     }
@@ -69,6 +84,12 @@ pub fn build(roles: &[(&str, &Path)], out: &Path) -> Manifest {
 
 /// Every path under `root`, to prove nothing else was written.
 pub fn all_paths(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir_paths(root);
+    v.sort();
+    v
+}
+
+fn walkdir_paths(root: &Path) -> Vec<PathBuf> {
     walkdir::WalkDir::new(root)
         .min_depth(1)
         .into_iter()
@@ -116,7 +137,8 @@ pub fn craft(entries: Vec<Raw>, manifest_json: &str) -> Vec<u8> {
         .last_modified_time(DateTime::default())
         .system(zip::System::Unix)
         .compression_method(CompressionMethod::Deflated);
-    zip.start_file("ServiceDefinition.csdef", opts.unix_permissions(0o644)).unwrap();
+    zip.start_file("ServiceDefinition.csdef", opts.unix_permissions(0o644))
+        .unwrap();
     zip.write_all(CSDEF).unwrap();
     for e in entries {
         match e {
@@ -124,11 +146,14 @@ pub fn craft(entries: Vec<Raw>, manifest_json: &str) -> Vec<u8> {
                 zip.start_file(name, opts.unix_permissions(mode)).unwrap();
                 zip.write_all(&data).unwrap();
             }
-            Raw::Dir(name) => zip.add_directory(name, opts.unix_permissions(0o755)).unwrap(),
+            Raw::Dir(name) => zip
+                .add_directory(name, opts.unix_permissions(0o755))
+                .unwrap(),
             Raw::Symlink(name, target) => zip.add_symlink(name, target, opts).unwrap(),
         }
     }
-    zip.start_file("manifest.json", opts.unix_permissions(0o644)).unwrap();
+    zip.start_file("manifest.json", opts.unix_permissions(0o644))
+        .unwrap();
     zip.write_all(manifest_json.as_bytes()).unwrap();
     zip.finish().unwrap().into_inner()
 }
