@@ -251,11 +251,14 @@ pub fn convert_from_raw(src: &Path, dst: &Path, options: &CreateOptions) -> Resu
             ..options.clone()
         },
     )?;
-    let chunk = if options.disk_type == DiskType::Dynamic {
-        u64::from(options.block_size).max(CHUNK)
+    // Zero detection works per output block, so a dynamic image keeps every
+    // all-zero block unallocated; reads stay large.
+    let unit = if options.disk_type == DiskType::Dynamic {
+        u64::from(options.block_size)
     } else {
         CHUNK
     };
+    let chunk = unit.max(CHUNK);
     let mut buf = vec![0u8; chunk as usize];
     let result = (|| {
         let mut off = 0u64;
@@ -264,8 +267,10 @@ pub fn convert_from_raw(src: &Path, dst: &Path, options: &CreateOptions) -> Resu
             input
                 .read_exact_at(&mut buf[..n], off)
                 .map_err(|e| VhdError::io("read", src, e))?;
-            if !is_zero(&buf[..n]) {
-                write_padded(&mut out, &buf[..n], off)?;
+            for (i, piece) in buf[..n].chunks(unit as usize).enumerate() {
+                if !is_zero(piece) {
+                    write_padded(&mut out, piece, off + i as u64 * unit)?;
+                }
             }
             off += n as u64;
         }
