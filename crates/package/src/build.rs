@@ -239,7 +239,7 @@ fn plan_role(role: &RoleSource) -> Result<Vec<Item>> {
     let role_err = |e: io::Error| PackageError::RoleDir {
         role: role.name.clone(),
         path: role.dir.clone(),
-        source: e,
+        cause: e,
     };
     let meta = fs::metadata(&role.dir).map_err(role_err)?;
     if !meta.is_dir() {
@@ -258,7 +258,7 @@ fn plan_role(role: &RoleSource) -> Result<Vec<Item>> {
             PackageError::RoleDir {
                 role: role.name.clone(),
                 path,
-                source: e.into(),
+                cause: e.into(),
             }
         })?;
         let path = dent.path();
@@ -284,7 +284,7 @@ fn plan_role(role: &RoleSource) -> Result<Vec<Item>> {
             let meta = dent.metadata().map_err(|e| PackageError::RoleDir {
                 role: role.name.clone(),
                 path: path.to_path_buf(),
-                source: e.into(),
+                cause: e.into(),
             })?;
             ItemKind::File {
                 size: meta.len(),

@@ -16,11 +16,11 @@ pub enum PackageError {
     DuplicateRole { name: String },
 
     /// A role directory that does not exist, is not a directory or cannot be read.
-    #[error("role {role}: cannot read directory {}: {source}", path.display())]
+    #[error("role {role}: cannot read directory {}: {cause}", path.display())]
     RoleDir {
         role: String,
         path: PathBuf,
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// A role's path that is neither a directory nor a readable regular file.
@@ -57,18 +57,18 @@ pub enum PackageError {
     },
 
     /// Any other I/O failure, with what was being done.
-    #[error("failed to {action} {}: {source}", path.display())]
+    #[error("failed to {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// The zip writer or reader failed.
-    #[error("failed to {action}: {source}")]
+    #[error("failed to {action}: {cause}")]
     Zip {
         action: String,
-        source: zip::result::ZipError,
+        cause: zip::result::ZipError,
     },
 
     /// The input is not a readable ZIP file.
@@ -114,6 +114,10 @@ pub enum PackageError {
         actual: String,
     },
 
+    /// An entry whose data cannot be decompressed (bad deflate stream, CRC).
+    #[error("entry {entry} is corrupt: {reason}")]
+    Corrupt { entry: String, reason: String },
+
     /// An entry whose size differs from the manifest (or from its zip header).
     #[error("entry {entry} has the wrong size: {actual}, the manifest says {expected} bytes")]
     SizeMismatch {
@@ -151,11 +155,12 @@ pub enum PackageError {
     TargetExists { path: PathBuf },
 
     /// A failure while unpacking one role, with the role named.
-    #[error("failed to unpack role {role}: {source}")]
+    /// (The inner error is part of the message, not a separate source, so
+    /// `{:#}` chains do not repeat it.)
+    #[error("failed to unpack role {role}: {error}")]
     Unpack {
         role: String,
-        #[source]
-        source: Box<PackageError>,
+        error: Box<PackageError>,
     },
 }
 
@@ -164,14 +169,14 @@ impl PackageError {
         PackageError::Io {
             action,
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 
     pub(crate) fn zip(action: impl Into<String>, source: zip::result::ZipError) -> Self {
         PackageError::Zip {
             action: action.into(),
-            source,
+            cause: source,
         }
     }
 }

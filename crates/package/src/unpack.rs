@@ -45,7 +45,7 @@ pub fn unpack(
 ) -> Result<UnpackedRole> {
     let wrap = |e| PackageError::Unpack {
         role: role.to_owned(),
-        source: Box::new(e),
+        error: Box::new(e),
     };
     let mut package = Package::open_with_limits(package, limits).map_err(wrap)?;
     package.unpack_role(role, target, options)
@@ -67,7 +67,7 @@ impl<R: Read + Seek> Package<R> {
                 e @ PackageError::Unpack { .. } => e,
                 e => PackageError::Unpack {
                     role: role.to_owned(),
-                    source: Box::new(e),
+                    error: Box::new(e),
                 },
             })
     }

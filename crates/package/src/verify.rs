@@ -142,9 +142,9 @@ impl<R: Read + Seek> Package<R> {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(PackageError::UnsupportedEntry {
+                    return Err(PackageError::Corrupt {
                         entry: name.to_owned(),
-                        reason: format!("cannot decompress it: {e}"),
+                        reason: e.to_string().to_lowercase(),
                     });
                 }
             };

@@ -1,10 +1,321 @@
-//! Placeholder until the package crate lands; replaced by its owner.
+//! `weft package`: build a service package (like Azure's `cspack`), and
+//! inspect, verify or unpack one. The work lives in the `weft-package` crate.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::Context;
+use serde_json::json;
+use weft_package::{
+    BuildOptions, Entry, Limits, Package, PackageSpec, RoleSource, UnpackOptions, build_package,
+};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("weft package is not built yet")
+/// Build a package from a service definition and one directory per role, or
+/// inspect, verify or unpack an existing one.
+#[derive(Debug, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:\n  \
+        weft package ServiceDefinition.csdef --role Web=./web --role Worker=./worker -o app.cspkg\n  \
+        weft package inspect app.cspkg\n  \
+        weft package verify app.cspkg\n  \
+        weft package unpack app.cspkg --role Web -o ./approot"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
+
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
+    /// The service definition (ServiceDefinition.csdef), stored verbatim
+    #[arg(required = true, value_name = "CSDEF")]
+    csdef: Option<PathBuf>,
+
+    /// A role and the directory that becomes its approot, as NAME=DIR (repeat per role)
+    #[arg(long = "role", value_name = "NAME=DIR", value_parser = parse_role)]
+    roles: Vec<RoleSource>,
+
+    /// Where to write the package
+    #[arg(short, long, value_name = "FILE", required = true)]
+    output: Option<PathBuf>,
+
+    /// Worker threads for hashing and compressing (default: one per CPU)
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    threads: usize,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// List a package's roles, files (path, size, mode), totals and digest
+    Inspect {
+        /// The package (.cspkg)
+        package: PathBuf,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every hash, size and mode against the manifest; exit 1 on any problem
+    Verify {
+        /// The package (.cspkg)
+        package: PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unpack and verify one role's approot into a new directory
+    Unpack {
+        /// The package (.cspkg)
+        package: PathBuf,
+        /// The role to unpack
+        #[arg(long)]
+        role: String,
+        /// The directory to create (it must not exist)
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Make the unpacked files and directories read-only
+        #[arg(long)]
+        read_only: bool,
+    },
+}
+
+fn parse_role(s: &str) -> Result<RoleSource, String> {
+    let (name, dir) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=DIR, got `{s}`"))?;
+    if dir.is_empty() {
+        return Err(format!("role {name} has no directory (expected NAME=DIR)"));
+    }
+    Ok(RoleSource {
+        name: name.to_owned(),
+        dir: PathBuf::from(dir),
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(Sub::Inspect { package, json }) => inspect(&package, json),
+        Some(Sub::Verify { package, json }) => verify(&package, json),
+        Some(Sub::Unpack {
+            package,
+            role,
+            output,
+            read_only,
+        }) => {
+            let unpacked = weft_package::unpack(
+                &package,
+                &role,
+                &output,
+                Limits::default(),
+                UnpackOptions { read_only },
+            )?;
+            println!(
+                "unpacked role {} to {} ({} files, {} bytes, verified)",
+                unpacked.role,
+                unpacked.path.display(),
+                unpacked.files,
+                unpacked.bytes
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        None => build(args.build),
+    }
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let csdef = args.csdef.expect("clap requires CSDEF");
+    let output = args.output.expect("clap requires --output");
+    if args.roles.is_empty() {
+        anyhow::bail!("no roles given: add --role NAME=DIR for each role of the service");
+    }
+    let service_definition = std::fs::read(&csdef)
+        .with_context(|| format!("failed to read the service definition {}", csdef.display()))?;
+    let spec = PackageSpec {
+        service_definition,
+        roles: args.roles,
+    };
+    let manifest = build_package(
+        &spec,
+        &output,
+        &BuildOptions {
+            threads: args.threads,
+        },
+    )?;
+    let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "wrote {} ({} roles, {} files, {} bytes packed into {size})",
+        output.display(),
+        manifest.roles.len(),
+        manifest.file_count(),
+        manifest.total_size()
+    );
+    println!("digest sha256:{}", manifest.digest);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let package = Package::open(path)?;
+    let m = package.manifest();
+    let packed = std::fs::metadata(path).map(|x| x.len()).unwrap_or(0);
+    if as_json {
+        let roles: Vec<_> = m
+            .roles
+            .iter()
+            .map(|r| {
+                let files: Vec<_> = r
+                    .entries
+                    .iter()
+                    .map(|e| match e {
+                        Entry::File { path, size, sha256, mode } => json!({
+                            "path": path, "type": "file", "size": size, "mode": mode.to_string(), "sha256": sha256,
+                        }),
+                        Entry::Dir { path } => json!({ "path": path, "type": "dir" }),
+                    })
+                    .collect();
+                json!({
+                    "name": r.name,
+                    "digest": r.digest,
+                    "files": r.entries.iter().filter(|e| matches!(e, Entry::File { .. })).count(),
+                    "bytes": r.total_size(),
+                    "entries": files,
+                })
+            })
+            .collect();
+        let out = json!({
+            "package": path,
+            "format_version": m.version,
+            "digest": m.digest,
+            "service_definition": m.service_definition,
+            "roles": roles,
+            "totals": {
+                "roles": m.roles.len(),
+                "files": m.file_count(),
+                "bytes": m.total_size(),
+                "packed_bytes": packed,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("package  {}", path.display());
+    println!("digest   sha256:{}", m.digest);
+    println!("format   {} version {}", m.format, m.version);
+    println!(
+        "csdef    {} bytes, sha256:{}",
+        m.service_definition.size, m.service_definition.sha256
+    );
+    for r in &m.roles {
+        let files = r
+            .entries
+            .iter()
+            .filter(|e| matches!(e, Entry::File { .. }))
+            .count();
+        println!();
+        println!(
+            "role {}: {}, {}, {} bytes, digest sha256:{}",
+            r.name,
+            plural(files, "file"),
+            plural(r.entries.len() - files, "directory"),
+            r.total_size(),
+            r.digest
+        );
+        let width = r
+            .entries
+            .iter()
+            .map(|e| e.size().to_string().len())
+            .max()
+            .unwrap_or(1)
+            .max(4);
+        println!("  mode  {:>width$}  path", "size");
+        for e in &r.entries {
+            match e {
+                Entry::File {
+                    path, size, mode, ..
+                } => println!("  {mode}  {size:>width$}  {path}"),
+                Entry::Dir { path } => println!("  dir   {:>width$}  {path}/", "-"),
+            }
+        }
+    }
+    println!();
+    println!(
+        "total: {} roles, {} files, {} bytes ({packed} bytes packed)",
+        m.roles.len(),
+        m.file_count(),
+        m.total_size()
+    );
+    if !package.structural_findings().is_empty() {
+        println!(
+            "warning: the package has {} problems; run `weft package verify {}`",
+            package.structural_findings().len(),
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let report = match Package::open(path) {
+        Ok(mut package) => package.verify(),
+        Err(err) => {
+            if as_json {
+                println!(
+                    "{}",
+                    json!({ "package": path, "ok": false, "findings": [err.to_string()] })
+                );
+            } else {
+                eprintln!("error: {err}");
+                eprintln!("{}: failed verification", path.display());
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if as_json {
+        let findings: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "package": path,
+                "ok": report.is_ok(),
+                "digest": report.digest,
+                "files_checked": report.files_checked,
+                "bytes_checked": report.bytes_checked,
+                "findings": findings,
+            }))?
+        );
+    } else if report.is_ok() {
+        println!(
+            "ok: {} verified (service definition and {}, {} bytes), digest sha256:{}",
+            path.display(),
+            plural(report.files_checked.saturating_sub(1) as usize, "file"),
+            report.bytes_checked,
+            report.digest
+        );
+    } else {
+        for finding in &report.findings {
+            eprintln!("error: {finding}");
+        }
+        eprintln!(
+            "{}: failed verification with {} problem{}",
+            path.display(),
+            report.findings.len(),
+            if report.findings.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    match (n, noun) {
+        (1, _) => format!("1 {noun}"),
+        (_, "directory") => format!("{n} directories"),
+        _ => format!("{n} {noun}s"),
+    }
 }
