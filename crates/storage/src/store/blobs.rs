@@ -233,6 +233,19 @@ fn uncommitted(
     .map_err(db)
 }
 
+/// Conditions of a write that creates or replaces a blob; `If-None-Match: *`
+/// on an existing blob is 409 `BlobAlreadyExists`, as Azure answers.
+fn check_overwrite(conds: &Conditions, old: Option<&BlobProps>) -> Result<(), ApiError> {
+    if old.is_some() && conds.if_none_match == Some(crate::conditions::EtagMatch::Any) {
+        return Err(ApiError::new(
+            hyper::StatusCode::CONFLICT,
+            "BlobAlreadyExists",
+            "The specified blob already exists.",
+        ));
+    }
+    conds.check(old.map(|o| o.current()), false)
+}
+
 /// A new blob's properties: what the writer supplies.
 #[derive(Debug, Clone, Default)]
 pub struct NewBlob {
@@ -322,7 +335,7 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
         let old = find(&tx, account, container, name)?;
-        conds.check(old.as_ref().map(|o| o.current()), false)?;
+        check_overwrite(conds, old.as_ref())?;
         let garbage = files_of(&tx, account, container, name)?;
         clear_blocks(&tx, account, container, name)?;
         let now = now_millis();
@@ -410,7 +423,7 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
         let old = find(&tx, account, container, name)?;
-        conds.check(old.as_ref().map(|o| o.current()), false)?;
+        check_overwrite(conds, old.as_ref())?;
         let staged = uncommitted(&tx, account, container, name)?;
         let current = committed(&tx, account, container, name)?;
         let from_staged = |id: &str| {

@@ -1,0 +1,175 @@
+"""Raw-HTTP conformance: signatures computed here by hand (not by the SDK),
+error bodies and headers, version acceptance, naming rules, bad bodies."""
+
+import base64
+import hashlib
+import hmac
+import os
+import sys
+from email.utils import formatdate
+from urllib.parse import quote, unquote, urlsplit, parse_qsl
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import ACCOUNT, KEY, case, endpoint, main  # noqa: E402
+
+import requests  # noqa: E402
+
+VERSION = "2025-01-05"
+
+
+def string_to_sign(method, url, headers, lite=False):
+    """The blob service's SharedKey string to sign, written from the REST
+    reference: standard headers, canonicalized x-ms- headers, then the
+    canonicalized resource (the account name twice with path-style URLs)."""
+    h = {k.lower(): v for k, v in headers.items()}
+    parts = urlsplit(url)
+    canon_headers = "".join(f"{k}:{h[k].strip()}\n" for k in sorted(h) if k.startswith("x-ms-"))
+    resource = f"/{ACCOUNT}{parts.path}"
+    if lite:
+        comp = dict(parse_qsl(parts.query)).get("comp")
+        return "\n".join([method, h.get("content-md5", ""), h.get("content-type", ""), h.get("date", "")]) + "\n" + canon_headers + resource + (f"?comp={comp}" if comp else "")
+    q = {}
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        q.setdefault(k.lower(), []).append(unquote(v))
+    for k in sorted(q):
+        resource += f"\n{k}:{','.join(sorted(q[k]))}"
+    length = h.get("content-length", "")
+    if length == "0":
+        length = ""
+    std = [
+        method, h.get("content-encoding", ""), h.get("content-language", ""), length,
+        h.get("content-md5", ""), h.get("content-type", ""), h.get("date", ""),
+        h.get("if-modified-since", ""), h.get("if-match", ""), h.get("if-none-match", ""),
+        h.get("if-unmodified-since", ""), h.get("range", ""),
+    ]
+    return "\n".join(std) + "\n" + canon_headers + resource
+
+
+def sign(method, url, headers, lite=False, key=KEY):
+    sts = string_to_sign(method, url, headers, lite)
+    mac = hmac.new(base64.b64decode(key), sts.encode(), hashlib.sha256).digest()
+    scheme = "SharedKeyLite" if lite else "SharedKey"
+    return f"{scheme} {ACCOUNT}:{base64.b64encode(mac).decode()}"
+
+
+def send(method, path, body=b"", headers=None, lite=False, tamper=False, auth=True, version=VERSION):
+    url = endpoint() + path
+    h = {"x-ms-date": formatdate(usegmt=True), "Content-Length": str(len(body))}
+    if version:
+        h["x-ms-version"] = version
+    h.update(headers or {})
+    if auth:
+        a = sign(method, url, h, lite)
+        if tamper:
+            a = a[:-6] + ("AAAA" if not a[-6:-2] == "AAAA" else "BBBB") + a[-2:]
+        h["Authorization"] = a
+    return requests.request(method, url, data=body, headers=h)
+
+
+def assert_azure_error(r, status, code):
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers.get("x-ms-error-code") == code, r.headers
+    assert f"<Code>{code}</Code>" in r.text, r.text
+    assert "RequestId:" + r.headers["x-ms-request-id"] in r.text, r.text
+    assert "\nTime:" in r.text, r.text
+    assert r.headers["Content-Type"].startswith("application/xml")
+
+
+def assert_common_headers(r):
+    for h in ("x-ms-request-id", "x-ms-version", "Date"):
+        assert h in r.headers, (h, r.headers)
+
+
+@case
+def signatures():
+    r = send("GET", "?comp=list")
+    assert r.status_code == 200, r.text
+    assert_common_headers(r)
+    assert "<EnumerationResults" in r.text
+    r = send("GET", "?comp=list", lite=True)
+    assert r.status_code == 200, ("SharedKeyLite", r.text)
+    r = send("PUT", "/signed-container?restype=container", headers={"x-ms-meta-Purpose": "two   words", "x-ms-meta-a_b": "1", "x-ms-meta-a1": "2"})
+    assert r.status_code == 201, r.text
+    r = send("PUT", "/signed-container/" + quote("dir/ü b.txt"), body=b"abc", headers={"x-ms-blob-type": "BlockBlob", "Content-Type": "text/plain"})
+    assert r.status_code == 201, r.text
+    r = send("GET", "/signed-container/" + quote("dir/ü b.txt"), headers={"x-ms-range": "bytes=1-1"})
+    assert r.status_code == 206 and r.content == b"b", (r.status_code, r.content)
+    assert r.headers["Content-Range"] == "bytes 1-1/3"
+    # tampered signature: 403 AuthenticationFailed with the detail element
+    r = send("GET", "?comp=list", tamper=True)
+    assert_azure_error(r, 403, "AuthenticationFailed")
+    assert "<AuthenticationErrorDetail>" in r.text
+    assert_common_headers(r)
+    # right signature, wrong key
+    url = endpoint() + "?comp=list"
+    h = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": VERSION}
+    h["Authorization"] = sign("GET", url, h, key=base64.b64encode(b"k" * 64).decode())
+    assert_azure_error(requests.get(url, headers=h), 403, "AuthenticationFailed")
+    # a signed header changed after signing
+    h = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": VERSION, "x-ms-meta-a": "1"}
+    url = endpoint() + "/signed-container?restype=container&comp=metadata"
+    h["Authorization"] = sign("PUT", url, h)
+    h["x-ms-meta-a"] = "2"
+    assert_azure_error(requests.put(url, headers=h), 403, "AuthenticationFailed")
+    # a stale date
+    h = {"x-ms-date": "Mon, 01 Jan 2001 00:00:00 GMT", "x-ms-version": VERSION}
+    url = endpoint() + "?comp=list"
+    h["Authorization"] = sign("GET", url, h)
+    assert_azure_error(requests.get(url, headers=h), 403, "AuthenticationFailed")
+
+
+@case
+def versions():
+    r = send("GET", "?comp=list", version="2099-12-31")
+    assert r.status_code == 200, r.text
+    assert r.headers["x-ms-version"] == "2099-12-31"
+    r = send("GET", "?comp=list", version="2019-02-02")
+    assert r.status_code == 200, r.text
+    r = send("GET", "?comp=list", version="2017-11-09")
+    assert_azure_error(r, 400, "InvalidHeaderValue")
+
+
+@case
+def naming_rules():
+    for bad in ["ab", "Upper", "a--b", "-ab", "ab-", "a_b", "x" * 64]:
+        r = send("PUT", f"/{bad}?restype=container")
+        assert_azure_error(r, 400, "InvalidResourceName")
+    r = send("PUT", "/okname?restype=container", headers={"x-ms-meta-1bad": "x"})
+    assert_azure_error(r, 400, "InvalidMetadata")
+    r = send("PUT", "/okname?restype=container")
+    assert r.status_code == 201
+    r = send("PUT", "/okname/" + "n" * 1025, body=b"x", headers={"x-ms-blob-type": "BlockBlob"})
+    assert_azure_error(r, 400, "InvalidResourceName")
+    r = send("GET", "/okname?restype=container&comp=list&maxresults=0")
+    assert_azure_error(r, 400, "OutOfRangeInput")
+
+
+@case
+def bad_bodies():
+    assert send("PUT", "/bodies?restype=container").status_code == 201
+    for body in [b"<BlockList><Latest>x</Latest>", b"not xml at all", b"<Wrong/>", b"<BlockList><Foo>x</Foo></BlockList>"]:
+        r = send("PUT", "/bodies/b?comp=blocklist", body=body)
+        assert_azure_error(r, 400, "InvalidXmlDocument")
+    r = send("GET", "/bodies/b")
+    assert_azure_error(r, 404, "BlobNotFound")
+    r = send("PUT", "/bodies/b?comp=block&blockid=not-base64!", body=b"x")
+    assert_azure_error(r, 400, "InvalidQueryParameterValue")
+    r = send("PUT", "/bodies/b", body=b"abc", headers={"x-ms-blob-type": "BlockBlob", "Content-MD5": base64.b64encode(hashlib.md5(b"abd").digest()).decode()})
+    assert_azure_error(r, 400, "Md5Mismatch")
+    assert_azure_error(send("GET", "/bodies/b"), 404, "BlobNotFound")
+    r = send("PUT", "/bodies/b", body=b"abc")
+    assert_azure_error(r, 400, "MissingRequiredHeader")
+    r = send("PUT", "/bodies?restype=container&comp=acl", body=b"<SignedIdentifiers><SignedIdentifier></SignedIdentifier></SignedIdentifiers>")
+    assert_azure_error(r, 400, "InvalidXmlDocument")
+
+
+@case
+def head_errors_have_no_body():
+    r = send("HEAD", "/nosuchcontainer/blob")
+    assert r.status_code == 404
+    assert r.headers["x-ms-error-code"] == "ContainerNotFound"
+    assert r.content == b""
+
+
+if __name__ == "__main__":
+    main()
