@@ -180,6 +180,16 @@ fn same_inputs_give_identical_bytes_whatever_mtimes_modes_and_order() {
         "a touch changed the package"
     );
 
+    // The thread count changes nothing either.
+    let pkg5 = tmp.path().join("5.cspkg");
+    let one_thread = weft_package::BuildOptions { threads: 1 };
+    weft_package::build_package(&spec(&[("Web", &first)]), &pkg5, &one_thread).unwrap();
+    assert_eq!(
+        fs::read(&pkg1).unwrap(),
+        fs::read(&pkg5).unwrap(),
+        "threads changed the package"
+    );
+
     // A one-byte change changes the digest.
     fs::write(first.join("a/b"), b"nesteD").unwrap();
     let m4 = build(&[("Web", &first)], &tmp.path().join("4.cspkg"));
