@@ -50,26 +50,31 @@ pub mod namespace {
     pub use crate::csdef::NAMESPACE as SERVICE_DEFINITION;
 }
 
-/// Decodes and parses a file and checks its root element; `None` when the
-/// file cannot be read as the expected kind of document at all.
-pub(crate) fn parse_root(
-    name: &str,
-    bytes: &[u8],
-    root_name: &str,
-    namespace: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<(SourceFile, xml::Element)> {
-    let source = match SourceFile::decode(name, bytes) {
-        Ok(source) => source,
+/// Decodes a file's bytes; on failure the valid prefix is returned with a
+/// diagnostic, and `false`.
+pub(crate) fn decode(name: &str, bytes: &[u8], diags: &mut Vec<Diagnostic>) -> (SourceFile, bool) {
+    match SourceFile::decode(name, bytes) {
+        Ok(source) => (source, true),
         Err((prefix, err)) => {
             let at = prefix.text().len();
             diags.push(
                 Diagnostic::new(&prefix, Code::E0002, Span::new(at, at), err.message)
                     .with_help("save the file as UTF-8 (or UTF-16 with a byte-order mark)"),
             );
-            return None;
+            (prefix, false)
         }
-    };
+    }
+}
+
+/// Parses a decoded file and checks its root element; `None` when the
+/// file cannot be read as the expected kind of document at all.
+pub(crate) fn parse_root(
+    source: &SourceFile,
+    root_name: &str,
+    namespace: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<xml::Element> {
+    let source = source.clone();
     let mut root = match xml::parse(&source) {
         Ok(root) => root,
         Err(diag) => {
@@ -140,5 +145,5 @@ pub(crate) fn parse_root(
             stack.extend(el.children.iter_mut());
         }
     }
-    Some((source, root))
+    Some(root)
 }

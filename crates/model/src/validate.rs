@@ -7,7 +7,7 @@ use crate::cscfg::ServiceConfiguration;
 use crate::csdef::*;
 use crate::diagnostic::{Code, Diagnostic, Sink};
 use crate::render::Sources;
-use crate::source::{Located, SourceFile};
+use crate::source::Located;
 use crate::xpath::RoleInstanceXPath;
 
 /// Checks a definition on its own (what `weft validate X.csdef` reports
@@ -627,14 +627,23 @@ fn plugin_module(setting: &str) -> Option<&str> {
 /// rendering. Pure.
 pub fn check(csdef: (&str, &[u8]), cscfg: Option<(&str, &[u8])>) -> CheckReport {
     let mut sources = Sources::default();
-    let (def, mut diags) = ServiceDefinition::parse(csdef.0, csdef.1);
-    sources.add(decoded(csdef.0, csdef.1));
+    let mut diags = Vec::new();
+    let (source, ok) = crate::decode(csdef.0, csdef.1, &mut diags);
+    let def = if ok {
+        crate::csdef::parse::parse_source(&source, &mut diags)
+    } else {
+        None
+    };
+    sources.add(source);
     let mut cfg = None;
     if let Some((name, bytes)) = cscfg {
-        let (c, d) = ServiceConfiguration::parse(name, bytes);
-        diags.extend(d);
-        sources.add(decoded(name, bytes));
-        cfg = c;
+        let (source, ok) = crate::decode(name, bytes, &mut diags);
+        cfg = if ok {
+            crate::cscfg::parse::parse_source(&source, &mut diags)
+        } else {
+            None
+        };
+        sources.add(source);
     }
     match (&def, &cfg) {
         (Some(def), Some(cfg)) => diags.extend(validate(def, cfg)),
@@ -649,10 +658,6 @@ pub fn check(csdef: (&str, &[u8]), cscfg: Option<(&str, &[u8])>) -> CheckReport 
         diagnostics: diags,
         sources,
     }
-}
-
-fn decoded(name: &str, bytes: &[u8]) -> SourceFile {
-    SourceFile::decode(name, bytes).unwrap_or_else(|(prefix, _)| prefix)
 }
 
 /// What [`check`] found.

@@ -3,7 +3,7 @@
 //! configuration for each role of a definition.
 
 mod network;
-mod parse;
+pub(crate) mod parse;
 
 pub use network::*;
 

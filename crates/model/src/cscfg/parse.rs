@@ -7,16 +7,22 @@ use crate::xml::Element;
 
 pub(super) fn parse(name: &str, bytes: &[u8]) -> (Option<ServiceConfiguration>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((source, root)) =
-        crate::parse_root(name, bytes, "ServiceConfiguration", NAMESPACE, &mut diags)
-    else {
-        return (None, diags);
-    };
-    let cfg = {
-        let mut cx = Cx::new(&source, &mut diags, NAMESPACE);
-        configuration(&mut cx, &root)
+    let (source, ok) = crate::decode(name, bytes, &mut diags);
+    let cfg = if ok {
+        parse_source(&source, &mut diags)
+    } else {
+        None
     };
     (cfg, diags)
+}
+
+pub(crate) fn parse_source(
+    source: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ServiceConfiguration> {
+    let root = crate::parse_root(source, "ServiceConfiguration", NAMESPACE, diags)?;
+    let mut cx = Cx::new(source, diags, NAMESPACE);
+    configuration(&mut cx, &root)
 }
 
 fn configuration(cx: &mut Cx<'_>, root: &Element) -> Option<ServiceConfiguration> {

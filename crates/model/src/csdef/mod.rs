@@ -3,7 +3,7 @@
 //! that remember where in the file they were written.
 
 mod endpoints;
-mod parse;
+pub(crate) mod parse;
 mod role;
 
 pub use endpoints::*;

@@ -9,22 +9,22 @@ use crate::xpath::RoleInstanceXPath;
 
 pub(super) fn parse(name: &str, bytes: &[u8]) -> (Option<ServiceDefinition>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((source, root)) =
-        crate::parse_root(name, bytes, "ServiceDefinition", NAMESPACE, &mut diags)
-    else {
-        return (None, diags);
+    let (source, ok) = crate::decode(name, bytes, &mut diags);
+    let def = if ok {
+        parse_source(&source, &mut diags)
+    } else {
+        None
     };
-    let def = {
-        let mut cx = Cx::new(&source, &mut diags, NAMESPACE);
-        definition(&mut cx, &root)
-    };
-    (
-        def.map(|mut d| {
-            d.source = source;
-            d
-        }),
-        diags,
-    )
+    (def, diags)
+}
+
+pub(crate) fn parse_source(
+    source: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ServiceDefinition> {
+    let root = crate::parse_root(source, "ServiceDefinition", NAMESPACE, diags)?;
+    let mut cx = Cx::new(source, diags, NAMESPACE);
+    definition(&mut cx, &root)
 }
 
 fn definition(cx: &mut Cx<'_>, root: &Element) -> Option<ServiceDefinition> {
