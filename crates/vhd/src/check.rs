@@ -67,8 +67,12 @@ pub struct CheckOptions {
     pub search_dirs: Vec<PathBuf>,
 }
 
-/// Creator applications whose images qemu sizes by the footer, not the CHS geometry.
-const SIZE_TRUSTED_CREATORS: [&[u8; 4]; 5] = [b"win ", b"qem2", b"d2v ", b"CTXS", b"tap\0"];
+/// Creators whose images every qemu release and Virtual PC size by the CHS geometry.
+const GEOMETRY_CREATORS: [&[u8; 4]; 2] = [b"vpc ", b"qemu"];
+/// Creators whose images every qemu release sizes by the footer's current size
+/// (older releases used the geometry for every other creator).
+const SIZE_TRUSTED_CREATORS: [&[u8; 4]; 6] =
+    [b"win ", b"qem2", b"d2v ", b"CTXS", b"tap\0", b"wa\0\0"];
 
 /// At most this many findings per repeated kind (e.g. per-block problems).
 const MAX_REPEATS: usize = 10;
@@ -130,18 +134,30 @@ pub fn check(path: &Path, options: &CheckOptions) -> Result<Report> {
         );
     }
     let chs = footer.geometry.sectors() * SECTOR;
-    if footer.geometry != Geometry::MAX
-        && !SIZE_TRUSTED_CREATORS.contains(&&footer.creator_app)
-        && chs != footer.current_size
-    {
-        r.add(
-            Severity::Warning,
-            "geometry-size",
-            format!(
-                "current size is {} bytes but the CHS geometry {}/{}/{} describes {chs}; readers that size by geometry (qemu, Virtual PC) will see {chs} bytes",
-                footer.current_size, footer.geometry.cylinders, footer.geometry.heads, footer.geometry.sectors_per_track
-            ),
+    if footer.geometry != Geometry::MAX && chs != footer.current_size {
+        let geometry = format!(
+            "{}/{}/{}",
+            footer.geometry.cylinders, footer.geometry.heads, footer.geometry.sectors_per_track
         );
+        if GEOMETRY_CREATORS.contains(&&footer.creator_app) {
+            r.add(
+                Severity::Warning,
+                "geometry-size",
+                format!(
+                    "current size is {} bytes but the CHS geometry {geometry} describes {chs}; qemu and Virtual PC size this image by geometry and will see {chs} bytes",
+                    footer.current_size
+                ),
+            );
+        } else if !SIZE_TRUSTED_CREATORS.contains(&&footer.creator_app) {
+            r.add(
+                Severity::Info,
+                "geometry-size",
+                format!(
+                    "current size is {} bytes but the CHS geometry {geometry} describes {chs}; older qemu releases size this image by geometry",
+                    footer.current_size
+                ),
+            );
+        }
     }
     if footer.disk_type == DiskType::Fixed {
         if len - FOOTER_SIZE as u64 != footer.current_size {

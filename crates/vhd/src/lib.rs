@@ -14,17 +14,23 @@
 //! # Sizes and CHS geometry
 //!
 //! The footer holds both a byte size (current size) and a CHS geometry, and
-//! readers disagree on which is the disk size: qemu's `vpc` driver uses the
-//! geometry unless the creator application is one it knows uses the size
-//! (`win `, `qem2`, `d2v `, `CTXS`, `tap`) or the geometry is the maximum
-//! 65535/16/255; Hyper-V and libvhdi use the current size. weft reads the
-//! current size, as the specification says. When creating, weft by default
-//! rounds the requested size up to the smallest size the specification's
-//! CHS algorithm describes exactly ([`SizePolicy::RoundUpToGeometry`], what
-//! qemu-img does), so both kinds of readers agree and the disk is never
-//! smaller than asked. [`SizePolicy::Exact`] keeps the size and, when the
-//! geometry cannot describe it, writes the maximum geometry so that qemu
-//! also takes the current size (qemu-img's `force_size` convention).
+//! readers disagree on which is the disk size. Virtual PC uses the geometry.
+//! qemu's `vpc` driver uses the current size when the geometry is the
+//! maximum 65535/16/255; otherwise qemu 10 uses the geometry only for the
+//! creator applications `vpc ` and `qemu` (checked with 10.0), and older releases use it for
+//! every creator except a list known to use the size (`win `, `qem2`,
+//! `d2v `, `CTXS`, `tap`). Hyper-V and libvhdi use the current size. weft
+//! reads the current size, as the specification says.
+//!
+//! When creating, weft by default rounds the requested size up to the
+//! smallest size the specification's CHS algorithm describes exactly
+//! ([`SizePolicy::RoundUpToGeometry`], what qemu-img does), so every reader,
+//! old or new, sees the same disk and it is never smaller than asked.
+//! [`SizePolicy::Exact`] keeps the size (rounded up to a sector) and, when
+//! the geometry cannot describe it, writes the maximum geometry so that all
+//! qemu releases take the current size too (qemu-img's `force_size`
+//! convention); the cost is a geometry that BIOS-era guests would find odd.
+//! Both are cross-checked against `qemu-img info` and libvhdi in the tests.
 //!
 //! # Crash consistency
 //!

@@ -58,8 +58,8 @@ enum Command {
     /// Create a fixed or dynamic image
     ///
     /// The footer stores a byte size and a CHS geometry, and readers differ in
-    /// which they trust (qemu and Virtual PC use the geometry for most images;
-    /// Hyper-V and libvhdi use the size). By default weft rounds SIZE up to the
+    /// which they trust (Virtual PC, and qemu for some creator applications,
+    /// use the geometry; Hyper-V and libvhdi use the size). By default weft rounds SIZE up to the
     /// smallest size the specification's CHS geometry describes exactly, as
     /// qemu-img does, so every reader sees the same disk and it is never
     /// smaller than asked. --exact-size keeps SIZE (rounded to 512 bytes) and
