@@ -154,8 +154,16 @@ impl VhdImage {
         } else {
             image.load_sparse(len)?;
             if footer_recovered && options.writable {
-                // Put the footer back where it belongs before any write.
+                // Put the footer back where it belongs before any write,
+                // dropping any block an interrupted allocation left
+                // unreferenced after the last referenced one.
+                image
+                    .file
+                    .set_len(image.footer_offset + FOOTER_SIZE as u64)
+                    .map_err(|e| VhdError::io("truncate", path, e))?;
                 image.write_footer()?;
+                image.flush()?;
+                tracing::warn!(path = %path.display(), "rewrote the trailing footer from the copy at offset 0");
             }
         }
         tracing::debug!(path = %path.display(), disk_type = %image.footer.disk_type,

@@ -175,3 +175,43 @@ fn out_of_range_access_is_an_error() {
     assert!(c.read_at(&mut buf, c.size() - 8).is_err());
     assert!(c.read_at(&mut buf, u64::MAX - 4).is_err());
 }
+
+#[test]
+fn an_interrupted_allocation_is_repaired_on_writable_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dynamic_with_data(dir.path());
+    let before = std::fs::read(&p).unwrap();
+    // A crash after the file was extended and data written for a new block,
+    // before its bitmap/BAT/footer: garbage past the old footer, no footer at
+    // the end.
+    let mut torn = before.clone();
+    torn.extend(std::iter::repeat_n(0xabu8, 4096));
+    std::fs::write(&p, &torn).unwrap();
+    let ro = Chain::open(&p, &ChainOptions::default()).unwrap();
+    let mut buf = vec![0u8; 4096];
+    ro.read_at(&mut buf, 0).unwrap();
+    assert_eq!(buf, vec![1u8; 4096]);
+    drop(ro);
+    assert!(check(&p, &Default::default()).unwrap().has_errors());
+    let rw = Chain::open(
+        &p,
+        &ChainOptions {
+            writable: true,
+            ..ChainOptions::default()
+        },
+    )
+    .unwrap();
+    drop(rw);
+    assert_eq!(
+        std::fs::read(&p).unwrap(),
+        before,
+        "repair restores the image"
+    );
+    assert!(!check(&p, &Default::default()).unwrap().has_errors());
+}
+
+#[test]
+fn chains_can_be_shared_between_reader_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Chain>();
+}
