@@ -84,11 +84,13 @@ codes! {
     W0119 Warning "unknown vmsize; weft uses the Small size's limits",
     E0120 Error "upgradeDomainCount is not from 1 to 20",
     E0121 Error "two load balancer probes have the same name",
-    E0122 Error "an http load balancer probe has no path",
+    E0122 Error "an http load balancer probe has no path, or a tcp probe has one",
     E0123 Error "a probe's interval is under 5 s or its timeout under 11 s",
     E0124 Error "a network traffic rule names a role or endpoint that does not exist",
     E0125 Error "the service definition declares no role",
     E0126 Error "a Binding names an endpoint the role does not declare",
+    E0127 Error "the service definition declares more than 25 roles",
+    E0128 Error "the service declares more than 25 endpoints in all",
     E0201 Error "a RoleInstanceValue xpath names an endpoint the role does not declare",
     E0202 Error "a RoleInstanceValue xpath names a setting the role does not declare",
     E0203 Error "a RoleInstanceValue xpath names a local resource the role does not declare",
@@ -113,9 +115,11 @@ codes! {
     W0410 Warning "osFamily is not a known guest OS family",
     E0411 Error "a role or setting appears twice in the configuration",
     E0412 Error "an instance input endpoint's port range is smaller than the instance count",
-    E0413 Error "an EndpointAcl names a role, endpoint or access control that does not exist",
+    E0413 Error "a NetworkConfiguration element names a role, endpoint or access control that does not exist",
     E0414 Error "an access control rule is invalid (remoteSubnet or duplicate order)",
     E0415 Error "an input endpoint's loadBalancer is not declared in the configuration",
+    E0416 Error "a role's vmName is longer than 10 characters",
+    W0417 Warning "a certificate thumbprint is not 40 hexadecimal digits",
 }
 
 /// One problem in one file.

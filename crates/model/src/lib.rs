@@ -31,9 +31,9 @@ pub use csdef::{
     Binding, CertificateDecl, Content, DEFAULT_UPGRADE_DOMAIN_COUNT, Endpoints, EntryPoint,
     EnvironmentVariable, ExecutionContext, FixedPorts, Import, ImportModule, InputEndpoint,
     InputProtocol, InstanceInputEndpoint, InternalEndpoint, InternalProtocol, LoadBalancerProbe,
-    LocalPort, LocalStorage, NetFxEntryPoint, OnlyAllowTrafficTo, PortRange, ProbeProtocol,
-    ProgramEntryPoint, Role, RoleEndpointRef, RoleKind, Runtime, ServiceDefinition, Site,
-    StartupTask, StoreLocation, TaskType, TopologyChangeDiscovery, TrafficSource,
+    LocalPort, LocalStorage, NetFxEntryPoint, OnlyAllowTrafficTo, PermissionLevel, PortRange,
+    ProbeProtocol, ProgramEntryPoint, Role, RoleEndpointRef, RoleKind, Runtime, ServiceDefinition,
+    Site, StartupTask, StoreLocation, TaskType, TopologyChangeDiscovery, TrafficSource,
     TransportProtocol, VariableValue,
 };
 pub use diagnostic::{Code, Diagnostic, Severity, count, sort, summary};

@@ -26,6 +26,27 @@ pub fn validate_definition(def: &ServiceDefinition) -> Vec<Diagnostic> {
             "add a `WebRole`, `WorkerRole` or `VirtualMachineRole`",
         );
     }
+    if def.roles.len() > 25 {
+        s.emit_help(
+            Code::E0127,
+            def.roles[25].name.span,
+            format!(
+                "the service definition declares {} roles; Azure allows 25",
+                def.roles.len()
+            ),
+            "split the service into several services",
+        );
+    }
+    let endpoints: Vec<&Located<String>> =
+        def.roles.iter().flat_map(|r| r.endpoints.names()).collect();
+    if endpoints.len() > 25 {
+        s.emit_help(
+            Code::E0128,
+            endpoints[25].span,
+            format!("the service declares {} endpoints in all; Azure allows 25 (input, internal and instance input together)", endpoints.len()),
+            "merge endpoints, or split the service",
+        );
+    }
     if let Some(c) = &def.upgrade_domain_count
         && !(1..=20).contains(&c.value)
     {
@@ -51,6 +72,19 @@ pub fn validate_definition(def: &ServiceDefinition) -> Vec<Diagnostic> {
                 p.span,
                 format!("http probe `{}` has no path", p.name.value),
                 "add `path=\"/health\"` (the path must answer 200 OK)",
+            );
+        }
+        if p.protocol.value == ProbeProtocol::Tcp
+            && let Some(path) = &p.path
+        {
+            s.emit_help(
+                Code::E0122,
+                path.span,
+                format!(
+                    "tcp probe `{}` has a path; only http probes may",
+                    p.name.value
+                ),
+                "remove `path`, or use `protocol=\"http\"`",
             );
         }
         if let Some(i) = &p.interval_in_seconds
@@ -454,6 +488,31 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
             Code::E0411,
             "setting",
         );
+        if let Some(vm) = &rc.vm_name
+            && vm.value.chars().count() > 10
+        {
+            c.emit_help(
+                Code::E0416,
+                vm.span,
+                format!(
+                    "vmName `{}` is {} characters long; the maximum is 10",
+                    vm.value,
+                    vm.value.chars().count()
+                ),
+                "shorten the name",
+            );
+        }
+        for t in &rc.certificates {
+            let tp = t.thumbprint.value.trim();
+            if tp.len() != 40 || !tp.bytes().all(|b| b.is_ascii_hexdigit()) {
+                c.emit_help(
+                    Code::W0417,
+                    t.thumbprint.span,
+                    format!("thumbprint of certificate `{}` is not 40 hexadecimal digits", t.name.value),
+                    "write the certificate's SHA-1 thumbprint, for example `0123456789ABCDEF0123456789ABCDEF01234567`",
+                );
+            }
+        }
         for s in &role.settings {
             if rc.setting(s).is_none() {
                 c.emit_help(
@@ -543,6 +602,51 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
                             ac.name.value, r.order.value
                         ),
                     );
+                }
+            }
+        }
+        for el in net.other.iter().filter(|e| e.name == "AddressAssignments") {
+            for ia in el.children.iter().filter(|e| e.name == "InstanceAddress") {
+                if let Some(r) = ia.attribute("roleName")
+                    && def.role(r).is_none()
+                {
+                    c.emit(
+                        Code::E0413,
+                        ia.span,
+                        format!("InstanceAddress names role `{r}`, which is not declared"),
+                    );
+                }
+            }
+            let vip_endpoints = el
+                .children
+                .iter()
+                .filter(|e| e.name == "VirtualIPs")
+                .flat_map(|e| &e.children)
+                .filter(|e| e.name == "VirtualIP")
+                .flat_map(|e| &e.children)
+                .filter(|e| e.name == "Endpoints")
+                .flat_map(|e| &e.children)
+                .filter(|e| e.name == "Endpoint");
+            for ep in vip_endpoints {
+                let (Some(r), Some(n)) = (ep.attribute("role"), ep.attribute("name")) else {
+                    continue;
+                };
+                match def.role(r) {
+                    None => {
+                        c.emit(
+                            Code::E0413,
+                            ep.span,
+                            format!("VirtualIP endpoint names role `{r}`, which is not declared"),
+                        );
+                    }
+                    Some(role) if !role.endpoints.input.iter().any(|e| *e.name == n) => {
+                        c.emit(
+                            Code::E0413,
+                            ep.span,
+                            format!("role `{r}` has no input endpoint `{n}`"),
+                        );
+                    }
+                    Some(_) => {}
                 }
             }
         }

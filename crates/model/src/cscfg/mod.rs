@@ -36,6 +36,16 @@ impl ServiceConfiguration {
         self.roles.iter().find(|r| *r.name == name)
     }
 
+    /// The guest OS family: as written, else the family of a specific
+    /// `osVersion`, else 1 (Azure's documented default).
+    pub fn os_family(&self) -> u32 {
+        match (&self.os_family, self.os_version()) {
+            (Some(f), _) => f.value,
+            (None, OsVersion::Specific(v)) => v.family,
+            (None, OsVersion::Latest) => 1,
+        }
+    }
+
     /// The guest OS version; `*` (latest, patched by the fabric) when absent.
     pub fn os_version(&self) -> OsVersion {
         self.os_version

@@ -159,8 +159,11 @@ fn traffic_rule(cx: &mut Cx<'_>, el: &Element) -> OnlyAllowTrafficTo {
             "AllowAllTraffic" => source = TrafficSource::All,
             "WhenSource" => {
                 let mut a = cx.attrs(child);
-                if let Some(m) = a.take("matches") {
-                    cx.choice(m, &[("AnyRule", ())], &child.name);
+                match a.take("matches") {
+                    Some(m) => {
+                        cx.choice(m, &[("AnyRule", ())], &child.name);
+                    }
+                    None => cx.missing(child, "matches"),
                 }
                 a.finish(cx);
                 let mut roles = Vec::new();
@@ -233,6 +236,11 @@ fn role(cx: &mut Cx<'_>, el: &Element, kind: RoleKind) -> Option<Role> {
         "Contents",
     ];
     for child in cx.children(el) {
+        // Earlier SDKs allowed LocalStorage directly under the role.
+        if child.name == "LocalStorage" {
+            role.local_storage.extend(local_storage(cx, child));
+            continue;
+        }
         let Some(slot) = ONCE.iter().position(|n| *n == child.name) else {
             cx.unknown_element(child, &el.name);
             continue;
@@ -247,7 +255,11 @@ fn role(cx: &mut Cx<'_>, el: &Element, kind: RoleKind) -> Option<Role> {
         if !cx.once(&mut seen[slot], child, &el.name) {
             continue;
         }
-        let a = cx.attrs(child);
+        let mut a = cx.attrs(child);
+        if child.name == "Startup" {
+            // `priority` is documented as "for internal use only".
+            let _ = a.take("priority");
+        }
         if child.name != "Runtime" {
             a.finish(cx);
         }
@@ -278,27 +290,44 @@ fn role(cx: &mut Cx<'_>, el: &Element, kind: RoleKind) -> Option<Role> {
                 for c in named_children(cx, child, "Certificate") {
                     let mut a = cx.attrs(c);
                     let name = cx.required_name(&mut a, "name");
-                    let store_location = a
-                        .take("storeLocation")
+                    let store_location = match a.take("storeLocation") {
+                        Some(v) => cx.choice(
+                            v,
+                            &[
+                                ("LocalMachine", StoreLocation::LocalMachine),
+                                ("CurrentUser", StoreLocation::CurrentUser),
+                            ],
+                            &c.name,
+                        ),
+                        None => {
+                            cx.missing(c, "storeLocation");
+                            None
+                        }
+                    };
+                    let store_name = cx.required_name(&mut a, "storeName");
+                    let permission_level = a
+                        .take("permissionLevel")
                         .and_then(|v| {
                             cx.choice(
                                 v,
                                 &[
-                                    ("LocalMachine", StoreLocation::LocalMachine),
-                                    ("CurrentUser", StoreLocation::CurrentUser),
+                                    ("limitedOrElevated", PermissionLevel::LimitedOrElevated),
+                                    ("elevated", PermissionLevel::Elevated),
                                 ],
                                 &c.name,
                             )
                         })
-                        .map(|v| v.value);
-                    let store_name = a.take("storeName").map(|v| v.value.clone());
-                    let _ = a.take("permissionLevel");
+                        .map(|v| v.value)
+                        .unwrap_or_default();
                     a.finish(cx);
-                    if let Some(name) = name {
+                    if let (Some(name), Some(store_location), Some(store_name)) =
+                        (name, store_location, store_name)
+                    {
                         role.certificates.push(CertificateDecl {
                             name,
-                            store_location,
-                            store_name,
+                            store_location: store_location.value,
+                            store_name: store_name.value,
+                            permission_level,
                             span: c.span,
                         });
                     }
@@ -454,8 +483,8 @@ fn entry_point(cx: &mut Cx<'_>, p: &Element, parent: &str) -> Option<EntryPoint>
             }))
         }
         "NetFxEntryPoint" => {
-            let assembly_name = a.take_string("assemblyName");
-            let target_framework_version = a.take_string("targetFrameworkVersion");
+            let assembly_name = cx.required(&mut a, "assemblyName");
+            let target_framework_version = cx.required(&mut a, "targetFrameworkVersion");
             a.finish(cx);
             cx.emit(
                 Code::W0301,
@@ -466,8 +495,8 @@ fn entry_point(cx: &mut Cx<'_>, p: &Element, parent: &str) -> Option<EntryPoint>
                 "use `<ProgramEntryPoint commandLine=\"...\" setReadyOnProcessStart=\"true\" />` with a Linux command line (for example `dotnet MyRole.dll` built for .NET on Linux)".into(),
             );
             Some(EntryPoint::NetFx(NetFxEntryPoint {
-                assembly_name,
-                target_framework_version,
+                assembly_name: assembly_name?,
+                target_framework_version: target_framework_version?,
                 span: p.span,
             }))
         }

@@ -111,8 +111,8 @@ pub struct ProgramEntryPoint {
 
 #[derive(Debug, Clone)]
 pub struct NetFxEntryPoint {
-    pub assembly_name: Option<Located<String>>,
-    pub target_framework_version: Option<Located<String>>,
+    pub assembly_name: Located<String>,
+    pub target_framework_version: Located<String>,
     pub span: Span,
 }
 
@@ -184,9 +184,21 @@ pub enum StoreLocation {
 #[derive(Debug, Clone)]
 pub struct CertificateDecl {
     pub name: Located<String>,
-    pub store_location: Option<StoreLocation>,
-    pub store_name: Option<String>,
+    pub store_location: StoreLocation,
+    /// `My`, `Root`, `CA`, ... or a custom store name.
+    pub store_name: String,
+    pub permission_level: PermissionLevel,
     pub span: Span,
+}
+
+/// Which role processes may read the private key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PermissionLevel {
+    /// Every role process (Azure's default).
+    #[default]
+    LimitedOrElevated,
+    /// Only elevated processes.
+    Elevated,
 }
 
 /// `Imports/Import moduleName`.
