@@ -461,6 +461,9 @@ impl VhdImage {
                 path: self.path.clone(),
             });
         }
+        if buf.is_empty() {
+            return Ok(());
+        }
         let len = buf.len() as u64;
         if !offset.is_multiple_of(SECTOR) || !len.is_multiple_of(SECTOR) {
             return Err(VhdError::InvalidArgument(format!(
@@ -479,7 +482,10 @@ impl VhdImage {
             });
         }
         let Some(header) = self.header.clone() else {
-            return self.write_all(buf, offset);
+            // A fixed disk's size need not be a sector multiple: never write
+            // into the footer behind the data.
+            let n = buf.len().min((self.size() - offset) as usize);
+            return self.write_all(&buf[..n], offset);
         };
         let bs = u64::from(header.block_size);
         let bitmap_size = header.bitmap_size();
