@@ -171,11 +171,13 @@ impl Diagnostic {
     }
 }
 
-/// Sorts diagnostics by file, position and code, the order they are shown in.
-pub fn sort(diags: &mut [Diagnostic]) {
+/// Sorts diagnostics in the order they are shown: by file (in the order of
+/// `files`; files not listed last, by name), then position and code.
+pub fn sort(diags: &mut [Diagnostic], files: &[&str]) {
+    let rank = |f: &str| files.iter().position(|n| *n == f).unwrap_or(files.len());
     diags.sort_by(|a, b| {
-        (&a.file, a.line, a.column, a.code, &a.message)
-            .cmp(&(&b.file, b.line, b.column, b.code, &b.message))
+        (rank(&a.file), &a.file, a.line, a.column, a.code, &a.message)
+            .cmp(&(rank(&b.file), &b.file, b.line, b.column, b.code, &b.message))
     });
 }
 

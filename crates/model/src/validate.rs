@@ -754,7 +754,8 @@ pub fn check(csdef: (&str, &[u8]), cscfg: Option<(&str, &[u8])>) -> CheckReport 
         (Some(def), None) => diags.extend(validate_definition(def)),
         _ => {}
     }
-    crate::diagnostic::sort(&mut diags);
+    let files: Vec<&str> = std::iter::once(csdef.0).chain(cscfg.map(|c| c.0)).collect();
+    crate::diagnostic::sort(&mut diags, &files);
     diags.dedup();
     CheckReport {
         definition: def,
