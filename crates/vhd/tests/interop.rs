@@ -55,7 +55,9 @@ fn qemu_virtual_size(path: &Path) -> u64 {
         .args(["info", "-f", "vpc", "--output=json"])
         .arg(path));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    v["virtual-size"].as_u64().expect("virtual-size in qemu-img info")
+    v["virtual-size"]
+        .as_u64()
+        .expect("virtual-size in qemu-img info")
 }
 
 /// Deterministic, non-repeating test bytes.
