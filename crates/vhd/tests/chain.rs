@@ -64,7 +64,7 @@ proptest! {
 
     #[test]
     fn chain_reads_merge_and_flatten_match_the_model(
-        parent_writes in writes(), child_writes in writes(), fixed_base in any::<bool>(),
+        parent_writes in writes(), child_writes in writes(), fixed_base in any::<bool>(), fixed_flat in any::<bool>(),
         reads in prop::collection::vec((0..SIZE, 1usize..300_000), 1..8),
     ) {
         let dir = tempfile::tempdir().unwrap();
@@ -92,7 +92,8 @@ proptest! {
         prop_assert!(read_all(&child) == model);
 
         let flat = dir.path().join("flat.vhd");
-        drop(flatten(&child, &flat, DiskType::Dynamic, BLOCK, &[]).unwrap());
+        let kind = if fixed_flat { DiskType::Fixed } else { DiskType::Dynamic };
+        drop(flatten(&child, &flat, kind, BLOCK, &[]).unwrap());
         prop_assert!(read_all(&flat) == model, "flatten");
 
         let report = merge(&child, &MergeOptions::default()).unwrap();
