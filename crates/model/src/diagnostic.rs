@@ -176,8 +176,14 @@ impl Diagnostic {
 pub fn sort(diags: &mut [Diagnostic], files: &[&str]) {
     let rank = |f: &str| files.iter().position(|n| *n == f).unwrap_or(files.len());
     diags.sort_by(|a, b| {
-        (rank(&a.file), &a.file, a.line, a.column, a.code, &a.message)
-            .cmp(&(rank(&b.file), &b.file, b.line, b.column, b.code, &b.message))
+        (rank(&a.file), &a.file, a.line, a.column, a.code, &a.message).cmp(&(
+            rank(&b.file),
+            &b.file,
+            b.line,
+            b.column,
+            b.code,
+            &b.message,
+        ))
     });
 }
 

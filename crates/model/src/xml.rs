@@ -235,3 +235,50 @@ fn element(
         text: String::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> (u32, u32, String) {
+        let src = SourceFile::from_text("f", text);
+        let d = parse(&src).unwrap_err();
+        assert_eq!(d.code, Code::E0001);
+        (d.line, d.column, d.message)
+    }
+
+    #[test]
+    fn spans_point_at_names_and_values() {
+        let src = SourceFile::from_text("f", "<a xmlns=\"n\">\r\n  <b x=\"1 &amp; 2\" />\r\n</a>");
+        let root = parse(&src).unwrap();
+        let b = &root.children[0];
+        assert_eq!(b.namespace.as_deref(), Some("n"));
+        assert_eq!(src.position(b.span.start), Position { line: 2, column: 4 });
+        let x = &b.attrs[0];
+        assert_eq!(x.value, "1 & 2");
+        assert_eq!(
+            &src.text()[x.value_span.start..x.value_span.end],
+            "1 &amp; 2"
+        );
+        assert_eq!(
+            src.position(x.name_span.start),
+            Position { line: 2, column: 6 }
+        );
+    }
+
+    #[test]
+    fn malformed_documents_report_where() {
+        assert_eq!(err("<a>\n  <b>\n</a>").0, 3);
+        let (line, _, msg) = err("<a>\n<b></b>");
+        assert_eq!(line, 2);
+        assert!(msg.contains("not closed"), "{msg}");
+        assert!(err("<a/><b/>").2.contains("after the root"));
+        assert!(err("").2.contains("no root element"));
+        assert!(err("<a b=\"1\" b=\"2\"/>").2.contains("malformed XML"));
+        assert!(err("<a>&nope;</a>").2.contains("unknown entity"));
+        let deep = "<a>".repeat(MAX_DEPTH + 1);
+        assert!(err(&deep).2.contains("nest deeper"));
+    }
+
+    use crate::source::Position;
+}
