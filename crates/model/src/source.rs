@@ -215,7 +215,7 @@ fn declared_legacy_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
     let decl = std::str::from_utf8(&head[..end]).ok()?;
     let rest = &decl[decl.find("encoding")? + "encoding".len()..];
     let rest = rest.trim_start().strip_prefix('=')?.trim_start();
-    let quote = rest.chars().next()?;
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let label = rest[1..].split(quote).next()?;
     let enc = Encoding::for_label(label.as_bytes())?;
     (enc != encoding_rs::UTF_8 && enc != UTF_16LE && enc != UTF_16BE).then_some(enc)
@@ -260,6 +260,15 @@ mod tests {
         let (src, err) = SourceFile::decode("f", b"<a>\n\xFF</a>").unwrap_err();
         assert_eq!(src.text(), "<a>\n");
         assert!(err.message.contains("byte 4"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_declaration_without_quotes_is_not_an_encoding() {
+        // Found by fuzzing (cscfg): a multi-byte character where the quote
+        // of `encoding=` belongs.
+        let bytes = b"<?xml version=\"1.0\" encoding=\xEF\xBB\xBF<?xml?>\xFF";
+        let (_, err) = SourceFile::decode("f", bytes).unwrap_err();
+        assert!(err.message.contains("invalid UTF-8"), "{}", err.message);
     }
 
     #[test]

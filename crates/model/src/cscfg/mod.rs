@@ -87,7 +87,7 @@ impl OsVersion {
                 .then(|| t.parse::<u32>().ok())
                 .flatten()
         };
-        if date.len() != 6 {
+        if date.len() != 6 || !date.is_ascii() {
             return None;
         }
         let month = digits(&date[4..])?;
@@ -167,6 +167,7 @@ mod tests {
             }))
         );
         for bad in [
+            "WA-GUEST-OS-6.62_\u{e9}\u{e9}\u{e9}-01",
             "latest",
             "WA-GUEST-OS-6.62",
             "WA-GUEST-OS-6.62_202313-01",
