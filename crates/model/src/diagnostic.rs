@@ -72,7 +72,7 @@ codes! {
     E0107 Error "an endpoint's certificate is not declared in the role's Certificates",
     E0108 Error "loadBalancerProbe names a probe that is not declared",
     E0109 Error "a port range has min greater than max",
-    E0110 Error "two input endpoints use the same public port on the service's VIP",
+    E0110 Error "two endpoints use the same public port on the service's VIP",
     W0111 Warning "a certificate on a non-https input endpoint is not used",
     E0112 Error "an instance input endpoint has no public port range",
     E0113 Error "two internal endpoints of one role use the same fixed port",

@@ -288,13 +288,15 @@ fn role_rules(s: &mut Sink<'_>, def: &ServiceDefinition, role: &Role) {
     }
     for site in &role.sites {
         for b in &site.bindings {
-            if !role
-                .endpoints
-                .input
-                .iter()
-                .any(|e| *e.name == b.endpoint_name.value)
-            {
-                s.emit(Code::E0126, b.endpoint_name.span, format!("binding names endpoint `{}`, which role `{rn}` does not declare as an input endpoint", b.endpoint_name.value));
+            if !role.endpoints.contains(&b.endpoint_name.value) {
+                s.emit(
+                    Code::E0126,
+                    b.endpoint_name.span,
+                    format!(
+                        "binding names endpoint `{}`, which role `{rn}` does not declare",
+                        b.endpoint_name.value
+                    ),
+                );
             }
         }
     }
@@ -402,6 +404,57 @@ fn vip_ports(s: &mut Sink<'_>, def: &ServiceDefinition) {
             } else {
                 seen.insert(key, (role, e));
             }
+        }
+    }
+    // Instance input endpoints take one public port per instance from their
+    // range, on the same VIP: a range must not overlap an input endpoint's
+    // port or another range of the same transport.
+    let mut ranges: Vec<(&Role, &InstanceInputEndpoint, &PortRange)> = Vec::new();
+    for role in &def.roles {
+        for e in &role.endpoints.instance_input {
+            let Some(r) = &e.public_ports else { continue };
+            if r.is_empty() {
+                continue;
+            }
+            let udp = e.protocol.value == TransportProtocol::Udp;
+            let contains = |p: u16| r.min.value <= p && p <= r.max.value;
+            let clash = seen
+                .iter()
+                .filter(|((lb, u, port), _)| lb.is_none() && *u == udp && contains(*port))
+                .min_by_key(|((_, _, port), _)| *port)
+                .map(|((_, _, port), (or, oe))| {
+                    format!(
+                        "port {port} of input endpoint `{}` of role `{}`",
+                        oe.name.value, or.name.value
+                    )
+                })
+                .or_else(|| {
+                    ranges
+                        .iter()
+                        .find(|(_, oe, or)| {
+                            (oe.protocol.value == TransportProtocol::Udp) == udp
+                                && or.min.value <= r.max.value
+                                && r.min.value <= or.max.value
+                        })
+                        .map(|(orole, oe, or)| {
+                            format!(
+                                "ports {}-{} of instance input endpoint `{}` of role `{}`",
+                                or.min.value, or.max.value, oe.name.value, orole.name.value
+                            )
+                        })
+                });
+            if let Some(other) = clash {
+                s.emit_help(
+                    Code::E0110,
+                    r.span,
+                    format!(
+                        "public ports {}-{} of instance input endpoint `{}` overlap {other}",
+                        r.min.value, r.max.value, e.name.value
+                    ),
+                    "every public port on the service's VIP serves one endpoint: move the range",
+                );
+            }
+            ranges.push((role, e, r));
         }
     }
 }
