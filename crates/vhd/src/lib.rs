@@ -11,6 +11,23 @@
 //! - [`create()`], [`create_differencing`], [`merge`], [`flatten`],
 //!   [`convert_to_raw`], [`convert_from_raw`], [`check`].
 //!
+//! ```no_run
+//! use std::path::Path;
+//! use weft_vhd::{Chain, ChainOptions, Source};
+//!
+//! # fn main() -> weft_vhd::Result<()> {
+//! let opts = ChainOptions { writable: true, search_dirs: vec!["/var/lib/weft/images".into()], ..Default::default() };
+//! let mut disk = Chain::open(Path::new("instance.vhd"), &opts)?;
+//! let mut sector = [0u8; 512];
+//! disk.read_at(&mut sector, 0)?;
+//! disk.write_at(&sector, 4096)?;
+//! for e in disk.extents(0, disk.size())? {
+//!     if e.source != Source::Zero { /* e.offset, e.len hold data */ }
+//! }
+//! disk.flush()?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Sizes and CHS geometry
 //!
 //! The footer holds both a byte size (current size) and a CHS geometry, and
