@@ -495,8 +495,9 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
                     role.name.value
                 ),
                 format!(
-                    "add `<Role name=\"{}\"><Instances count=\"1\" /></Role>`",
-                    role.name.value
+                    "add `<Role name=\"{}\"><Instances count=\"1\" /></Role>` (the role is declared at {})",
+                    role.name.value,
+                    at(&def.source, role.name.span)
                 ),
             );
         }
@@ -572,7 +573,11 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
                     Code::E0405,
                     rc.name.span,
                     format!("setting `{}` of role `{}` has no value in the configuration", s.value, rc.name.value),
-                    format!("add `<Setting name=\"{}\" value=\"...\" />` to the role's `ConfigurationSettings`", s.value),
+                    format!(
+                        "add `<Setting name=\"{}\" value=\"...\" />` to the role's `ConfigurationSettings` (declared at {})",
+                        s.value,
+                        at(&def.source, s.span)
+                    ),
                 );
             }
         }
@@ -604,7 +609,11 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
                     Code::E0407,
                     rc.name.span,
                     format!("certificate `{}` of role `{}` has no thumbprint in the configuration", cert.name.value, rc.name.value),
-                    format!("add `<Certificate name=\"{}\" thumbprint=\"...\" thumbprintAlgorithm=\"sha1\" />` to the role's `Certificates`", cert.name.value),
+                    format!(
+                        "add `<Certificate name=\"{}\" thumbprint=\"...\" thumbprintAlgorithm=\"sha1\" />` to the role's `Certificates` (declared at {})",
+                        cert.name.value,
+                        at(&def.source, cert.name.span)
+                    ),
                 );
             }
         }
@@ -770,6 +779,12 @@ pub fn validate(def: &ServiceDefinition, cfg: &ServiceConfiguration) -> Vec<Diag
     }
     diags.extend(d);
     diags
+}
+
+/// `file:line:col` of a span, for pointing from one file into the other.
+fn at(source: &crate::source::SourceFile, span: crate::source::Span) -> String {
+    let p = source.position(span.start);
+    format!("{}:{}:{}", source.name(), p.line, p.column)
 }
 
 fn plugin_module(setting: &str) -> Option<&str> {
