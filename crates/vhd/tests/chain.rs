@@ -196,3 +196,33 @@ fn writes_survive_reopening_and_keep_the_footer_copy_equal() {
     let report = weft_vhd::check(&p, &Default::default()).unwrap();
     assert!(!report.has_errors(), "{report:?}");
 }
+
+#[test]
+fn the_relative_locator_finds_a_parent_in_another_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("images");
+    let b = dir.path().join("instances/web_0");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let base = a.join("base.vhd");
+    let child = b.join("disk.vhd");
+    drop(create(&base, &CreateOptions::dynamic(SIZE)).unwrap());
+    drop(create_differencing(&child, &base, &DiffOptions::default()).unwrap());
+    let img = VhdImage::open(&child, &OpenOptions::default()).unwrap();
+    assert_eq!(
+        img.locator_path(0).unwrap().as_deref(),
+        Some("..\\..\\images\\base.vhd")
+    );
+    // Move the whole tree: only the relative locator still points right.
+    let moved = dir.path().join("moved");
+    std::fs::rename(dir.path().join("instances"), dir.path().join("tmp-i")).unwrap();
+    std::fs::create_dir(&moved).unwrap();
+    std::fs::rename(dir.path().join("tmp-i"), moved.join("instances")).unwrap();
+    std::fs::rename(&a, moved.join("images")).unwrap();
+    let chain = Chain::open(
+        &moved.join("instances/web_0/disk.vhd"),
+        &ChainOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(chain.images().len(), 2);
+}

@@ -102,10 +102,23 @@ fn qemu_reads_weft_images_like_weft_does() {
         (
             CreateOptions {
                 size_policy: SizePolicy::Exact,
-                block_size: 512 << 10,
                 ..CreateOptions::fixed(5_000_000)
             },
             "fixed-exact",
+        ),
+        (
+            CreateOptions {
+                block_size: 8 << 20,
+                ..CreateOptions::dynamic(5_000_000)
+            },
+            "dyn-8m-blocks",
+        ),
+        (
+            CreateOptions {
+                block_size: 4096,
+                ..CreateOptions::dynamic(5_000_000)
+            },
+            "dyn-4k-blocks",
         ),
     ];
     for (opts, name) in cases {
