@@ -91,6 +91,7 @@ codes! {
     E0126 Error "a Binding names an endpoint the role does not declare",
     E0127 Error "the service definition declares more than 25 roles",
     E0128 Error "the service declares more than 25 endpoints in all",
+    W0129 Warning "a role's local storage adds up to more than its VM size's disk",
     E0201 Error "a RoleInstanceValue xpath names an endpoint the role does not declare",
     E0202 Error "a RoleInstanceValue xpath names a setting the role does not declare",
     E0203 Error "a RoleInstanceValue xpath names a local resource the role does not declare",

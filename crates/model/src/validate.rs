@@ -271,6 +271,27 @@ fn role_rules(s: &mut Sink<'_>, def: &ServiceDefinition, role: &Role) {
             range_order(s, r);
         }
     }
+    let total_mb: u64 = role.local_storage.iter().map(|l| l.size_mb()).sum();
+    let vm = role.vm_size();
+    let disk_mb = u64::from(vm.limits().disk_gib) * 1024;
+    if total_mb > disk_mb && matches!(vm, crate::vmsize::VmSize::Known(_)) {
+        let at = role
+            .local_storage
+            .iter()
+            .map(|l| l.span)
+            .next()
+            .unwrap_or(role.name.span);
+        s.emit_help(
+            Code::W0129,
+            at,
+            format!(
+                "local storage of role `{rn}` adds up to {total_mb} MB, more than the {} GiB disk of size {}",
+                vm.limits().disk_gib,
+                vm.name()
+            ),
+            "as on Azure, writes beyond the disk fail; lower sizeInMB or pick a larger vmsize",
+        );
+    }
     for l in &role.local_storage {
         if let Some(size) = &l.size_in_mb
             && size.value < 1

@@ -83,7 +83,8 @@ fn valid_full_case_resolves_for_the_fabric() {
         worker.limits,
         weft_model::VmLimits {
             cores: 1,
-            memory_mib: 1792
+            memory_mib: 1792,
+            disk_gib: 224
         }
     );
     assert_eq!(

@@ -29,7 +29,8 @@ fn comms_avpbot_worker_role() {
         role.vm_size().limits(),
         VmLimits {
             cores: 4,
-            memory_mib: 14336
+            memory_mib: 14336,
+            disk_gib: 200
         }
     );
     assert_eq!(
