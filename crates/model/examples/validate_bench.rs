@@ -5,8 +5,9 @@
 //! - `weft`: the whole pipeline for that file alone — decode, XML, typed
 //!   model, every rule that needs only that file, diagnostics;
 //! - `scan`: the same bytes decoded and tokenized by a bare quick-xml event
-//!   loop, the floor any XML-based validator pays (the peer, side by side);
-//! and for every folder, `weft validate csdef cscfg` (both files and the
+//!   loop, the floor any XML-based validator pays (the peer, side by side).
+//!
+//! And for every folder, `weft validate csdef cscfg` (both files and the
 //! cross-file rules) against scanning both files.
 
 use std::path::{Path, PathBuf};
