@@ -101,27 +101,28 @@ impl VhdImage {
         }
         let mut buf = [0u8; FOOTER_SIZE];
         read_exact(&file, path, &mut buf, len - FOOTER_SIZE as u64)?;
+        let mut footer_offset = len - FOOTER_SIZE as u64;
         let (footer, footer_recovered) = match Footer::parse(&buf) {
             Ok(f) => (f, false),
             Err(end_err) => {
                 let end_has_cookie = &buf[..8] == crate::footer::FOOTER_COOKIE;
-                // A dynamic disk keeps a copy at offset 0: a write interrupted
-                // between allocating a block and rewriting the footer leaves
-                // that copy as the only good one.
-                read_exact(&file, path, &mut buf, 0)?;
-                match Footer::parse(&buf) {
-                    Ok(f) if f.disk_type.is_sparse() => {
-                        tracing::warn!(path = %path.display(), error = %end_err,
-                            "trailing footer unreadable, using the copy at offset 0");
-                        (f, true)
-                    }
-                    _ if !end_has_cookie && &buf[..8] != crate::footer::FOOTER_COOKIE => {
-                        return Err(VhdError::NotVhd {
-                            path: path.into(),
-                            reason: end_err.to_string(),
-                        });
-                    }
-                    _ => return Err(end_err.at(path)),
+                // Virtual PC before 2004 wrote 511-byte footers on fixed
+                // disks (the specification's note); the checksum is the same.
+                let mut old = [0u8; FOOTER_SIZE];
+                read_exact(
+                    &file,
+                    path,
+                    &mut old[..FOOTER_SIZE - 1],
+                    len - FOOTER_SIZE as u64 + 1,
+                )?;
+                if let Some(f) = Footer::parse(&old)
+                    .ok()
+                    .filter(|f| f.disk_type == DiskType::Fixed)
+                {
+                    footer_offset = len - FOOTER_SIZE as u64 + 1;
+                    (f, false)
+                } else {
+                    Self::recover_footer(&file, path, end_err, end_has_cookie)?
                 }
             }
         };
@@ -133,18 +134,17 @@ impl VhdImage {
             header: None,
             bat: Vec::new(),
             bitmaps: Vec::new(),
-            footer_offset: len - FOOTER_SIZE as u64,
+            footer_offset,
             footer_recovered,
         };
         if image.footer.disk_type == DiskType::Fixed {
-            if image.footer.current_size > len - FOOTER_SIZE as u64 {
+            if image.footer.current_size > footer_offset {
                 return Err(VhdError::corrupt(
                     path,
                     "fixed disk",
                     format!(
                         "size is {} bytes but the file holds only {} bytes of data (truncated)",
-                        image.footer.current_size,
-                        len - FOOTER_SIZE as u64
+                        image.footer.current_size, footer_offset
                     ),
                 ));
             }
@@ -169,6 +169,33 @@ impl VhdImage {
         tracing::debug!(path = %path.display(), disk_type = %image.footer.disk_type,
             size = image.footer.current_size, "opened vhd");
         Ok(image)
+    }
+
+    /// A dynamic disk keeps a copy of the footer at offset 0: a write
+    /// interrupted between allocating a block and rewriting the footer
+    /// leaves that copy as the only good one.
+    fn recover_footer(
+        file: &File,
+        path: &Path,
+        end_err: crate::footer::FormatError,
+        end_has_cookie: bool,
+    ) -> Result<(Footer, bool)> {
+        let mut buf = [0u8; FOOTER_SIZE];
+        read_exact(file, path, &mut buf, 0)?;
+        match Footer::parse(&buf) {
+            Ok(f) if f.disk_type.is_sparse() => {
+                tracing::warn!(path = %path.display(), error = %end_err,
+                    "trailing footer unreadable, using the copy at offset 0");
+                Ok((f, true))
+            }
+            _ if !end_has_cookie && &buf[..8] != crate::footer::FOOTER_COOKIE => {
+                Err(VhdError::NotVhd {
+                    path: path.into(),
+                    reason: end_err.to_string(),
+                })
+            }
+            _ => Err(end_err.at(path)),
+        }
     }
 
     fn load_sparse(&mut self, len: u64) -> Result<()> {

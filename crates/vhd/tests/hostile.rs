@@ -215,3 +215,29 @@ fn chains_can_be_shared_between_reader_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Chain>();
 }
+
+#[test]
+fn a_511_byte_footer_of_old_virtual_pc_fixed_disks_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("old.vhd");
+    drop(create(&p, &CreateOptions::fixed(1 << 20)).unwrap());
+    let mut c = Chain::open(
+        &p,
+        &ChainOptions {
+            writable: true,
+            ..ChainOptions::default()
+        },
+    )
+    .unwrap();
+    let end = c.size() - 512;
+    c.write_at(&[4u8; 512], end).unwrap();
+    drop(c);
+    let mut bytes = std::fs::read(&p).unwrap();
+    // The checksum byte sum is unchanged when the last (reserved, zero) byte goes.
+    assert_eq!(bytes.pop(), Some(0));
+    std::fs::write(&p, &bytes).unwrap();
+    let c = Chain::open(&p, &ChainOptions::default()).unwrap();
+    let mut buf = [0u8; 512];
+    c.read_at(&mut buf, c.size() - 512).unwrap();
+    assert_eq!(buf, [4u8; 512]);
+}
