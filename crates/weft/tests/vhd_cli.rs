@@ -223,3 +223,38 @@ fn a_missing_parent_is_a_clear_error_and_search_finds_it() {
     );
     ok(&["vhd", "check", "child.vhd", "--search", "store"], d);
 }
+
+#[test]
+fn convert_raw_to_fixed_and_vhd_to_dynamic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let raw: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(d.join("in.raw"), &raw).unwrap();
+    ok(&["vhd", "convert", "in.raw", "f.vhd", "--to", "fixed"], d);
+    assert_eq!(info("f.vhd", d)["type"], "fixed");
+    ok(
+        &[
+            "vhd",
+            "convert",
+            "f.vhd",
+            "d.vhd",
+            "--to",
+            "dynamic",
+            "--block-size",
+            "512K",
+        ],
+        d,
+    );
+    let v = info("d.vhd", d);
+    assert_eq!(
+        (v["type"].as_str(), v["block_size"].as_u64()),
+        (Some("dynamic"), Some(512 << 10))
+    );
+    ok(
+        &["vhd", "cat", "d.vhd", "--length", "3M", "-o", "out.raw"],
+        d,
+    );
+    assert!(std::fs::read(d.join("out.raw")).unwrap() == raw);
+    let err = fails(&["vhd", "convert", "in.raw", "x.raw", "--to", "raw"], d);
+    assert!(err.contains("already raw"), "{err}");
+}
