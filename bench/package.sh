@@ -93,25 +93,27 @@ tree_files=$(find "$tree/web" -type f | wc -l)
 find "$tree/web" -type f -print0 | xargs -0 cat > /dev/null
 
 now() { date +%s.%N; }
+# Peak RSS (KB) of a command, via GNU time when present.
+rss() { local f="$1"; shift; if [ -x /usr/bin/time ]; then /usr/bin/time -f %M -o "$f" "$@"; else echo 0 > "$f"; "$@"; fi; }
 elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 declare -A t s
 
 out="$work/out"
 rm -rf "$out"; mkdir -p "$out"
 
-a=$(now); "$weft" package "$work/ServiceDefinition.csdef" --role "Web=$tree/web" -o "$out/app.cspkg" >/dev/null; b=$(now)
+a=$(now); rss "$work/rss.weft" "$weft" package "$work/ServiceDefinition.csdef" --role "Web=$tree/web" -o "$out/app.cspkg" >/dev/null; b=$(now)
 t[weft]=$(elapsed "$a" "$b"); s[weft]=$(stat -c %s "$out/app.cspkg")
 
-a=$(now); (cd "$tree" && zip -r -q "$out/app.zip" web); b=$(now)
+a=$(now); (cd "$tree" && rss "$work/rss.zip" zip -r -q "$out/app.zip" web); b=$(now)
 t[zip]=$(elapsed "$a" "$b"); s[zip]=$(stat -c %s "$out/app.zip")
 
-a=$(now); tar --zstd -cf "$out/app.tar.zst" -C "$tree" web; b=$(now)
+a=$(now); rss "$work/rss.tar" tar --zstd -cf "$out/app.tar.zst" -C "$tree" web; b=$(now)
 t[tar]=$(elapsed "$a" "$b"); s[tar]=$(stat -c %s "$out/app.tar.zst")
 
 sync
-a=$(now); "$weft" package unpack "$out/app.cspkg" --role Web -o "$out/x-weft" >/dev/null; b=$(now)
+a=$(now); rss "$work/rss.weft_x" "$weft" package unpack "$out/app.cspkg" --role Web -o "$out/x-weft" >/dev/null; b=$(now)
 t[weft_x]=$(elapsed "$a" "$b")
-a=$(now); unzip -q "$out/app.zip" -d "$out/x-zip"; b=$(now)
+a=$(now); rss "$work/rss.zip_x" unzip -q "$out/app.zip" -d "$out/x-zip"; b=$(now)
 t[zip_x]=$(elapsed "$a" "$b")
 a=$(now); mkdir -p "$out/x-tar" && tar --zstd -xf "$out/app.tar.zst" -C "$out/x-tar"; b=$(now)
 t[tar_x]=$(elapsed "$a" "$b")
@@ -124,22 +126,23 @@ unzip -tq "$out/app.cspkg" >/dev/null || { echo "unzip -t rejects the package" >
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 mb() { python3 -c "print(f'{$1 / 1e6:.1f}')"; }
+peak() { python3 -c "print(f'{$(tail -1 "$work/rss.$1") / 1024:.0f}')"; }
 
 cat <<TABLE
 
 Tree: $(mb "$tree_bytes") MB in $tree_files files; $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); load before run: $(cut -d' ' -f1-3 /proc/loadavg)
 
-| pack | seconds | size (MB) | time vs zip | size vs zip |
-|---|---|---|---|---|
-| \`weft package\` | ${t[weft]} | $(mb "${s[weft]}") | $(ratio "${t[weft]}" "${t[zip]}") | $(ratio "${s[weft]}" "${s[zip]}") |
-| \`zip -r -q\` (deflate -6) | ${t[zip]} | $(mb "${s[zip]}") | 1.00 | 1.00 |
-| \`tar --zstd -cf\` | ${t[tar]} | $(mb "${s[tar]}") | $(ratio "${t[tar]}" "${t[zip]}") | $(ratio "${s[tar]}" "${s[zip]}") |
+| pack | seconds | size (MB) | peak RSS (MB) | time vs zip | size vs zip |
+|---|---|---|---|---|---|
+| \`weft package\` | ${t[weft]} | $(mb "${s[weft]}") | $(peak weft) | $(ratio "${t[weft]}" "${t[zip]}") | $(ratio "${s[weft]}" "${s[zip]}") |
+| \`zip -r -q\` (deflate -6) | ${t[zip]} | $(mb "${s[zip]}") | $(peak zip) | 1.00 | 1.00 |
+| \`tar --zstd -cf\` | ${t[tar]} | $(mb "${s[tar]}") | $(peak tar) | $(ratio "${t[tar]}" "${t[zip]}") | $(ratio "${s[tar]}" "${s[zip]}") |
 
-| unpack | seconds | time vs unzip |
-|---|---|---|
-| \`weft package unpack\` (SHA-256 verify, atomic) | ${t[weft_x]} | $(ratio "${t[weft_x]}" "${t[zip_x]}") |
-| \`unzip -q\` (app.zip, CRC only) | ${t[zip_x]} | 1.00 |
-| \`unzip -q\` (app.cspkg, CRC only) | ${t[unzip_cspkg]} | $(ratio "${t[unzip_cspkg]}" "${t[zip_x]}") |
-| \`tar --zstd -xf\` | ${t[tar_x]} | $(ratio "${t[tar_x]}" "${t[zip_x]}") |
+| unpack | seconds | peak RSS (MB) | time vs unzip |
+|---|---|---|---|
+| \`weft package unpack\` (SHA-256 verify, atomic) | ${t[weft_x]} | $(peak weft_x) | $(ratio "${t[weft_x]}" "${t[zip_x]}") |
+| \`unzip -q\` (app.zip, CRC only) | ${t[zip_x]} | $(peak zip_x) | 1.00 |
+| \`unzip -q\` (app.cspkg, CRC only) | ${t[unzip_cspkg]} | | $(ratio "${t[unzip_cspkg]}" "${t[zip_x]}") |
+| \`tar --zstd -xf\` | ${t[tar_x]} | | $(ratio "${t[tar_x]}" "${t[zip_x]}") |
 TABLE
 rm -rf "$out"

@@ -147,10 +147,10 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     )?;
     let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     println!(
-        "wrote {} ({} roles, {} files, {} bytes packed into {size})",
+        "wrote {} ({}, {}, {} bytes packed into {size})",
         output.display(),
-        manifest.roles.len(),
-        manifest.file_count(),
+        plural(manifest.roles.len(), "role"),
+        plural(manifest.file_count(), "file"),
         manifest.total_size()
     );
     println!("digest sha256:{}", manifest.digest);
@@ -242,9 +242,9 @@ fn inspect(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     }
     println!();
     println!(
-        "total: {} roles, {} files, {} bytes ({packed} bytes packed)",
-        m.roles.len(),
-        m.file_count(),
+        "total: {}, {}, {} bytes ({packed} bytes packed)",
+        plural(m.roles.len(), "role"),
+        plural(m.file_count(), "file"),
         m.total_size()
     );
     if !package.structural_findings().is_empty() {
