@@ -534,3 +534,43 @@ fn the_crafted_baseline_is_accepted() {
     assert_eq!(done.files, 1);
     assert_eq!(fs::read(target.join("a.txt")).unwrap(), b"hello");
 }
+
+#[test]
+fn verify_reports_every_problem_not_just_the_first() {
+    let m = manifest(vec![
+        file_entry("a.txt", b"hello", FileMode::Regular),
+        file_entry("b.txt", b"world", FileMode::Regular),
+        file_entry("c.txt", b"!", FileMode::Regular),
+    ]);
+    let zip = craft(
+        vec![
+            Raw::File("roles/Web/approot/a.txt", b"HELLO".to_vec(), 0o644),
+            Raw::File("roles/Web/approot/b.txt", b"WORLD".to_vec(), 0o644),
+            Raw::File("roles/Web/approot/extra", b"?".to_vec(), 0o644),
+        ],
+        &json(&m),
+    );
+    let mut package =
+        weft_package::Package::from_reader(std::io::Cursor::new(zip), Limits::default()).unwrap();
+    let report = package.verify();
+    let findings: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        findings,
+        [
+            "entry roles/Web/approot/extra is in the archive but not in the manifest".to_owned(),
+            "entry roles/Web/approot/c.txt is in the manifest but missing from the archive"
+                .to_owned(),
+            format!(
+                "entry roles/Web/approot/a.txt is corrupt: sha-256 is {}, the manifest says {}",
+                sha(b"HELLO"),
+                sha(b"hello")
+            ),
+            format!(
+                "entry roles/Web/approot/b.txt is corrupt: sha-256 is {}, the manifest says {}",
+                sha(b"WORLD"),
+                sha(b"world")
+            ),
+        ]
+    );
+    assert!(!report.is_ok());
+}
