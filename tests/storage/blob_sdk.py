@@ -279,5 +279,60 @@ def durability_read():
     assert [b.name for b in c.list_blobs()] == ["one", "two"]
 
 
+@case
+def sas_tokens():
+    from azure.storage.blob import (
+        AccountSasPermissions,
+        BlobSasPermissions,
+        ResourceTypes,
+        generate_account_sas,
+        generate_blob_sas,
+        generate_container_sas,
+    )
+    from common import ACCOUNT, KEY
+
+    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    past = datetime.now(timezone.utc) - timedelta(hours=1)
+    # account SAS: full object and container rights
+    token = generate_account_sas(
+        ACCOUNT, KEY, ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, write=True, list=True, create=True, delete=True), expiry=soon,
+    )
+    svc = BlobServiceClient(endpoint(), credential=token)
+    c = svc.create_container("sas")
+    c.upload_blob("b.txt", b"via account sas")
+    assert [x.name for x in svc.list_containers()] == ["sas"]
+    assert c.download_blob("b.txt").readall() == b"via account sas"
+    # read-only account SAS cannot write
+    ro = generate_account_sas(ACCOUNT, KEY, ResourceTypes(object=True), AccountSasPermissions(read=True), expiry=soon)
+    ro_c = BlobServiceClient(endpoint(), credential=ro).get_container_client("sas")
+    assert ro_c.download_blob("b.txt").readall() == b"via account sas"
+    expect_error(lambda: ro_c.upload_blob("x", b"no"), 403, "AuthorizationPermissionMismatch")
+    expect_error(lambda: list(ro_c.list_blobs()), 403, "AuthorizationResourceTypeMismatch")
+    # blob SAS: only that blob, only read; content type override
+    blob_sas = generate_blob_sas(ACCOUNT, "sas", "b.txt", account_key=KEY, permission=BlobSasPermissions(read=True),
+                                 expiry=soon, content_type="text/x-override")
+    one = BlobClient.from_blob_url(f"{endpoint()}/sas/b.txt?{blob_sas}")
+    d = one.download_blob()
+    assert d.readall() == b"via account sas"
+    assert d.properties.content_settings.content_type == "text/x-override"
+    expect_error(lambda: one.upload_blob(b"no", overwrite=True), 403, "AuthorizationPermissionMismatch")
+    other = BlobClient.from_blob_url(f"{endpoint()}/sas/other.txt?{blob_sas}")
+    expect_error(lambda: other.download_blob(), 403, "AuthenticationFailed")
+    # expired and tampered tokens
+    expired = generate_blob_sas(ACCOUNT, "sas", "b.txt", account_key=KEY, permission=BlobSasPermissions(read=True),
+                                start=past - timedelta(hours=1), expiry=past)
+    expect_error(lambda: BlobClient.from_blob_url(f"{endpoint()}/sas/b.txt?{expired}").download_blob(), 403, "AuthenticationFailed")
+    tampered = blob_sas.replace("sp=r", "sp=rw")
+    expect_error(lambda: BlobClient.from_blob_url(f"{endpoint()}/sas/b.txt?{tampered}").download_blob(), 403, "AuthenticationFailed")
+    # container SAS bound to a stored access policy
+    admin = service().get_container_client("sas")
+    admin.set_container_access_policy({"listers": AccessPolicy(permission=ContainerSasPermissions(read=True, list=True), expiry=soon)})
+    policy_sas = generate_container_sas(ACCOUNT, "sas", account_key=KEY, policy_id="listers")
+    pc = ContainerClient.from_container_url(f"{endpoint()}/sas?{policy_sas}")
+    assert [b.name for b in pc.list_blobs()] == ["b.txt"]
+    expect_error(lambda: pc.upload_blob("y", b"no"), 403, "AuthorizationPermissionMismatch")
+
+
 if __name__ == "__main__":
     main()

@@ -86,3 +86,8 @@ fn sigterm_shuts_down_cleanly() {
     );
     Server::start_in(tmp.path()).run_case("blob_sdk.py", "durability_read");
 }
+
+#[test]
+fn account_service_and_stored_policy_sas_tokens() {
+    sdk("sas_tokens");
+}

@@ -1,5 +1,6 @@
 //! Who is asking: SharedKey / SharedKeyLite signatures, or nobody.
 
+pub mod sas;
 pub mod shared_key;
 
 use hyper::HeaderMap;
@@ -13,6 +14,8 @@ use crate::request::Query;
 pub enum Principal {
     /// Signed with the account key (full access to that account).
     Account(String),
+    /// A shared access signature: what it grants.
+    Sas(sas::SasGrant),
     /// No credentials: only public-container reads are allowed.
     Anonymous,
 }

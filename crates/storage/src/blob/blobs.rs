@@ -150,6 +150,20 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let mut r = Response::new(body);
     let h = r.headers_mut();
     put_blob_properties(h, &read.props);
+    if matches!(ctx.principal, crate::auth::Principal::Sas(_)) {
+        // A service SAS may override response headers (rscc, rscd, ...).
+        for (param, header) in [
+            ("rscc", "cache-control"),
+            ("rscd", "content-disposition"),
+            ("rsce", "content-encoding"),
+            ("rscl", "content-language"),
+            ("rsct", "content-type"),
+        ] {
+            if let Some(v) = ctx.query.get(param).filter(|v| !v.is_empty()) {
+                h.insert(header, hv(v));
+            }
+        }
+    }
     h.insert(hyper::header::CONTENT_LENGTH, hv(&len.to_string()));
     match read.range {
         Some((start, len)) => {

@@ -192,7 +192,10 @@ async fn serve(
     let raw_path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
     let addr = Address::parse(&raw_path)?;
-    let principal = {
+    let has_auth_header = parts.headers.contains_key(hyper::header::AUTHORIZATION);
+    let principal = if !has_auth_header && auth::sas::is_sas(&query) {
+        sas_principal(&state, &addr, &query).await?
+    } else {
         let signed = SignedParts {
             method: parts.method.as_str(),
             raw_path: &raw_path,
@@ -225,58 +228,267 @@ async fn serve(
         principal,
         endpoint,
     };
-    let restype = ctx.query.get("restype").map(str::to_string);
-    let comp = ctx.query.get("comp").map(str::to_string);
-    let m = &ctx.method;
-    let is_read = *m == Method::GET || *m == Method::HEAD;
-    if ctx.principal == Principal::Anonymous {
-        authorize_anonymous(&ctx, is_read, comp.as_deref()).await?;
+    let op = classify(&ctx)?;
+    match &ctx.principal {
+        Principal::Account(_) => {}
+        Principal::Sas(grant) => authorize_sas(&ctx, grant, op)?,
+        Principal::Anonymous => authorize_anonymous(&ctx, op).await?,
     }
-    match (ctx.addr.container.is_some(), ctx.addr.blob.is_some()) {
-        (false, _) => match (restype.as_deref(), comp.as_deref()) {
-            (_, Some("list")) if *m == Method::GET => containers::list(&ctx).await,
-            (Some("account"), Some("properties")) if is_read => Ok(account_info()),
-            _ => Err(ApiError::unsupported()),
+    match op {
+        Op::ListContainers => containers::list(&ctx).await,
+        Op::AccountInfo => Ok(account_info()),
+        Op::CreateContainer => containers::create(&ctx).await,
+        Op::DeleteContainer => containers::delete(&ctx).await,
+        Op::GetContainerProperties => containers::properties(&ctx).await,
+        Op::SetContainerMetadata => containers::set_metadata(&ctx).await,
+        Op::GetContainerAcl => containers::get_acl(&ctx).await,
+        Op::SetContainerAcl => containers::set_acl(&ctx, incoming).await,
+        Op::ListBlobs => listing::list_blobs(&ctx).await,
+        Op::PutBlob => blobs::put(&ctx, incoming).await,
+        Op::GetBlob => blobs::get(&ctx).await,
+        Op::DeleteBlob => blobs::delete(&ctx).await,
+        Op::SetBlobProperties => blobs::set_properties(&ctx).await,
+        Op::SetBlobMetadata => blobs::set_metadata(&ctx).await,
+        Op::GetBlobMetadata => blobs::get_metadata(&ctx).await,
+        Op::PutBlock => blocks::put_block(&ctx, incoming).await,
+        Op::PutBlockList => blocks::put_block_list(&ctx, incoming).await,
+        Op::GetBlockList => blocks::get_block_list(&ctx).await,
+    }
+}
+
+/// The blob service operations this server implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    ListContainers,
+    AccountInfo,
+    CreateContainer,
+    DeleteContainer,
+    GetContainerProperties,
+    SetContainerMetadata,
+    GetContainerAcl,
+    SetContainerAcl,
+    ListBlobs,
+    PutBlob,
+    GetBlob,
+    DeleteBlob,
+    SetBlobProperties,
+    SetBlobMetadata,
+    GetBlobMetadata,
+    PutBlock,
+    PutBlockList,
+    GetBlockList,
+}
+
+/// Which level of the account an operation touches (account SAS `srt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Service,
+    Container,
+    Object,
+}
+
+impl Op {
+    fn level(self) -> Level {
+        use Op::*;
+        match self {
+            ListContainers | AccountInfo => Level::Service,
+            CreateContainer
+            | DeleteContainer
+            | GetContainerProperties
+            | SetContainerMetadata
+            | GetContainerAcl
+            | SetContainerAcl
+            | ListBlobs => Level::Container,
+            _ => Level::Object,
+        }
+    }
+
+    /// SAS permission letters, any one of which allows the operation.
+    fn permissions(self) -> &'static str {
+        use Op::*;
+        match self {
+            AccountInfo => "racwdlxytfmeiop",
+            ListContainers | ListBlobs => "l",
+            CreateContainer => "cw",
+            PutBlob | PutBlock | PutBlockList => "cw",
+            DeleteContainer | DeleteBlob => "d",
+            GetContainerProperties | GetContainerAcl | GetBlob | GetBlobMetadata | GetBlockList => {
+                "r"
+            }
+            SetContainerMetadata | SetContainerAcl | SetBlobProperties | SetBlobMetadata => "w",
+        }
+    }
+
+    fn is_read(self) -> bool {
+        use Op::*;
+        matches!(
+            self,
+            ListContainers
+                | AccountInfo
+                | GetContainerProperties
+                | GetContainerAcl
+                | ListBlobs
+                | GetBlob
+                | GetBlobMetadata
+                | GetBlockList
+        )
+    }
+}
+
+/// Maps method, address and `restype` / `comp` to an operation.
+fn classify(ctx: &Ctx) -> Result<Op, ApiError> {
+    let restype = ctx.query.get("restype");
+    let comp = ctx.query.get("comp");
+    let m = &ctx.method;
+    let read = *m == Method::GET || *m == Method::HEAD;
+    let op = match (ctx.addr.container.is_some(), ctx.addr.blob.is_some()) {
+        (false, _) => match (restype, comp) {
+            (_, Some("list")) if *m == Method::GET => Op::ListContainers,
+            (Some("account"), Some("properties")) if read => Op::AccountInfo,
+            _ => return Err(ApiError::unsupported()),
         },
         (true, false) => {
-            if restype.as_deref() != Some("container") {
+            if restype != Some("container") {
                 return Err(ApiError::unsupported());
             }
-            match (m.clone(), comp.as_deref()) {
-                (Method::PUT, None) => containers::create(&ctx).await,
-                (Method::DELETE, None) => containers::delete(&ctx).await,
-                (Method::GET | Method::HEAD, None | Some("metadata")) => {
-                    containers::properties(&ctx).await
-                }
-                (Method::PUT, Some("metadata")) => containers::set_metadata(&ctx).await,
-                (Method::GET | Method::HEAD, Some("acl")) => containers::get_acl(&ctx).await,
-                (Method::PUT, Some("acl")) => containers::set_acl(&ctx, incoming).await,
-                (Method::GET, Some("list")) => listing::list_blobs(&ctx).await,
-                _ => Err(ApiError::unsupported()),
+            match (m.clone(), comp) {
+                (Method::PUT, None) => Op::CreateContainer,
+                (Method::DELETE, None) => Op::DeleteContainer,
+                (Method::GET | Method::HEAD, None | Some("metadata")) => Op::GetContainerProperties,
+                (Method::PUT, Some("metadata")) => Op::SetContainerMetadata,
+                (Method::GET | Method::HEAD, Some("acl")) => Op::GetContainerAcl,
+                (Method::PUT, Some("acl")) => Op::SetContainerAcl,
+                (Method::GET, Some("list")) => Op::ListBlobs,
+                _ => return Err(ApiError::unsupported()),
             }
         }
-        (true, true) => match (m.clone(), comp.as_deref()) {
-            (Method::PUT, None) => blobs::put(&ctx, incoming).await,
-            (Method::GET | Method::HEAD, None) => blobs::get(&ctx).await,
-            (Method::DELETE, None) => blobs::delete(&ctx).await,
-            (Method::PUT, Some("properties")) => blobs::set_properties(&ctx).await,
-            (Method::PUT, Some("metadata")) => blobs::set_metadata(&ctx).await,
-            (Method::GET | Method::HEAD, Some("metadata")) => blobs::get_metadata(&ctx).await,
-            (Method::PUT, Some("block")) => blocks::put_block(&ctx, incoming).await,
-            (Method::PUT, Some("blocklist")) => blocks::put_block_list(&ctx, incoming).await,
-            (Method::GET, Some("blocklist")) => blocks::get_block_list(&ctx).await,
-            _ => Err(ApiError::unsupported()),
+        (true, true) => match (m.clone(), comp) {
+            (Method::PUT, None) => Op::PutBlob,
+            (Method::GET | Method::HEAD, None) => Op::GetBlob,
+            (Method::DELETE, None) => Op::DeleteBlob,
+            (Method::PUT, Some("properties")) => Op::SetBlobProperties,
+            (Method::PUT, Some("metadata")) => Op::SetBlobMetadata,
+            (Method::GET | Method::HEAD, Some("metadata")) => Op::GetBlobMetadata,
+            (Method::PUT, Some("block")) => Op::PutBlock,
+            (Method::PUT, Some("blocklist")) => Op::PutBlockList,
+            (Method::GET, Some("blocklist")) => Op::GetBlockList,
+            _ => return Err(ApiError::unsupported()),
         },
+    };
+    Ok(op)
+}
+
+fn forbidden(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code, message)
+}
+
+/// A SAS allows an operation when its scope covers the resource and one of
+/// the operation's permission letters was granted.
+fn authorize_sas(ctx: &Ctx, grant: &auth::sas::SasGrant, op: Op) -> Result<(), ApiError> {
+    use auth::sas::SasScope;
+    let in_scope = match &grant.scope {
+        SasScope::Account {
+            services,
+            resource_types,
+        } => {
+            if !services.contains('b') {
+                return Err(forbidden(
+                    "AuthorizationServiceMismatch",
+                    "This request is not authorized to perform this operation using this service.",
+                ));
+            }
+            let needed = match op.level() {
+                Level::Service => 's',
+                Level::Container => 'c',
+                Level::Object => 'o',
+            };
+            resource_types.contains(needed)
+        }
+        SasScope::Container { container } => {
+            container == ctx.container() && (op.level() == Level::Object || op == Op::ListBlobs)
+        }
+        SasScope::Blob { container, blob } => {
+            container == ctx.container() && ctx.addr.blob.as_deref() == Some(blob.as_str())
+        }
+    };
+    if !in_scope {
+        return Err(forbidden(
+            "AuthorizationResourceTypeMismatch",
+            "This request is not authorized to perform this operation using this resource type.",
+        ));
     }
+    if !op
+        .permissions()
+        .chars()
+        .any(|p| grant.permissions.contains(p))
+    {
+        return Err(forbidden(
+            "AuthorizationPermissionMismatch",
+            "This request is not authorized to perform this operation using this permission.",
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies a SAS token in the query against the account (and, for a
+/// service SAS naming a stored access policy, the container's ACL).
+async fn sas_principal(
+    state: &Arc<ServiceState>,
+    addr: &Address,
+    query: &Query,
+) -> Result<Principal, ApiError> {
+    let account = state
+        .accounts
+        .get(&addr.account)
+        .ok_or_else(|| {
+            ApiError::auth_failed(format!("The account {} does not exist.", addr.account))
+        })?
+        .clone();
+    let now = now_millis();
+    if query.get("ss").is_some() {
+        return auth::sas::verify_account(&account, query, now).map(Principal::Sas);
+    }
+    let container = addr
+        .container
+        .clone()
+        .ok_or_else(|| ApiError::auth_failed("A service SAS must name a container or blob."))?;
+    let policy = match query.get("si") {
+        None => None,
+        Some(si) => {
+            let (st, acct, c, si) = (
+                state.clone(),
+                addr.account.clone(),
+                container.clone(),
+                si.to_string(),
+            );
+            blocking(move || {
+                Ok(st
+                    .store
+                    .get_container(&acct, &c)
+                    .ok()
+                    .and_then(|p| p.acl.into_iter().find(|i| i.id == si)))
+            })
+            .await?
+        }
+    };
+    auth::sas::verify_service(
+        &account,
+        &container,
+        addr.blob.as_deref(),
+        query,
+        policy.as_ref(),
+        now,
+    )
+    .map(Principal::Sas)
 }
 
 /// Anonymous requests may only read from public containers: blobs of a
 /// `blob` or `container` container, listings of a `container` container.
-async fn authorize_anonymous(ctx: &Ctx, is_read: bool, comp: Option<&str>) -> Result<(), ApiError> {
+async fn authorize_anonymous(ctx: &Ctx, op: Op) -> Result<(), ApiError> {
     let Some(container) = ctx.addr.container.clone() else {
         return Err(ApiError::no_auth());
     };
-    if !is_read {
+    if !op.is_read() {
         return Err(ApiError::no_auth());
     }
     let state = ctx.state.clone();
@@ -285,13 +497,18 @@ async fn authorize_anonymous(ctx: &Ctx, is_read: bool, comp: Option<&str>) -> Re
         .await
         .map_err(|_| ApiError::resource_not_found())?;
     let allowed = matches!(
+        (props.public_access.as_deref(), op),
         (
-            props.public_access.as_deref(),
-            ctx.addr.blob.is_some(),
-            comp
-        ),
-        (Some("container"), _, None | Some("list") | Some("metadata"))
-            | (Some("blob"), true, None | Some("metadata"))
+            Some("container"),
+            Op::GetBlob
+                | Op::GetBlobMetadata
+                | Op::GetBlockList
+                | Op::ListBlobs
+                | Op::GetContainerProperties
+        ) | (
+            Some("blob"),
+            Op::GetBlob | Op::GetBlobMetadata | Op::GetBlockList
+        )
     );
     if allowed {
         Ok(())
