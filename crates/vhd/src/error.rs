@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong reading, writing or validating a VHD.
 #[derive(Debug, thiserror::Error)]
 pub enum VhdError {
-    #[error("failed to {op} {path}: {source}")]
+    #[error("failed to {op} {path}")]
     Io {
         op: &'static str,
         path: PathBuf,
