@@ -334,5 +334,58 @@ def sas_tokens():
     expect_error(lambda: pc.upload_blob("y", b"no"), 403, "AuthorizationPermissionMismatch")
 
 
+@case
+def copy_blob():
+    c = service().create_container("copies")
+    src = c.get_blob_client("src")
+    src.upload_blob(b"original bytes", metadata={"from": "src"}, content_settings=ContentSettings(content_type="text/plain"))
+    dst = c.get_blob_client("dst")
+    r = dst.start_copy_from_url(src.url)
+    assert r["copy_status"] == "success", r
+    p = dst.get_blob_properties()
+    assert p.copy.status == "success" and p.copy.id == r["copy_id"], p.copy
+    assert p.metadata == {"from": "src"}
+    assert p.content_settings.content_type == "text/plain"
+    assert dst.download_blob().readall() == b"original bytes"
+    other = c.get_blob_client("dst2")
+    other.start_copy_from_url(src.url, metadata={"own": "meta"})
+    assert other.get_blob_properties().metadata == {"own": "meta"}
+    # the copy shares data with the source: rewriting and deleting the
+    # source must leave the copies intact
+    src.upload_blob(b"rewritten", overwrite=True)
+    assert dst.download_blob().readall() == b"original bytes"
+    src.delete_blob()
+    assert other.download_blob().readall() == b"original bytes"
+    expect_error(lambda: c.get_blob_client("x").start_copy_from_url(src.url), 404, "CannotVerifyCopySource")
+    # Put Blob From URL
+    put = c.get_blob_client("fromurl")
+    put.upload_blob_from_url(dst.url)
+    assert put.download_blob().readall() == b"original bytes"
+
+
+@case
+def append_blobs():
+    from azure.storage.blob import BlobType
+
+    c = service().create_container("appends")
+    a = c.get_blob_client("log")
+    a.create_append_blob(metadata={"kind": "log"})
+    offsets = [a.append_block(part)["blob_append_offset"] for part in (b"one ", b"two ", b"three")]
+    assert offsets == ["0", "4", "8"], offsets
+    assert a.download_blob().readall() == b"one two three"
+    p = a.get_blob_properties()
+    assert p.blob_type == BlobType.AppendBlob and p.size == 13 and p.metadata == {"kind": "log"}
+    expect_error(lambda: a.append_block(b"x", appendpos_condition=5), 412, "AppendPositionConditionNotMet")
+    expect_error(lambda: a.append_block(b"xx", maxsize_condition=14), 412, "MaxBlobSizeConditionNotMet")
+    a.append_block(b"!", appendpos_condition=13, maxsize_condition=14)
+    assert a.download_blob(offset=8).readall() == b"three!"
+    expect_error(lambda: a.stage_block("YQ==", b"x"), 409, "InvalidBlobType")
+    c.upload_blob("block", b"b")
+    expect_error(lambda: c.get_blob_client("block").append_block(b"x"), 409, "InvalidBlobType")
+    expect_error(lambda: c.get_blob_client("missing").append_block(b"x"), 404, "BlobNotFound")
+    c.upload_blob("sdk-append", b"written by upload_blob", blob_type=BlobType.AppendBlob)
+    assert c.download_blob("sdk-append").readall() == b"written by upload_blob"
+
+
 if __name__ == "__main__":
     main()

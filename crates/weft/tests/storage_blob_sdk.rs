@@ -91,3 +91,13 @@ fn sigterm_shuts_down_cleanly() {
 fn account_service_and_stored_policy_sas_tokens() {
     sdk("sas_tokens");
 }
+
+#[test]
+fn copy_blob_within_the_service_shares_data_safely() {
+    sdk("copy_blob");
+}
+
+#[test]
+fn append_blobs_grow_at_the_end_under_their_conditions() {
+    sdk("append_blobs");
+}

@@ -14,7 +14,8 @@ use super::headers::{
 use super::{Ctx, blocking, hv};
 use crate::api_error::ApiError;
 use crate::conditions::Conditions;
-use crate::store::NewBlob;
+use crate::store::{AppendConditions, BlobType, CopyInfo, NewBlob};
+use crate::timefmt::now_millis;
 
 /// Largest single Put Blob body (Azure's limit for version 2019-12-12+).
 pub const MAX_PUT_BLOB: u64 = 5000 * 1024 * 1024;
@@ -26,24 +27,21 @@ fn status(s: StatusCode) -> Response<Body> {
 }
 
 pub async fn put(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiError> {
-    if ctx.header("x-ms-copy-source").is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "Copy Blob is not implemented by this service yet.",
-        ));
-    }
-    match ctx.header("x-ms-blob-type") {
-        Some("BlockBlob") => {}
+    let blob_type = match ctx.header("x-ms-blob-type") {
+        Some("BlockBlob") => BlobType::BlockBlob,
+        Some("AppendBlob") => BlobType::AppendBlob,
         None => return Err(ApiError::missing_header("x-ms-blob-type")),
-        Some("AppendBlob" | "PageBlob") => {
+        Some("PageBlob") => {
             return Err(ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "NotImplemented",
-                "Append and page blobs are not implemented by this service yet.",
+                "Page blobs are not implemented by this service yet.",
             ));
         }
         Some(_) => return Err(ApiError::invalid_header("x-ms-blob-type")),
+    };
+    if blob_type == BlobType::AppendBlob && ctx.header("content-length").is_some_and(|l| l != "0") {
+        return Err(ApiError::invalid_header("Content-Length"));
     }
     if ctx.header("content-length").is_none() && ctx.header("transfer-encoding").is_none() {
         return Err(ApiError::new(
@@ -75,7 +73,11 @@ pub async fn put(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiErr
     if content.content_md5.is_none() {
         content.content_md5 = Some(md5.clone());
     }
+    if blob_type == BlobType::AppendBlob {
+        content.content_md5 = ctx.header("x-ms-blob-content-md5").map(str::to_string);
+    }
     let new = NewBlob {
+        blob_type,
         content,
         metadata: meta,
     };
@@ -165,6 +167,19 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         }
     }
     h.insert(hyper::header::CONTENT_LENGTH, hv(&len.to_string()));
+    if let Some(c) = &read.props.copy {
+        h.insert("x-ms-copy-id", hv(&c.id));
+        h.insert("x-ms-copy-source", hv(&c.source));
+        h.insert("x-ms-copy-status", hv(&c.status));
+        h.insert(
+            "x-ms-copy-progress",
+            hv(&format!("{}/{}", c.bytes, c.bytes)),
+        );
+        h.insert(
+            "x-ms-copy-completion-time",
+            hv(&crate::timefmt::rfc1123(c.completed_ms)),
+        );
+    }
     match read.range {
         Some((start, len)) => {
             *r.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -265,5 +280,182 @@ pub async fn get_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let h = r.headers_mut();
     put_etag(h, &p.etag, p.last_modified_ms);
     put_metadata(h, &p.metadata);
+    Ok(r)
+}
+
+/// Append Block: the body becomes a new block at the end of an append blob.
+pub async fn append_block(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiError> {
+    let conds = Conditions::parse(&ctx.headers)?;
+    let number = |name: &str| -> Result<Option<u64>, ApiError> {
+        ctx.header(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| ApiError::invalid_header(name))
+            })
+            .transpose()
+    };
+    let append = AppendConditions {
+        max_size: number("x-ms-blob-condition-maxsize")?,
+        append_position: number("x-ms-blob-condition-appendpos")?,
+    };
+    {
+        let (state, account, container, name) = (
+            ctx.state.clone(),
+            ctx.account().to_string(),
+            ctx.container().to_string(),
+            ctx.blob().to_string(),
+        );
+        blocking(move || state.store.get_blob(&account, &container, &name)).await?;
+    }
+    let received = body::receive(
+        &ctx.state,
+        incoming,
+        MAX_APPEND_BLOCK,
+        ctx.header("content-md5"),
+    )
+    .await?;
+    let Some(file) = received.file.clone() else {
+        return Err(ApiError::invalid_header("Content-Length"));
+    };
+    let (state, account, container, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let size = received.size;
+    let result = blocking(move || {
+        state
+            .store
+            .append_block(&account, &container, &name, &conds, append, &file, size)
+    })
+    .await;
+    let (props, offset, count) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            body::discard(&ctx.state.store, &received);
+            return Err(e);
+        }
+    };
+    let mut r = status(StatusCode::CREATED);
+    let h = r.headers_mut();
+    put_etag(h, &props.etag, props.last_modified_ms);
+    h.insert("content-md5", hv(&STANDARD.encode(received.md5)));
+    h.insert("x-ms-blob-append-offset", hv(&offset.to_string()));
+    h.insert("x-ms-blob-committed-block-count", hv(&count.to_string()));
+    h.insert("x-ms-request-server-encrypted", hv("true"));
+    Ok(r)
+}
+
+/// Largest Append Block body (Azure's limit for version 2022-11-02+).
+pub const MAX_APPEND_BLOCK: u64 = 100 * 1024 * 1024;
+
+/// Copy Blob (and Put Blob From URL) from a blob in this service: the
+/// source is `x-ms-copy-source`, a URL on this server; a source in another
+/// account must carry a SAS that grants read. The copy completes before
+/// the response.
+pub async fn copy(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let source_url = ctx
+        .header("x-ms-copy-source")
+        .unwrap_or_default()
+        .to_string();
+    let from_url = ctx.header("x-ms-blob-type").is_some();
+    let uri: hyper::Uri = source_url
+        .parse()
+        .map_err(|_| ApiError::invalid_header("x-ms-copy-source"))?;
+    let src = crate::request::Address::parse(uri.path())
+        .map_err(|_| ApiError::invalid_header("x-ms-copy-source"))?;
+    let (Some(src_container), Some(src_blob)) = (src.container.clone(), src.blob.clone()) else {
+        return Err(ApiError::invalid_header("x-ms-copy-source"));
+    };
+    if src.account != ctx.account() {
+        let query = crate::request::Query::parse(uri.query());
+        let account = ctx.state.accounts.get(&src.account).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "CannotVerifyCopySource",
+                "The specified resource does not exist.",
+            )
+        })?;
+        let now = now_millis();
+        let grant = if query.get("ss").is_some() {
+            crate::auth::sas::verify_account(account, &query, now)
+        } else {
+            crate::auth::sas::verify_service(
+                account,
+                &src_container,
+                Some(&src_blob),
+                &query,
+                None,
+                now,
+            )
+        }
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "CannotVerifyCopySource",
+                "Server failed to authenticate the request.",
+            )
+        })?;
+        if !grant.permissions.contains('r') {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "CannotVerifyCopySource",
+                "This request is not authorized to perform this operation using this permission.",
+            ));
+        }
+    }
+    let conds = Conditions::parse(&ctx.headers)?;
+    let meta = metadata(&ctx.headers)?;
+    let meta = if meta.is_empty() && !from_url {
+        None
+    } else {
+        Some(meta)
+    };
+    let copy_id = uuid::Uuid::new_v4().to_string();
+    let now = now_millis();
+    let (state, account, container, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let (id2, url2) = (copy_id.clone(), source_url.clone());
+    let props = blocking(move || {
+        let size = state
+            .store
+            .get_blob(&src.account, &src_container, &src_blob)
+            .map(|b| b.size)
+            .unwrap_or(0);
+        let copy = (!from_url).then(|| CopyInfo {
+            id: id2,
+            source: url2,
+            status: "success".into(),
+            bytes: size,
+            completed_ms: now,
+        });
+        state.store.copy_blob(
+            &account,
+            (&src.account, &src_container, &src_blob),
+            &container,
+            &name,
+            &conds,
+            meta,
+            copy,
+        )
+    })
+    .await?;
+    let mut r = status(if from_url {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    });
+    let h = r.headers_mut();
+    put_etag(h, &props.etag, props.last_modified_ms);
+    if !from_url {
+        h.insert("x-ms-copy-id", hv(&copy_id));
+        h.insert("x-ms-copy-status", hv("success"));
+    }
     Ok(r)
 }

@@ -104,6 +104,7 @@ pub async fn put_block_list(ctx: &Ctx, incoming: Incoming) -> Result<Response<Bo
             &conds,
             &list,
             NewBlob {
+                blob_type: crate::store::BlobType::BlockBlob,
                 content,
                 metadata: meta,
             },

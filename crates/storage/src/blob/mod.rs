@@ -245,6 +245,8 @@ async fn serve(
         Op::SetContainerAcl => containers::set_acl(&ctx, incoming).await,
         Op::ListBlobs => listing::list_blobs(&ctx).await,
         Op::PutBlob => blobs::put(&ctx, incoming).await,
+        Op::CopyBlob => blobs::copy(&ctx).await,
+        Op::AppendBlock => blobs::append_block(&ctx, incoming).await,
         Op::GetBlob => blobs::get(&ctx).await,
         Op::DeleteBlob => blobs::delete(&ctx).await,
         Op::SetBlobProperties => blobs::set_properties(&ctx).await,
@@ -269,6 +271,9 @@ pub enum Op {
     SetContainerAcl,
     ListBlobs,
     PutBlob,
+    /// Copy Blob, and Put Blob From URL (both name `x-ms-copy-source`).
+    CopyBlob,
+    AppendBlock,
     GetBlob,
     DeleteBlob,
     SetBlobProperties,
@@ -310,7 +315,8 @@ impl Op {
             AccountInfo => "racwdlxytfmeiop",
             ListContainers | ListBlobs => "l",
             CreateContainer => "cw",
-            PutBlob | PutBlock | PutBlockList => "cw",
+            PutBlob | PutBlock | PutBlockList | CopyBlob => "cw",
+            AppendBlock => "aw",
             DeleteContainer | DeleteBlob => "d",
             GetContainerProperties | GetContainerAcl | GetBlob | GetBlobMetadata | GetBlockList => {
                 "r"
@@ -363,7 +369,9 @@ fn classify(ctx: &Ctx) -> Result<Op, ApiError> {
             }
         }
         (true, true) => match (m.clone(), comp) {
+            (Method::PUT, None) if ctx.headers.contains_key("x-ms-copy-source") => Op::CopyBlob,
             (Method::PUT, None) => Op::PutBlob,
+            (Method::PUT, Some("appendblock")) => Op::AppendBlock,
             (Method::GET | Method::HEAD, None) => Op::GetBlob,
             (Method::DELETE, None) => Op::DeleteBlob,
             (Method::PUT, Some("properties")) => Op::SetBlobProperties,

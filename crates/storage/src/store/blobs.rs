@@ -37,6 +37,19 @@ pub struct BlobProps {
     pub last_modified_ms: i64,
     pub content: ContentHeaders,
     pub metadata: Vec<(String, String)>,
+    /// Set when the blob was the destination of a Copy Blob.
+    pub copy: Option<CopyInfo>,
+}
+
+/// The outcome of the last Copy Blob into a blob (copies within the
+/// service complete before the response, so the status is final).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CopyInfo {
+    pub id: String,
+    pub source: String,
+    pub status: String,
+    pub bytes: u64,
+    pub completed_ms: i64,
 }
 
 impl BlobProps {
@@ -101,7 +114,7 @@ const EAGER_OPEN: usize = 256;
 
 const COLS: &str =
     "name, blob_type, size, etag, created, last_modified, content_type, content_encoding,
-    content_language, content_md5, cache_control, content_disposition, metadata";
+    content_language, content_md5, cache_control, content_disposition, metadata, copy";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobProps> {
     Ok(BlobProps {
@@ -120,6 +133,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobProps> {
             content_disposition: r.get(11)?,
         },
         metadata: from_json(&r.get::<_, String>(12)?),
+        copy: r
+            .get::<_, Option<String>>(13)?
+            .and_then(|c| serde_json::from_str(&c).ok()),
     })
 }
 
@@ -148,12 +164,12 @@ fn write_row(
     let c = &p.content;
     tx.execute(
         "INSERT OR REPLACE INTO blobs (account, container, name, blob_type, size, etag, created, last_modified,
-            content_type, content_encoding, content_language, content_md5, cache_control, content_disposition, metadata)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            content_type, content_encoding, content_language, content_md5, cache_control, content_disposition, metadata, copy)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             account, container, p.name, p.blob_type, p.size as i64, p.etag, p.created_ms, p.last_modified_ms,
             c.content_type, c.content_encoding, c.content_language, c.content_md5, c.cache_control,
-            c.content_disposition, to_json(&p.metadata)
+            c.content_disposition, to_json(&p.metadata), p.copy.as_ref().map(to_json)
         ],
     )
     .map_err(db)?;
@@ -249,8 +265,46 @@ fn check_overwrite(conds: &Conditions, old: Option<&BlobProps>) -> Result<(), Ap
 /// A new blob's properties: what the writer supplies.
 #[derive(Debug, Clone, Default)]
 pub struct NewBlob {
+    pub blob_type: BlobType,
     pub content: ContentHeaders,
     pub metadata: Vec<(String, String)>,
+}
+
+/// The kinds of blob this service stores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BlobType {
+    #[default]
+    BlockBlob,
+    AppendBlob,
+}
+
+impl BlobType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlobType::BlockBlob => "BlockBlob",
+            BlobType::AppendBlob => "AppendBlob",
+        }
+    }
+}
+
+/// Most blocks an append blob may have.
+pub const MAX_APPEND_BLOCKS: i64 = 50_000;
+
+fn invalid_blob_type() -> ApiError {
+    ApiError::new(
+        hyper::StatusCode::CONFLICT,
+        "InvalidBlobType",
+        "The blob type is invalid for this operation.",
+    )
+}
+
+/// Append Block's own conditions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppendConditions {
+    /// `x-ms-blob-condition-maxsize`
+    pub max_size: Option<u64>,
+    /// `x-ms-blob-condition-appendpos`
+    pub append_position: Option<u64>,
 }
 
 impl Store {
@@ -341,13 +395,14 @@ impl Store {
         let now = now_millis();
         let props = BlobProps {
             name: name.to_string(),
-            blob_type: "BlockBlob".into(),
+            blob_type: new.blob_type.as_str().to_string(),
             size: data.as_ref().map_or(0, |d| d.1),
             etag: new_etag(),
             created_ms: old.as_ref().map_or(now, |o| o.created_ms),
             last_modified_ms: now,
             content: new.content,
             metadata: new.metadata,
+            copy: None,
         };
         if let Some((file, size)) = &data {
             tx.execute(
@@ -374,7 +429,9 @@ impl Store {
     ) -> Result<(), ApiError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
-        get_container(&tx, account, container)?;
+        if find(&tx, account, container, name)?.is_some_and(|b| b.blob_type != "BlockBlob") {
+            return Err(invalid_blob_type());
+        }
         let other_len: Option<i64> = tx
             .query_row(
                 "SELECT length(block_id) FROM uncommitted WHERE account=?1 AND container=?2 AND blob=?3 LIMIT 1",
@@ -409,6 +466,124 @@ impl Store {
         Ok(())
     }
 
+    /// Append Block: adds one data file at the end of an append blob.
+    pub fn append_block(
+        &self,
+        account: &str,
+        container: &str,
+        name: &str,
+        conds: &Conditions,
+        append: AppendConditions,
+        (file, size): (&str, u64),
+    ) -> Result<(BlobProps, u64, i64), ApiError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let mut props =
+            find(&tx, account, container, name)?.ok_or_else(ApiError::blob_not_found)?;
+        if props.blob_type != "AppendBlob" {
+            return Err(invalid_blob_type());
+        }
+        conds.check(Some(props.current()), false)?;
+        if append.max_size.is_some_and(|m| props.size + size > m) {
+            return Err(ApiError::new(
+                hyper::StatusCode::PRECONDITION_FAILED,
+                "MaxBlobSizeConditionNotMet",
+                "The max blob size condition specified was not met.",
+            ));
+        }
+        if append.append_position.is_some_and(|p| p != props.size) {
+            return Err(ApiError::new(
+                hyper::StatusCode::PRECONDITION_FAILED,
+                "AppendPositionConditionNotMet",
+                "The append position condition specified was not met.",
+            ));
+        }
+        let count: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM extents WHERE account=?1 AND container=?2 AND blob=?3",
+                params![account, container, name],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if count >= MAX_APPEND_BLOCKS {
+            return Err(ApiError::new(
+                hyper::StatusCode::CONFLICT,
+                "BlockCountExceedsLimit",
+                "The committed block count cannot exceed the maximum limit of 50,000 blocks.",
+            ));
+        }
+        tx.execute(
+            "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
+            params![account, container, name, count, size as i64, file],
+        )
+        .map_err(db)?;
+        let offset = props.size;
+        props.size += size;
+        props.etag = new_etag();
+        props.last_modified_ms = now_millis();
+        props.content.content_md5 = None;
+        write_row(&tx, account, container, &props)?;
+        tx.commit().map_err(db)?;
+        Ok((props, offset, count + 1))
+    }
+
+    /// Copy Blob within the service: the destination shares the source's
+    /// data files (no bytes are copied) and takes its properties; its
+    /// metadata is `metadata` when given, else the source's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy_blob(
+        &self,
+        account: &str,
+        source: (&str, &str, &str),
+        container: &str,
+        name: &str,
+        conds: &Conditions,
+        metadata: Option<Vec<(String, String)>>,
+        copy: Option<CopyInfo>,
+    ) -> Result<BlobProps, ApiError> {
+        let (src_account, src_container, src_name) = source;
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let src = match find(&tx, src_account, src_container, src_name) {
+            Ok(Some(b)) => b,
+            Ok(None) | Err(_) => {
+                return Err(ApiError::new(
+                    hyper::StatusCode::NOT_FOUND,
+                    "CannotVerifyCopySource",
+                    "The specified resource does not exist.",
+                ));
+            }
+        };
+        let src_extents = committed(&tx, src_account, src_container, src_name)?;
+        let old = find(&tx, account, container, name)?;
+        check_overwrite(conds, old.as_ref())?;
+        let garbage = files_of(&tx, account, container, name)?;
+        clear_blocks(&tx, account, container, name)?;
+        for (seq, (id, size, file)) in src_extents.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![account, container, name, seq as i64, id, *size as i64, file],
+            )
+            .map_err(db)?;
+        }
+        let now = now_millis();
+        let props = BlobProps {
+            name: name.to_string(),
+            blob_type: src.blob_type.clone(),
+            size: src.size,
+            etag: new_etag(),
+            created_ms: old.as_ref().map_or(now, |o| o.created_ms),
+            last_modified_ms: now,
+            content: src.content.clone(),
+            metadata: metadata.unwrap_or(src.metadata),
+            copy,
+        };
+        write_row(&tx, account, container, &props)?;
+        tx.commit().map_err(db)?;
+        self.collect_garbage(&conn, garbage);
+        Ok(props)
+    }
+
     /// Put Block List: the blob becomes the named blocks in order; every
     /// uncommitted block not named is discarded.
     pub fn put_block_list(
@@ -424,6 +599,9 @@ impl Store {
         let tx = conn.transaction().map_err(db)?;
         let old = find(&tx, account, container, name)?;
         check_overwrite(conds, old.as_ref())?;
+        if old.as_ref().is_some_and(|b| b.blob_type != "BlockBlob") {
+            return Err(invalid_blob_type());
+        }
         let staged = uncommitted(&tx, account, container, name)?;
         let current = committed(&tx, account, container, name)?;
         let from_staged = |id: &str| {
@@ -475,6 +653,7 @@ impl Store {
             last_modified_ms: now,
             content: new.content,
             metadata: new.metadata,
+            copy: None,
         };
         write_row(&tx, account, container, &props)?;
         tx.commit().map_err(db)?;

@@ -13,8 +13,8 @@ mod containers;
 mod schema;
 
 pub use blobs::{
-    BlobProps, BlockInfo, BlockList, ContentHeaders, Extent, ListEntry, ListedBlobs, NewBlob,
-    ReadBlob,
+    AppendConditions, BlobProps, BlobType, BlockInfo, BlockList, ContentHeaders, CopyInfo, Extent,
+    ListEntry, ListedBlobs, NewBlob, ReadBlob,
 };
 pub use containers::{ContainerProps, ListedContainers};
 

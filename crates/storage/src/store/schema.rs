@@ -34,6 +34,7 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             cache_control TEXT,
             content_disposition TEXT,
             metadata TEXT NOT NULL,
+            copy TEXT,
             PRIMARY KEY (account, container, name)
         ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS extents (
