@@ -328,7 +328,7 @@ pub async fn append_block(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body
     let result = blocking(move || {
         state
             .store
-            .append_block(&account, &container, &name, &conds, append, &file, size)
+            .append_block(&account, &container, &name, &conds, append, (&file, size))
     })
     .await;
     let (props, offset, count) = match result {
