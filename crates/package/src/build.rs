@@ -21,11 +21,14 @@ use crate::path::{check_rel_path, check_role_name};
 
 /// The deflate level every package uses (the same as `zip -6`).
 pub const COMPRESSION_LEVEL: i64 = 6;
-/// Files at least this large are streamed by the writer thread instead of
-/// being compressed into memory by a worker.
-const STREAM_THRESHOLD: u64 = 32 << 20;
+/// Files up to this size are read whole into memory by a worker.
+const WHOLE_FILE_MAX: u64 = 8 << 20;
+/// Files larger than this are streamed by the writer thread instead of being
+/// compressed into memory by a worker; so are stored (incompressible) files
+/// larger than [`WHOLE_FILE_MAX`], which cost nothing but I/O to write.
+const IN_MEMORY_MAX: u64 = 128 << 20;
 /// Bytes of source files compressed ahead of the writer at most.
-const WINDOW_BYTES: u64 = 256 << 20;
+const WINDOW_BYTES: u64 = 192 << 20;
 /// The sample deflated to decide whether a file is worth compressing.
 const SAMPLE: usize = 64 << 10;
 /// Read buffer for streamed files.
@@ -156,7 +159,7 @@ pub fn write_package<W: Write + Seek>(
         threads,
         WINDOW_BYTES,
         |item| match item.kind {
-            ItemKind::File { size, .. } if size < STREAM_THRESHOLD => size,
+            ItemKind::File { size, .. } if size <= IN_MEMORY_MAX => size,
             _ => 0,
         },
         prepare,
@@ -325,43 +328,108 @@ fn plan_role(role: &RoleSource) -> Result<Vec<Item>> {
     Ok(items)
 }
 
-/// Worker side: read, hash and compress one small file into memory.
+/// Whether to deflate a file of `size` bytes that starts with `head` (its
+/// first [`SAMPLE`] bytes, or all of it). Depends on content only.
+fn should_deflate(size: u64, head: &[u8]) -> bool {
+    if size <= SAMPLE as u64 {
+        // Small: deflate, and store instead if that did not help.
+        size > 0
+    } else {
+        deflate_pays(head)
+    }
+}
+
+/// Reads up to `buf.len()` bytes, fewer only at end of file.
+fn read_full(file: &mut File, buf: &mut [u8], src: &Path) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(PackageError::io("read", src, e)),
+        }
+    }
+    Ok(filled)
+}
+
+/// Worker side: read, hash and compress one file into memory, or leave it
+/// to the writer to stream.
 fn prepare(item: &Item) -> Result<Prepared> {
     let ItemKind::File { size, mode } = item.kind else {
         return Ok(Prepared::Dir);
     };
-    if size >= STREAM_THRESHOLD {
+    if size > IN_MEMORY_MAX {
         return Ok(Prepared::Stream);
     }
-    let mut data = Vec::with_capacity(size as usize);
-    File::open(&item.src)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| PackageError::io("read", &item.src, e))?;
-    if data.len() as u64 != size {
-        return Err(PackageError::FileChanged {
-            role: item.role.clone(),
-            path: item.src.clone(),
-            expected: size,
-            actual: data.len() as u64,
-        });
-    }
+    let changed = |actual: u64| PackageError::FileChanged {
+        role: item.role.clone(),
+        path: item.src.clone(),
+        expected: size,
+        actual,
+    };
     let name = role_entry_name(&item.role, &item.rel, false);
-    let compress = |deflate: bool| -> Result<zip::write::PreparedZipFile> {
-        let mut b = ZipFileBuilder::new(&name, file_options(mode, deflate))
-            .map_err(|e| PackageError::zip(format!("compress {name}"), e))?;
-        b.write_all(&data)
-            .map_err(|e| PackageError::io("compress", &item.src, e))?;
+    let builder = |deflate: bool| {
+        ZipFileBuilder::new(&name, file_options(mode, deflate))
+            .map_err(|e| PackageError::zip(format!("compress {name}"), e))
+    };
+    let finish = |b: ZipFileBuilder| {
         b.finish()
             .map_err(|e| PackageError::zip(format!("compress {name}"), e))
     };
-    let mut zip = compress(deflate_pays(&data))?;
-    if zip.compressed_size() >= zip.uncompressed_size() && zip.uncompressed_size() > 0 {
-        // Deflate did not help after all (typical for tiny files): store.
-        zip = compress(false)?;
+    let mut file = File::open(&item.src).map_err(|e| PackageError::io("read", &item.src, e))?;
+
+    if size <= WHOLE_FILE_MAX {
+        let mut data = Vec::with_capacity(size as usize + 1);
+        (&mut file)
+            .take(size + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| PackageError::io("read", &item.src, e))?;
+        if data.len() as u64 != size {
+            return Err(changed(data.len() as u64));
+        }
+        let compress = |deflate: bool| -> Result<zip::write::PreparedZipFile> {
+            let mut b = builder(deflate)?;
+            b.write_all(&data)
+                .map_err(|e| PackageError::io("compress", &item.src, e))?;
+            finish(b)
+        };
+        let deflate = should_deflate(size, &data[..data.len().min(SAMPLE)]);
+        let mut zip = compress(deflate)?;
+        if deflate && zip.compressed_size() >= zip.uncompressed_size() {
+            // Deflate did not help after all (typical for tiny files): store.
+            zip = compress(false)?;
+        }
+        return Ok(Prepared::File {
+            zip: Box::new(zip),
+            sha256: hex::encode(Sha256::digest(&data)),
+            size,
+        });
+    }
+
+    // Medium files: stream from disk into an in-memory deflate stream.
+    let mut buf = vec![0u8; CHUNK];
+    let head = read_full(&mut file, &mut buf[..SAMPLE], &item.src)?;
+    if !should_deflate(size, &buf[..head]) {
+        return Ok(Prepared::Stream);
+    }
+    let mut b = builder(true)?;
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let mut n = head;
+    while n > 0 {
+        hasher.update(&buf[..n]);
+        b.write_all(&buf[..n])
+            .map_err(|e| PackageError::io("compress", &item.src, e))?;
+        total += n as u64;
+        n = read_full(&mut file, &mut buf, &item.src)?;
+    }
+    if total != size {
+        return Err(changed(total));
     }
     Ok(Prepared::File {
-        zip: Box::new(zip),
-        sha256: hex::encode(Sha256::digest(&data)),
+        zip: Box::new(finish(b)?),
+        sha256: hex::encode(hasher.finalize()),
         size,
     })
 }
@@ -438,9 +506,7 @@ fn stream_file<W: Write + Seek>(
         zip.write_all(&buf[..n])
             .map_err(|e| PackageError::io("write", &item.src, e))?;
         total += n as u64;
-        n = file
-            .read(&mut buf)
-            .map_err(|e| PackageError::io("read", &item.src, e))?;
+        n = read_full(&mut file, &mut buf, &item.src)?;
     }
     if total != size {
         return Err(PackageError::FileChanged {

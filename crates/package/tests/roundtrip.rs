@@ -42,6 +42,15 @@ fn round_trip_keeps_contents_exec_bits_and_empty_dirs() {
     let worker = tmp.path().join("worker");
     sample_tree(&web);
     make_tree(&worker, &[("run.sh", b"echo work", true)]);
+    // Large enough for the other write paths: a medium compressible file is
+    // deflated by a worker while streaming, a medium random one is stored
+    // and streamed by the writer.
+    fs::write(
+        worker.join("medium.log"),
+        "line of a log file 42\n".repeat(500_000),
+    )
+    .unwrap();
+    fs::write(worker.join("medium.bin"), noise(9 << 20)).unwrap();
     let pkg = tmp.path().join("app.cspkg");
     let manifest = build(&[("Worker", &worker), ("Web", &web)], &pkg);
     assert_eq!(
@@ -95,7 +104,7 @@ fn round_trip_keeps_contents_exec_bits_and_empty_dirs() {
     assert_eq!(package.service_definition().unwrap(), CSDEF);
     let report = package.verify();
     assert!(report.is_ok(), "{:?}", report.findings);
-    assert_eq!(report.files_checked, 1 + 7 + 1);
+    assert_eq!(report.files_checked, 1 + 7 + 3);
 }
 
 #[test]
@@ -202,16 +211,7 @@ fn unzip_accepts_the_package() {
     let web = tmp.path().join("web");
     sample_tree(&web);
     // An incompressible file, to exercise the stored path too.
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-    let noise: Vec<u8> = (0..200_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    fs::write(web.join("noise.bin"), noise).unwrap();
+    fs::write(web.join("noise.bin"), noise(200_000)).unwrap();
     let pkg = tmp.path().join("app.cspkg");
     build(&[("Web", &web)], &pkg);
     let out = Command::new("unzip")
@@ -324,4 +324,17 @@ fn empty_role_round_trips() {
     .unwrap();
     assert_eq!(done.files, 0);
     assert!(target.is_dir());
+}
+
+/// Incompressible bytes from a fixed-seed xorshift generator.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
