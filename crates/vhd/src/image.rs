@@ -282,6 +282,12 @@ impl VhdImage {
                 let end = l
                     .data_offset
                     .saturating_add(l.reserved_bytes().max(u64::from(l.data_length)));
+                if end > len {
+                    // Only a hint for finding the parent: ignore it for the
+                    // layout (`check` reports it).
+                    tracing::warn!(path = %path.display(), locator = i, "parent locator data is past the end of the file");
+                    continue;
+                }
                 regions.push((l.data_offset, end, format!("parent locator {i}")));
                 meta_end = meta_end.max(end);
             }

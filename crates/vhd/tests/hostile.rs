@@ -241,3 +241,27 @@ fn a_511_byte_footer_of_old_virtual_pc_fixed_disks_is_read() {
     c.read_at(&mut buf, c.size() - 512).unwrap();
     assert_eq!(buf, [4u8; 512]);
 }
+
+#[test]
+fn a_locator_pointing_past_the_file_is_ignored_not_a_crash() {
+    // Found by fuzzing (open_and_read): an offset near u64::MAX overflowed.
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.vhd");
+    let child = dir.path().join("child.vhd");
+    drop(create(&base, &CreateOptions::dynamic(1 << 20)).unwrap());
+    drop(create_differencing(&child, &base, &DiffOptions::default()).unwrap());
+    edit_header(&child, |h| {
+        h[576 + 16..576 + 24].copy_from_slice(&(u64::MAX - 10).to_be_bytes())
+    });
+    let chain = Chain::open(&child, &ChainOptions::default()).unwrap();
+    assert_eq!(
+        chain.images().len(),
+        2,
+        "parent still found through the other locator"
+    );
+    let r = check(&child, &Default::default()).unwrap();
+    assert!(
+        r.findings.iter().any(|f| f.code == "locator-past-eof"),
+        "{r:?}"
+    );
+}
