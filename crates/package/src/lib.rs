@@ -22,6 +22,31 @@
 //! [`Package::unpack_role`] writes one approot only inside a temporary
 //! directory beside its target, verifying as it streams under [`Limits`],
 //! then renames it into place.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use weft_package::{BuildOptions, Package, PackageSpec, RoleSource, UnpackOptions};
+//!
+//! # fn main() -> weft_package::Result<()> {
+//! // Build (what `weft package` does).
+//! let spec = PackageSpec {
+//!     service_definition: std::fs::read("ServiceDefinition.csdef").unwrap(),
+//!     roles: vec![RoleSource { name: "WebRole".into(), dir: "./web".into() }],
+//! };
+//! let manifest = weft_package::build_package(&spec, Path::new("app.cspkg"), &BuildOptions::default())?;
+//!
+//! // Unpack once per role version into a shared, read-only approot (what the
+//! // agent does), keyed on the role digest.
+//! let mut package = Package::open(Path::new("app.cspkg"))?;
+//! let digest = package.manifest().role("WebRole").unwrap().digest.clone();
+//! let approot = Path::new("/var/lib/weft/approots").join(&digest);
+//! if !approot.exists() {
+//!     package.unpack_role("WebRole", &approot, UnpackOptions { read_only: true })?;
+//! }
+//! # let _ = manifest;
+//! # Ok(())
+//! # }
+//! ```
 
 mod build;
 mod error;

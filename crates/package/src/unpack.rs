@@ -53,7 +53,8 @@ pub fn unpack(
 
 impl<R: Read + Seek> Package<R> {
     /// Unpacks `role`'s approot into `target`, which must not exist (its
-    /// parent is created). Every file is checked against the manifest while
+    /// parent is created). Concurrent unpacks into one target are safe: one
+    /// wins, the others get [`PackageError::TargetExists`] and can use it. Every file is checked against the manifest while
     /// it is written; any problem anywhere in the package's structure refuses
     /// the whole unpack. On error nothing is left at `target`.
     pub fn unpack_role(
