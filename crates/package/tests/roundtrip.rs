@@ -338,3 +338,49 @@ fn noise(n: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+#[test]
+fn concurrent_unpacks_into_one_target_leave_one_complete_approot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let web = tmp.path().join("web");
+    sample_tree(&web);
+    let pkg = tmp.path().join("app.cspkg");
+    build(&[("Web", &web)], &pkg);
+    let target = tmp.path().join("shared/approot");
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    unpack(
+                        &pkg,
+                        "Web",
+                        &target,
+                        Limits::default(),
+                        UnpackOptions::default(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    for err in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "failed to unpack role Web: target {} already exists",
+                target.display()
+            )
+        );
+    }
+    assert_eq!(snapshot(&target), snapshot(&web));
+    assert_eq!(
+        fs::read_dir(tmp.path().join("shared")).unwrap().count(),
+        1,
+        "no temporary leftovers"
+    );
+}
