@@ -8,7 +8,14 @@ use libfuzzer_sys::fuzz_target;
 use weft_vhd::{Chain, ChainOptions};
 
 fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("weft-vhd-fuzz-{}", std::process::id()));
+    // tmpfs when there is one: the target writes a file per input.
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("weft-vhd-fuzz-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     dir.join("image.vhd")
 }
