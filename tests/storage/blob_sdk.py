@@ -387,5 +387,44 @@ def append_blobs():
     assert c.download_blob("sdk-append").readall() == b"written by upload_blob"
 
 
+@case
+def leases():
+    import uuid
+
+    c = service().create_container("leases")
+    bc = c.get_blob_client("b")
+    bc.upload_blob(b"v1")
+    lease = bc.acquire_lease(lease_duration=-1)
+    p = bc.get_blob_properties()
+    assert (p.lease.state, p.lease.status, p.lease.duration) == ("leased", "locked", "infinite"), p.lease
+    expect_error(lambda: bc.upload_blob(b"v2", overwrite=True), 412, "LeaseIdMissing")
+    expect_error(lambda: bc.upload_blob(b"v2", overwrite=True, lease=str(uuid.uuid4())), 412, "LeaseIdMismatchWithBlobOperation")
+    expect_error(lambda: bc.delete_blob(), 412, "LeaseIdMissing")
+    expect_error(lambda: bc.stage_block("YQ==", b"x"), 412, "LeaseIdMissing")
+    bc.upload_blob(b"v2", overwrite=True, lease=lease)
+    assert bc.download_blob().readall() == b"v2", "reads need no lease"
+    assert bc.get_blob_properties().lease.state == "leased", "an overwrite keeps the lease"
+    expect_error(lambda: bc.acquire_lease(), 409, "LeaseAlreadyPresent")
+    new_id = str(uuid.uuid4())
+    lease.change(new_id)
+    assert lease.id == new_id
+    bc.set_blob_metadata({"a": "b"}, lease=lease)
+    lease.release()
+    assert bc.get_blob_properties().lease.state == "available"
+    expect_error(lambda: bc.set_blob_metadata({"a": "c"}, lease=new_id), 412, "LeaseNotPresentWithBlobOperation")
+    fixed = bc.acquire_lease(lease_duration=15)
+    assert bc.get_blob_properties().lease.duration == "fixed"
+    fixed.renew()
+    assert fixed.break_lease(lease_break_period=0) == 0
+    assert bc.get_blob_properties().lease.state == "broken"
+    bc.delete_blob()
+    cl = c.acquire_lease()
+    assert c.get_container_properties().lease.state == "leased"
+    listed = list(service().list_containers(name_starts_with="leases"))[0]
+    assert listed.lease.state == "leased", listed.lease
+    expect_error(lambda: c.delete_container(), 412, "LeaseIdMissing")
+    c.delete_container(lease=cl)
+
+
 if __name__ == "__main__":
     main()

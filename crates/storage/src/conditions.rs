@@ -50,6 +50,8 @@ pub struct Conditions {
     pub if_none_match: Option<EtagMatch>,
     pub if_modified_since: Option<i64>,
     pub if_unmodified_since: Option<i64>,
+    /// `x-ms-lease-id`: the lease a write holds (checked by the store).
+    pub lease_id: Option<String>,
 }
 
 /// The current state of the resource a condition is checked against.
@@ -76,6 +78,7 @@ impl Conditions {
             if_none_match: text("if-none-match").map(EtagMatch::parse),
             if_modified_since: date("if-modified-since")?,
             if_unmodified_since: date("if-unmodified-since")?,
+            lease_id: text("x-ms-lease-id").map(str::to_string),
         })
     }
 

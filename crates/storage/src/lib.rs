@@ -19,6 +19,7 @@ pub mod auth;
 pub mod blob;
 pub mod conditions;
 pub mod error;
+pub mod lease;
 pub mod names;
 pub mod range;
 pub mod request;

@@ -101,3 +101,8 @@ fn copy_blob_within_the_service_shares_data_safely() {
 fn append_blobs_grow_at_the_end_under_their_conditions() {
     sdk("append_blobs");
 }
+
+#[test]
+fn blob_and_container_leases_guard_writes() {
+    sdk("leases");
+}

@@ -26,7 +26,7 @@ fn status(s: StatusCode) -> Response<Body> {
     r
 }
 
-pub async fn put(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiError> {
+pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<Body>, ApiError> {
     let blob_type = match ctx.header("x-ms-blob-type") {
         Some("BlockBlob") => BlobType::BlockBlob,
         Some("AppendBlob") => BlobType::AppendBlob,
@@ -64,7 +64,7 @@ pub async fn put(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiErr
     }
     let received = body::receive(
         &ctx.state,
-        incoming,
+        body::take(incoming)?,
         MAX_PUT_BLOB,
         ctx.header("content-md5"),
     )
@@ -127,6 +127,7 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         let p = blocking(move || {
             let p = state.store.get_blob(&account, &container, &name)?;
             conds.check(Some(p.current()), true)?;
+            crate::store::read_lease_ok(&conds, &p)?;
             Ok(p)
         })
         .await?;
@@ -273,6 +274,7 @@ pub async fn get_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let p = blocking(move || {
         let p = state.store.get_blob(&account, &container, &name)?;
         conds.check(Some(p.current()), true)?;
+        crate::store::read_lease_ok(&conds, &p)?;
         Ok(p)
     })
     .await?;
@@ -284,7 +286,10 @@ pub async fn get_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
 }
 
 /// Append Block: the body becomes a new block at the end of an append blob.
-pub async fn append_block(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiError> {
+pub async fn append_block(
+    ctx: &Ctx,
+    incoming: &mut Option<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let conds = Conditions::parse(&ctx.headers)?;
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
         ctx.header(name)
@@ -310,7 +315,7 @@ pub async fn append_block(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body
     }
     let received = body::receive(
         &ctx.state,
-        incoming,
+        body::take(incoming)?,
         MAX_APPEND_BLOCK,
         ctx.header("content-md5"),
     )

@@ -26,7 +26,10 @@ pub fn check_block_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-pub async fn put_block(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiError> {
+pub async fn put_block(
+    ctx: &Ctx,
+    incoming: &mut Option<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let id = ctx
         .query
         .get("blockid")
@@ -40,15 +43,35 @@ pub async fn put_block(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, 
         .to_string();
     check_block_id(&id)?;
     {
-        let (state, account, container) = (
+        let lease_id = ctx.header("x-ms-lease-id").map(str::to_string);
+        let (state, account, container, name) = (
             ctx.state.clone(),
             ctx.account().to_string(),
             ctx.container().to_string(),
+            ctx.blob().to_string(),
         );
-        blocking(move || state.store.get_container(&account, &container)).await?;
+        blocking(
+            move || match state.store.get_blob(&account, &container, &name) {
+                Ok(b) => crate::lease::check_write(
+                    b.lease.as_ref(),
+                    lease_id.as_deref(),
+                    crate::lease::Target::Blob,
+                    true,
+                    crate::timefmt::now_millis(),
+                ),
+                Err(e) if e.code == "BlobNotFound" => Ok(()),
+                Err(e) => Err(e),
+            },
+        )
+        .await?;
     }
-    let received =
-        body::receive(&ctx.state, incoming, MAX_BLOCK, ctx.header("content-md5")).await?;
+    let received = body::receive(
+        &ctx.state,
+        body::take(incoming)?,
+        MAX_BLOCK,
+        ctx.header("content-md5"),
+    )
+    .await?;
     let file = match &received.file {
         Some(f) => f.clone(),
         None => {
@@ -84,11 +107,14 @@ pub async fn put_block(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, 
     Ok(r)
 }
 
-pub async fn put_block_list(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiError> {
+pub async fn put_block_list(
+    ctx: &Ctx,
+    incoming: &mut Option<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let meta = metadata(&ctx.headers)?;
     let conds = Conditions::parse(&ctx.headers)?;
     let content = content_from_blob_headers(&ctx.headers);
-    let xml = body::read_small(incoming, 8 * 1024 * 1024).await?;
+    let xml = body::read_small(body::take(incoming)?, 8 * 1024 * 1024).await?;
     let list = parse_block_list(&xml)?;
     let (state, account, container, name) = (
         ctx.state.clone(),

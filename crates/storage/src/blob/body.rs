@@ -40,6 +40,28 @@ fn body_error(e: hyper::Error) -> ApiError {
     )
 }
 
+/// Most bytes of an unwanted body read to keep a connection alive.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Takes the request body for reading.
+pub fn take(body: &mut Option<Incoming>) -> Result<Incoming, ApiError> {
+    body.take()
+        .ok_or_else(|| ApiError::internal("request body taken twice"))
+}
+
+/// Reads and discards a body the request no longer needs, up to a limit.
+pub async fn drain(mut body: Incoming) {
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(d) = frame.into_data() {
+            seen += d.len();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+}
+
 /// Reads a small body (XML documents) of at most `max` bytes.
 pub async fn read_small(mut body: Incoming, max: usize) -> Result<Bytes, ApiError> {
     let mut buf = BytesMut::new();

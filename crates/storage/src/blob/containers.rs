@@ -84,8 +84,7 @@ pub async fn properties(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     put_container_headers(&mut r, &p);
     let h = r.headers_mut();
     put_metadata(h, &p.metadata);
-    h.insert("x-ms-lease-status", hv("unlocked"));
-    h.insert("x-ms-lease-state", hv("available"));
+    super::headers::put_lease(h, p.lease.as_ref());
     h.insert("x-ms-has-immutability-policy", hv("false"));
     h.insert("x-ms-has-legal-hold", hv("false"));
     Ok(r)
@@ -125,10 +124,13 @@ pub async fn get_acl(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     Ok(r)
 }
 
-pub async fn set_acl(ctx: &Ctx, incoming: Incoming) -> Result<Response<Body>, ApiError> {
+pub async fn set_acl(
+    ctx: &Ctx,
+    incoming: &mut Option<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let public = public_access(ctx)?;
     let conds = Conditions::parse(&ctx.headers)?;
-    let xml = body::read_small(incoming, 64 * 1024).await?;
+    let xml = body::read_small(body::take(incoming)?, 64 * 1024).await?;
     let ids = parse_signed_identifiers(&xml)?;
     let (state, account, name) = (
         ctx.state.clone(),
@@ -209,7 +211,7 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         s.push_str("<Properties>");
         push_tag(&mut s, "Last-Modified", &rfc1123(c.last_modified_ms));
         push_tag(&mut s, "Etag", &c.etag);
-        s.push_str("<LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState>");
+        s.push_str(&super::headers::lease_xml(c.lease.as_ref()));
         if let Some(p) = &c.public_access {
             push_tag(&mut s, "PublicAccess", p);
         }

@@ -97,9 +97,35 @@ pub fn put_blob_properties(h: &mut HeaderMap, p: &BlobProps) {
     }
     h.insert("x-ms-blob-type", hv(&p.blob_type));
     h.insert("x-ms-creation-time", hv(&rfc1123(p.created_ms)));
-    h.insert("x-ms-lease-status", HeaderValue::from_static("unlocked"));
-    h.insert("x-ms-lease-state", HeaderValue::from_static("available"));
+    put_lease(h, p.lease.as_ref());
     h.insert("x-ms-server-encrypted", HeaderValue::from_static("true"));
     h.insert("accept-ranges", HeaderValue::from_static("bytes"));
     put_metadata(h, &p.metadata);
+}
+
+/// `x-ms-lease-state`, `x-ms-lease-status` and (for a held lease)
+/// `x-ms-lease-duration`.
+pub fn put_lease(h: &mut HeaderMap, lease: Option<&crate::lease::Lease>) {
+    let now = crate::timefmt::now_millis();
+    let st = crate::lease::state(lease, now);
+    h.insert("x-ms-lease-state", HeaderValue::from_static(st.as_str()));
+    h.insert("x-ms-lease-status", HeaderValue::from_static(st.status()));
+    if let Some(d) = crate::lease::duration_header(lease, now) {
+        h.insert("x-ms-lease-duration", HeaderValue::from_static(d));
+    }
+}
+
+/// Lease elements of a listing's `<Properties>`.
+pub fn lease_xml(lease: Option<&crate::lease::Lease>) -> String {
+    let now = crate::timefmt::now_millis();
+    let st = crate::lease::state(lease, now);
+    let mut s = format!(
+        "<LeaseStatus>{}</LeaseStatus><LeaseState>{}</LeaseState>",
+        st.status(),
+        st.as_str()
+    );
+    if let Some(d) = crate::lease::duration_header(lease, now) {
+        s.push_str(&format!("<LeaseDuration>{d}</LeaseDuration>"));
+    }
+    s
 }

@@ -40,9 +40,10 @@ fn push_blob(s: &mut String, b: &BlobProps, with_meta: bool) {
     push_tag(s, "BlobType", &b.blob_type);
     s.push_str(
         "<AccessTier>Hot</AccessTier><AccessTierInferred>true</AccessTierInferred>\
-         <LeaseStatus>unlocked</LeaseStatus><LeaseState>available</LeaseState>\
-         <ServerEncrypted>true</ServerEncrypted></Properties>",
+         <ServerEncrypted>true</ServerEncrypted>",
     );
+    s.push_str(&super::headers::lease_xml(b.lease.as_ref()));
+    s.push_str("</Properties>");
     if with_meta {
         push_metadata(s, &b.metadata);
     }

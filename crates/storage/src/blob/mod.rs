@@ -6,6 +6,7 @@ mod blocks;
 mod body;
 mod containers;
 mod headers;
+mod leases;
 mod listing;
 
 use std::sync::Arc;
@@ -184,11 +185,29 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Routes a request. A body the handler never read (the request failed
+/// first) is drained, up to a limit, so the connection stays usable and the
+/// client reads the error instead of a reset.
 async fn serve(
     state: Arc<ServiceState>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, incoming) = req.into_parts();
+    let mut unread = Some(incoming);
+    let result = route(state, parts, &mut unread).await;
+    if result.is_err()
+        && let Some(b) = unread
+    {
+        body::drain(b).await;
+    }
+    result
+}
+
+async fn route(
+    state: Arc<ServiceState>,
+    parts: hyper::http::request::Parts,
+    incoming: &mut Option<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let raw_path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
     let addr = Address::parse(&raw_path)?;
@@ -255,6 +274,8 @@ async fn serve(
         Op::PutBlock => blocks::put_block(&ctx, incoming).await,
         Op::PutBlockList => blocks::put_block_list(&ctx, incoming).await,
         Op::GetBlockList => blocks::get_block_list(&ctx).await,
+        Op::LeaseContainer => leases::lease(&ctx, false).await,
+        Op::LeaseBlob => leases::lease(&ctx, true).await,
     }
 }
 
@@ -282,6 +303,8 @@ pub enum Op {
     PutBlock,
     PutBlockList,
     GetBlockList,
+    LeaseContainer,
+    LeaseBlob,
 }
 
 /// Which level of the account an operation touches (account SAS `srt`).
@@ -322,6 +345,7 @@ impl Op {
                 "r"
             }
             SetContainerMetadata | SetContainerAcl | SetBlobProperties | SetBlobMetadata => "w",
+            LeaseContainer | LeaseBlob => "wd",
         }
     }
 
@@ -365,6 +389,7 @@ fn classify(ctx: &Ctx) -> Result<Op, ApiError> {
                 (Method::GET | Method::HEAD, Some("acl")) => Op::GetContainerAcl,
                 (Method::PUT, Some("acl")) => Op::SetContainerAcl,
                 (Method::GET, Some("list")) => Op::ListBlobs,
+                (Method::PUT, Some("lease")) => Op::LeaseContainer,
                 _ => return Err(ApiError::unsupported()),
             }
         }
@@ -380,6 +405,7 @@ fn classify(ctx: &Ctx) -> Result<Op, ApiError> {
             (Method::PUT, Some("block")) => Op::PutBlock,
             (Method::PUT, Some("blocklist")) => Op::PutBlockList,
             (Method::GET, Some("blocklist")) => Op::GetBlockList,
+            (Method::PUT, Some("lease")) => Op::LeaseBlob,
             _ => return Err(ApiError::unsupported()),
         },
     };

@@ -39,6 +39,7 @@ pub struct BlobProps {
     pub metadata: Vec<(String, String)>,
     /// Set when the blob was the destination of a Copy Blob.
     pub copy: Option<CopyInfo>,
+    pub lease: Option<crate::lease::Lease>,
 }
 
 /// The outcome of the last Copy Blob into a blob (copies within the
@@ -114,7 +115,7 @@ const EAGER_OPEN: usize = 256;
 
 const COLS: &str =
     "name, blob_type, size, etag, created, last_modified, content_type, content_encoding,
-    content_language, content_md5, cache_control, content_disposition, metadata, copy";
+    content_language, content_md5, cache_control, content_disposition, metadata, copy, lease";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobProps> {
     Ok(BlobProps {
@@ -136,6 +137,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobProps> {
         copy: r
             .get::<_, Option<String>>(13)?
             .and_then(|c| serde_json::from_str(&c).ok()),
+        lease: r
+            .get::<_, Option<String>>(14)?
+            .and_then(|l| serde_json::from_str(&l).ok()),
     })
 }
 
@@ -164,12 +168,13 @@ fn write_row(
     let c = &p.content;
     tx.execute(
         "INSERT OR REPLACE INTO blobs (account, container, name, blob_type, size, etag, created, last_modified,
-            content_type, content_encoding, content_language, content_md5, cache_control, content_disposition, metadata, copy)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            content_type, content_encoding, content_language, content_md5, cache_control, content_disposition, metadata, copy, lease)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             account, container, p.name, p.blob_type, p.size as i64, p.etag, p.created_ms, p.last_modified_ms,
             c.content_type, c.content_encoding, c.content_language, c.content_md5, c.cache_control,
-            c.content_disposition, to_json(&p.metadata), p.copy.as_ref().map(to_json)
+            c.content_disposition, to_json(&p.metadata), p.copy.as_ref().map(to_json),
+            p.lease.as_ref().map(to_json)
         ],
     )
     .map_err(db)?;
@@ -259,7 +264,30 @@ fn check_overwrite(conds: &Conditions, old: Option<&BlobProps>) -> Result<(), Ap
             "The specified blob already exists.",
         ));
     }
-    conds.check(old.map(|o| o.current()), false)
+    conds.check(old.map(|o| o.current()), false)?;
+    blob_lease_ok(conds, old)
+}
+
+/// A read may name a lease; if it does, it must be the blob's.
+pub fn read_lease_ok(conds: &Conditions, blob: &BlobProps) -> Result<(), ApiError> {
+    crate::lease::check_write(
+        blob.lease.as_ref(),
+        conds.lease_id.as_deref(),
+        crate::lease::Target::Blob,
+        false,
+        now_millis(),
+    )
+}
+
+/// A write to a blob under an active lease must name that lease.
+fn blob_lease_ok(conds: &Conditions, blob: Option<&BlobProps>) -> Result<(), ApiError> {
+    crate::lease::check_write(
+        blob.and_then(|b| b.lease.as_ref()),
+        conds.lease_id.as_deref(),
+        crate::lease::Target::Blob,
+        true,
+        now_millis(),
+    )
 }
 
 /// A new blob's properties: what the writer supplies.
@@ -332,6 +360,7 @@ impl Store {
         let conn = self.lock();
         let props = find(&conn, account, container, name)?.ok_or_else(ApiError::blob_not_found)?;
         conds.check(Some(props.current()), true)?;
+        read_lease_ok(conds, &props)?;
         let window = match range {
             Some(r) => Some(crate::range::resolve(r, props.size)?),
             None => None,
@@ -403,6 +432,7 @@ impl Store {
             content: new.content,
             metadata: new.metadata,
             copy: None,
+            lease: old.as_ref().and_then(|o| o.lease.clone()),
         };
         if let Some((file, size)) = &data {
             tx.execute(
@@ -466,6 +496,27 @@ impl Store {
         Ok(())
     }
 
+    /// Runs a lease operation on a blob.
+    pub fn lease_blob(
+        &self,
+        account: &str,
+        container: &str,
+        name: &str,
+        conds: &Conditions,
+        action: crate::lease::LeaseAction,
+    ) -> Result<(BlobProps, crate::lease::LeaseOutcome), ApiError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let mut props =
+            find(&tx, account, container, name)?.ok_or_else(ApiError::blob_not_found)?;
+        conds.check(Some(props.current()), false)?;
+        let outcome = crate::lease::apply(props.lease.as_ref(), action, now_millis())?;
+        props.lease = outcome.lease.clone();
+        write_row(&tx, account, container, &props)?;
+        tx.commit().map_err(db)?;
+        Ok((props, outcome))
+    }
+
     /// Append Block: adds one data file at the end of an append blob.
     pub fn append_block(
         &self,
@@ -484,6 +535,7 @@ impl Store {
             return Err(invalid_blob_type());
         }
         conds.check(Some(props.current()), false)?;
+        blob_lease_ok(conds, Some(&props))?;
         if append.max_size.is_some_and(|m| props.size + size > m) {
             return Err(ApiError::new(
                 hyper::StatusCode::PRECONDITION_FAILED,
@@ -577,6 +629,7 @@ impl Store {
             content: src.content.clone(),
             metadata: metadata.unwrap_or(src.metadata),
             copy,
+            lease: old.as_ref().and_then(|o| o.lease.clone()),
         };
         write_row(&tx, account, container, &props)?;
         tx.commit().map_err(db)?;
@@ -654,6 +707,7 @@ impl Store {
             content: new.content,
             metadata: new.metadata,
             copy: None,
+            lease: old.as_ref().and_then(|o| o.lease.clone()),
         };
         write_row(&tx, account, container, &props)?;
         tx.commit().map_err(db)?;
@@ -705,6 +759,7 @@ impl Store {
         let mut props =
             find(&tx, account, container, name)?.ok_or_else(ApiError::blob_not_found)?;
         conds.check(Some(props.current()), false)?;
+        blob_lease_ok(conds, Some(&props))?;
         change(&mut props);
         props.etag = new_etag();
         props.last_modified_ms = now_millis();
@@ -724,6 +779,7 @@ impl Store {
         let tx = conn.transaction().map_err(db)?;
         let props = find(&tx, account, container, name)?.ok_or_else(ApiError::blob_not_found)?;
         conds.check(Some(props.current()), false)?;
+        blob_lease_ok(conds, Some(&props))?;
         let garbage = files_of(&tx, account, container, name)?;
         clear_blocks(&tx, account, container, name)?;
         tx.execute(

@@ -18,6 +18,7 @@ pub struct ContainerProps {
     /// `container`, `blob`, or `None` for private.
     pub public_access: Option<String>,
     pub acl: Vec<SignedIdentifier>,
+    pub lease: Option<crate::lease::Lease>,
 }
 
 impl ContainerProps {
@@ -44,7 +45,7 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T 
     serde_json::from_str(s).unwrap_or_default()
 }
 
-const COLS: &str = "name, etag, last_modified, metadata, public_access, acl";
+const COLS: &str = "name, etag, last_modified, metadata, public_access, acl, lease";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerProps> {
     Ok(ContainerProps {
@@ -54,6 +55,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerProps> {
         metadata: from_json(&r.get::<_, String>(3)?),
         public_access: r.get(4)?,
         acl: from_json(&r.get::<_, String>(5)?),
+        lease: r
+            .get::<_, Option<String>>(6)?
+            .and_then(|l| serde_json::from_str(&l).ok()),
     })
 }
 
@@ -73,6 +77,7 @@ impl Store {
             metadata: metadata.to_vec(),
             public_access: public_access.map(str::to_string),
             acl: Vec::new(),
+            lease: None,
         };
         let n = conn
             .execute(
@@ -105,6 +110,13 @@ impl Store {
         let tx = conn.transaction().map_err(db)?;
         let mut props = get(&tx, account, name)?;
         conds.check(Some(props.current()), false)?;
+        crate::lease::check_write(
+            props.lease.as_ref(),
+            conds.lease_id.as_deref(),
+            crate::lease::Target::Container,
+            false,
+            now_millis(),
+        )?;
         if let Some(m) = metadata {
             props.metadata = m.to_vec();
         }
@@ -132,6 +144,29 @@ impl Store {
         Ok(props)
     }
 
+    /// Runs a lease operation on a container.
+    pub fn lease_container(
+        &self,
+        account: &str,
+        name: &str,
+        conds: &Conditions,
+        action: crate::lease::LeaseAction,
+    ) -> Result<(ContainerProps, crate::lease::LeaseOutcome), ApiError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let mut props = get(&tx, account, name)?;
+        conds.check(Some(props.current()), false)?;
+        let outcome = crate::lease::apply(props.lease.as_ref(), action, now_millis())?;
+        props.lease = outcome.lease.clone();
+        tx.execute(
+            "UPDATE containers SET lease=?3 WHERE account=?1 AND name=?2",
+            params![account, name, props.lease.as_ref().map(to_json)],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok((props, outcome))
+    }
+
     /// Deletes a container and every blob in it.
     pub fn delete_container(
         &self,
@@ -143,6 +178,13 @@ impl Store {
         let tx = conn.transaction().map_err(db)?;
         let props = get(&tx, account, name)?;
         conds.check(Some(props.current()), false)?;
+        crate::lease::check_write(
+            props.lease.as_ref(),
+            conds.lease_id.as_deref(),
+            crate::lease::Target::Container,
+            true,
+            now_millis(),
+        )?;
         let files: Vec<String> = {
             let mut st = tx
                 .prepare(

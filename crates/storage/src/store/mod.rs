@@ -9,6 +9,7 @@
 //! removed after the commit that dropped the last reference.
 
 pub(crate) mod blobs;
+pub use blobs::read_lease_ok;
 mod containers;
 mod schema;
 

@@ -16,6 +16,7 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             metadata TEXT NOT NULL,
             public_access TEXT,
             acl TEXT NOT NULL,
+            lease TEXT,
             PRIMARY KEY (account, name)
         ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS blobs (
@@ -35,6 +36,7 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             content_disposition TEXT,
             metadata TEXT NOT NULL,
             copy TEXT,
+            lease TEXT,
             PRIMARY KEY (account, container, name)
         ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS extents (
