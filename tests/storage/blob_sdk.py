@@ -426,5 +426,35 @@ def leases():
     c.delete_container(lease=cl)
 
 
+@case
+def snapshots():
+    c = service().create_container("snaps")
+    bc = c.get_blob_client("b")
+    bc.upload_blob(b"version one", metadata={"v": "1"})
+    s1 = bc.create_snapshot()["snapshot"]
+    bc.upload_blob(b"version two", overwrite=True, metadata={"v": "2"})
+    s2 = bc.create_snapshot(metadata={"custom": "yes"})["snapshot"]
+    assert s1 < s2, (s1, s2)
+    bc.upload_blob(b"three", overwrite=True)
+    old = c.get_blob_client("b", snapshot=s1)
+    assert old.download_blob().readall() == b"version one"
+    assert old.download_blob(offset=8, length=3).readall() == b"one"
+    assert old.get_blob_properties().metadata == {"v": "1"}
+    assert c.get_blob_client("b", snapshot=s2).get_blob_properties().metadata == {"custom": "yes"}
+    assert bc.download_blob().readall() == b"three"
+    listed = [(b.name, b.snapshot) for b in c.list_blobs(include=["snapshots"])]
+    assert listed == [("b", s1), ("b", s2), ("b", None)], listed
+    assert [b.name for b in c.list_blobs()] == ["b"]
+    expect_error(lambda: bc.delete_blob(), 409, "SnapshotsPresent")
+    old.delete_blob()
+    expect_error(lambda: old.download_blob(), 404, "BlobNotFound")
+    bc.delete_blob(delete_snapshots="only")
+    assert bc.download_blob().readall() == b"three"
+    assert [b.snapshot for b in c.list_blobs(include=["snapshots"])] == [None]
+    bc.create_snapshot()
+    bc.delete_blob(delete_snapshots="include")
+    assert list(c.list_blobs(include=["snapshots"])) == []
+
+
 if __name__ == "__main__":
     main()

@@ -106,3 +106,8 @@ fn append_blobs_grow_at_the_end_under_their_conditions() {
 fn blob_and_container_leases_guard_writes() {
     sdk("leases");
 }
+
+#[test]
+fn snapshots_keep_old_versions_until_deleted() {
+    sdk("snapshots");
+}

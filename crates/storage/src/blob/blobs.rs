@@ -14,7 +14,7 @@ use super::headers::{
 use super::{Ctx, blocking, hv};
 use crate::api_error::ApiError;
 use crate::conditions::Conditions;
-use crate::store::{AppendConditions, BlobType, CopyInfo, NewBlob};
+use crate::store::{AppendConditions, BlobType, CopyInfo, DeleteSnapshots, NewBlob};
 use crate::timefmt::now_millis;
 
 /// Largest single Put Blob body (Azure's limit for version 2019-12-12+).
@@ -123,7 +123,20 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         ctx.container().to_string(),
         ctx.blob().to_string(),
     );
-    let read = if head {
+    let snapshot = ctx.query.get("snapshot").map(str::to_string);
+    let read = if let Some(snap) = snapshot {
+        let head_only = head;
+        blocking(move || {
+            let mut r = state
+                .store
+                .open_snapshot(&account, &container, &name, &snap, &conds, range)?;
+            if head_only {
+                r.extents.clear();
+            }
+            Ok(r)
+        })
+        .await?
+    } else if head {
         let p = blocking(move || {
             let p = state.store.get_blob(&account, &container, &name)?;
             conds.check(Some(p.current()), true)?;
@@ -214,7 +227,23 @@ pub async fn delete(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         ctx.container().to_string(),
         ctx.blob().to_string(),
     );
-    blocking(move || state.store.delete_blob(&account, &container, &name, &conds)).await?;
+    let snapshot = ctx.query.get("snapshot").map(str::to_string);
+    let which = match ctx.header("x-ms-delete-snapshots") {
+        None => None,
+        Some("include") => Some(DeleteSnapshots::Include),
+        Some("only") => Some(DeleteSnapshots::Only),
+        Some(_) => return Err(ApiError::invalid_header("x-ms-delete-snapshots")),
+    };
+    if snapshot.is_some() && which.is_some() {
+        return Err(ApiError::invalid_header("x-ms-delete-snapshots"));
+    }
+    blocking(move || match snapshot {
+        Some(s) => state.store.delete_snapshot(&account, &container, &name, &s),
+        None => state
+            .store
+            .delete_blob(&account, &container, &name, &conds, which),
+    })
+    .await?;
     let mut r = status(StatusCode::ACCEPTED);
     r.headers_mut()
         .insert("x-ms-delete-type-permanent", hv("true"));
@@ -462,5 +491,29 @@ pub async fn copy(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         h.insert("x-ms-copy-id", hv(&copy_id));
         h.insert("x-ms-copy-status", hv("success"));
     }
+    Ok(r)
+}
+
+/// Snapshot Blob: a read-only, timestamped copy sharing the blob's data.
+pub async fn snapshot(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let conds = Conditions::parse(&ctx.headers)?;
+    let meta = metadata(&ctx.headers)?;
+    let meta = if meta.is_empty() { None } else { Some(meta) };
+    let (state, account, container, name) = (
+        ctx.state.clone(),
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let (snapshot, base) = blocking(move || {
+        state
+            .store
+            .snapshot_blob(&account, &container, &name, &conds, meta)
+    })
+    .await?;
+    let mut r = status(StatusCode::CREATED);
+    let h = r.headers_mut();
+    put_etag(h, &base.etag, base.last_modified_ms);
+    h.insert("x-ms-snapshot", hv(&snapshot));
     Ok(r)
 }

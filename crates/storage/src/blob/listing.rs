@@ -12,9 +12,12 @@ use crate::store::{BlobProps, ListEntry};
 use crate::timefmt::rfc1123;
 use crate::xml::escape;
 
-fn push_blob(s: &mut String, b: &BlobProps, with_meta: bool) {
+fn push_blob(s: &mut String, b: &BlobProps, snapshot: Option<&str>, with_meta: bool) {
     s.push_str("<Blob>");
     push_tag(s, "Name", &b.name);
+    if let Some(snap) = snapshot {
+        push_tag(s, "Snapshot", snap);
+    }
     s.push_str("<Properties>");
     push_tag(s, "Creation-Time", &rfc1123(b.created_ms));
     push_tag(s, "Last-Modified", &rfc1123(b.last_modified_ms));
@@ -60,6 +63,7 @@ pub async fn list_blobs(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         .map(str::to_string);
     let max = max_results(ctx)?;
     let with_meta = include(ctx, "metadata");
+    let with_snapshots = include(ctx, "snapshots");
     let (state, account, container) = (
         ctx.state.clone(),
         ctx.account().to_string(),
@@ -88,7 +92,23 @@ pub async fn list_blobs(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     s.push_str("<Blobs>");
     for e in &page.entries {
         match e {
-            ListEntry::Blob(b) => push_blob(&mut s, b, with_meta),
+            ListEntry::Blob(b) => {
+                if with_snapshots {
+                    let (state, account, container, name) = (
+                        ctx.state.clone(),
+                        ctx.account().to_string(),
+                        ctx.container().to_string(),
+                        b.name.clone(),
+                    );
+                    let snaps =
+                        blocking(move || state.store.list_snapshots(&account, &container, &name))
+                            .await?;
+                    for (snap, props) in &snaps {
+                        push_blob(&mut s, props, Some(snap), with_meta);
+                    }
+                }
+                push_blob(&mut s, b, None, with_meta)
+            }
             ListEntry::Prefix(p) => {
                 s.push_str("<BlobPrefix>");
                 push_tag(&mut s, "Name", p);

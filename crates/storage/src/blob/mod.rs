@@ -276,6 +276,7 @@ async fn route(
         Op::GetBlockList => blocks::get_block_list(&ctx).await,
         Op::LeaseContainer => leases::lease(&ctx, false).await,
         Op::LeaseBlob => leases::lease(&ctx, true).await,
+        Op::SnapshotBlob => blobs::snapshot(&ctx).await,
     }
 }
 
@@ -305,6 +306,7 @@ pub enum Op {
     GetBlockList,
     LeaseContainer,
     LeaseBlob,
+    SnapshotBlob,
 }
 
 /// Which level of the account an operation touches (account SAS `srt`).
@@ -338,7 +340,7 @@ impl Op {
             AccountInfo => "racwdlxytfmeiop",
             ListContainers | ListBlobs => "l",
             CreateContainer => "cw",
-            PutBlob | PutBlock | PutBlockList | CopyBlob => "cw",
+            PutBlob | PutBlock | PutBlockList | CopyBlob | SnapshotBlob => "cw",
             AppendBlock => "aw",
             DeleteContainer | DeleteBlob => "d",
             GetContainerProperties | GetContainerAcl | GetBlob | GetBlobMetadata | GetBlockList => {
@@ -406,9 +408,15 @@ fn classify(ctx: &Ctx) -> Result<Op, ApiError> {
             (Method::PUT, Some("blocklist")) => Op::PutBlockList,
             (Method::GET, Some("blocklist")) => Op::GetBlockList,
             (Method::PUT, Some("lease")) => Op::LeaseBlob,
+            (Method::PUT, Some("snapshot")) => Op::SnapshotBlob,
             _ => return Err(ApiError::unsupported()),
         },
     };
+    if ctx.query.get("snapshot").is_some()
+        && !matches!(op, Op::GetBlob | Op::GetBlobMetadata | Op::DeleteBlob)
+    {
+        return Err(ApiError::invalid_query("snapshot"));
+    }
     Ok(op)
 }
 

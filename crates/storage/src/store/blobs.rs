@@ -14,7 +14,7 @@ use crate::timefmt::{new_etag, now_millis};
 use crate::xml::BlockSource;
 
 /// The standard HTTP content headers a blob stores and returns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContentHeaders {
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
@@ -26,7 +26,7 @@ pub struct ContentHeaders {
 }
 
 /// A blob's stored properties.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlobProps {
     pub name: String,
     /// `BlockBlob` (append and page blobs are not stored yet).
@@ -117,7 +117,7 @@ const COLS: &str =
     "name, blob_type, size, etag, created, last_modified, content_type, content_encoding,
     content_language, content_md5, cache_control, content_disposition, metadata, copy, lease";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobProps> {
+pub(super) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobProps> {
     Ok(BlobProps {
         name: r.get(0)?,
         blob_type: r.get(1)?,
@@ -143,7 +143,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BlobProps> {
     })
 }
 
-fn find(
+pub(super) fn find(
     conn: &Connection,
     account: &str,
     container: &str,
@@ -159,7 +159,7 @@ fn find(
     .map_err(db)
 }
 
-fn write_row(
+pub(super) fn write_row(
     tx: &Transaction<'_>,
     account: &str,
     container: &str,
@@ -182,7 +182,7 @@ fn write_row(
 }
 
 /// Files referenced by a blob's extents and uncommitted blocks.
-fn files_of(
+pub(super) fn files_of(
     tx: &Transaction<'_>,
     account: &str,
     container: &str,
@@ -200,7 +200,7 @@ fn files_of(
         .map_err(db)
 }
 
-fn clear_blocks(
+pub(super) fn clear_blocks(
     tx: &Transaction<'_>,
     account: &str,
     container: &str,
@@ -216,7 +216,7 @@ fn clear_blocks(
     Ok(())
 }
 
-fn committed(
+pub(super) fn committed(
     conn: &Connection,
     account: &str,
     container: &str,
@@ -256,7 +256,7 @@ fn uncommitted(
 
 /// Conditions of a write that creates or replaces a blob; `If-None-Match: *`
 /// on an existing blob is 409 `BlobAlreadyExists`, as Azure answers.
-fn check_overwrite(conds: &Conditions, old: Option<&BlobProps>) -> Result<(), ApiError> {
+pub(super) fn check_overwrite(conds: &Conditions, old: Option<&BlobProps>) -> Result<(), ApiError> {
     if old.is_some() && conds.if_none_match == Some(crate::conditions::EtagMatch::Any) {
         return Err(ApiError::new(
             hyper::StatusCode::CONFLICT,
@@ -280,7 +280,7 @@ pub fn read_lease_ok(conds: &Conditions, blob: &BlobProps) -> Result<(), ApiErro
 }
 
 /// A write to a blob under an active lease must name that lease.
-fn blob_lease_ok(conds: &Conditions, blob: Option<&BlobProps>) -> Result<(), ApiError> {
+pub(super) fn blob_lease_ok(conds: &Conditions, blob: Option<&BlobProps>) -> Result<(), ApiError> {
     crate::lease::check_write(
         blob.and_then(|b| b.lease.as_ref()),
         conds.lease_id.as_deref(),
@@ -365,11 +365,31 @@ impl Store {
             Some(r) => Some(crate::range::resolve(r, props.size)?),
             None => None,
         };
-        let (mut want_from, want_len) = window.unwrap_or((0, props.size));
+        let pieces: Vec<(u64, String)> = committed(&conn, account, container, name)?
+            .into_iter()
+            .map(|(_, size, file)| (size, file))
+            .collect();
+        let extents = self.window_extents(&pieces, window, props.size)?;
+        Ok(ReadBlob {
+            props,
+            range: window,
+            extents,
+        })
+    }
+
+    /// Opens the data files behind `window` (or the whole blob).
+    pub(super) fn window_extents(
+        &self,
+        pieces: &[(u64, String)],
+        window: Option<(u64, u64)>,
+        total: u64,
+    ) -> Result<Vec<Extent>, ApiError> {
+        let (mut want_from, want_len) = window.unwrap_or((0, total));
         let want_to = want_from + want_len;
         let mut extents = Vec::new();
         let mut pos = 0u64;
-        for (_, size, file) in committed(&conn, account, container, name)? {
+        for (size, file) in pieces {
+            let size = *size;
             let (start, end) = (pos, pos + size);
             pos = end;
             if end <= want_from || size == 0 {
@@ -381,7 +401,7 @@ impl Store {
             let offset = want_from - start;
             let len = end.min(want_to) - want_from;
             want_from += len;
-            let path = self.file_path(&file);
+            let path = self.file_path(file);
             let file = if extents.len() < EAGER_OPEN {
                 Some(
                     std::fs::File::open(&path)
@@ -397,11 +417,7 @@ impl Store {
                 len,
             });
         }
-        Ok(ReadBlob {
-            props,
-            range: window,
-            extents,
-        })
+        Ok(extents)
     }
 
     /// Put Blob: replaces the blob with the bytes of one data file (or none
@@ -768,25 +784,49 @@ impl Store {
         Ok(props)
     }
 
+    /// Delete Blob; with snapshots, `x-ms-delete-snapshots` decides
+    /// whether they go too (`include`) or alone (`only`).
     pub fn delete_blob(
         &self,
         account: &str,
         container: &str,
         name: &str,
         conds: &Conditions,
+        snapshots: Option<super::DeleteSnapshots>,
     ) -> Result<(), ApiError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
         let props = find(&tx, account, container, name)?.ok_or_else(ApiError::blob_not_found)?;
         conds.check(Some(props.current()), false)?;
         blob_lease_ok(conds, Some(&props))?;
-        let garbage = files_of(&tx, account, container, name)?;
-        clear_blocks(&tx, account, container, name)?;
-        tx.execute(
-            "DELETE FROM blobs WHERE account=?1 AND container=?2 AND name=?3",
-            params![account, container, name],
-        )
-        .map_err(db)?;
+        let has_snapshots: bool = tx
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM snapshots WHERE account=?1 AND container=?2 AND name=?3)",
+                params![account, container, name],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        let mut garbage = Vec::new();
+        match snapshots {
+            None if has_snapshots => {
+                return Err(ApiError::new(
+                    hyper::StatusCode::CONFLICT,
+                    "SnapshotsPresent",
+                    "This operation is not permitted because the blob has snapshots.",
+                ));
+            }
+            Some(_) => garbage.extend(super::snapshots::drop_all(&tx, account, container, name)?),
+            None => {}
+        }
+        if snapshots != Some(super::DeleteSnapshots::Only) {
+            garbage.extend(files_of(&tx, account, container, name)?);
+            clear_blocks(&tx, account, container, name)?;
+            tx.execute(
+                "DELETE FROM blobs WHERE account=?1 AND container=?2 AND name=?3",
+                params![account, container, name],
+            )
+            .map_err(db)?;
+        }
         tx.commit().map_err(db)?;
         self.collect_garbage(&conn, garbage);
         Ok(())

@@ -189,7 +189,8 @@ impl Store {
             let mut st = tx
                 .prepare(
                     "SELECT file FROM extents WHERE account=?1 AND container=?2
-                     UNION SELECT file FROM uncommitted WHERE account=?1 AND container=?2",
+                     UNION SELECT file FROM uncommitted WHERE account=?1 AND container=?2
+                     UNION SELECT file FROM snapshot_extents WHERE account=?1 AND container=?2",
                 )
                 .map_err(db)?;
             st.query_map(params![account, name], |r| r.get(0))
@@ -197,7 +198,13 @@ impl Store {
                 .collect::<Result<_, _>>()
                 .map_err(db)?
         };
-        for table in ["extents", "uncommitted", "blobs"] {
+        for table in [
+            "extents",
+            "uncommitted",
+            "blobs",
+            "snapshots",
+            "snapshot_extents",
+        ] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE account=?1 AND container=?2"),
                 params![account, name],

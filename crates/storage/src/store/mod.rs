@@ -10,8 +10,11 @@
 
 pub(crate) mod blobs;
 pub use blobs::read_lease_ok;
-mod containers;
+pub(crate) mod containers;
 mod schema;
+mod snapshots;
+
+pub use snapshots::DeleteSnapshots;
 
 pub use blobs::{
     AppendConditions, BlobProps, BlobType, BlockInfo, BlockList, ContentHeaders, CopyInfo, Extent,
@@ -125,7 +128,8 @@ impl Store {
     pub(crate) fn collect_garbage(&self, conn: &Connection, candidates: Vec<String>) {
         for id in candidates {
             let referenced: Result<bool, _> = conn.query_row(
-                "SELECT EXISTS(SELECT 1 FROM extents WHERE file=?1) OR EXISTS(SELECT 1 FROM uncommitted WHERE file=?1)",
+                "SELECT EXISTS(SELECT 1 FROM extents WHERE file=?1) OR EXISTS(SELECT 1 FROM uncommitted WHERE file=?1)
+                 OR EXISTS(SELECT 1 FROM snapshot_extents WHERE file=?1)",
                 [&id],
                 |r| r.get(0),
             );

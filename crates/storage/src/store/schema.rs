@@ -60,6 +60,25 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             created INTEGER NOT NULL,
             PRIMARY KEY (account, container, blob, block_id)
         ) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS uncommitted_file ON uncommitted(file);",
+        CREATE INDEX IF NOT EXISTS uncommitted_file ON uncommitted(file);
+        CREATE TABLE IF NOT EXISTS snapshots (
+            account TEXT NOT NULL,
+            container TEXT NOT NULL,
+            name TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            props TEXT NOT NULL,
+            PRIMARY KEY (account, container, name, snapshot)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS snapshot_extents (
+            account TEXT NOT NULL,
+            container TEXT NOT NULL,
+            blob TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            file TEXT NOT NULL,
+            PRIMARY KEY (account, container, blob, snapshot, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS snapshot_extents_file ON snapshot_extents(file);",
     )
 }
