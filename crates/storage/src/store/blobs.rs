@@ -11,7 +11,6 @@ use crate::api_error::ApiError;
 use crate::conditions::{Conditions, Current};
 use crate::range::ByteRange;
 use crate::timefmt::{new_etag, now_millis};
-use crate::xml::BlockSource;
 
 /// The standard HTTP content headers a blob stores and returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -82,38 +81,10 @@ pub struct ReadBlob {
     pub extents: Vec<Extent>,
 }
 
-/// One block in a block list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockInfo {
-    pub id: String,
-    pub size: u64,
-}
-
-/// What Get Block List reports: the blob (once committed) and its blocks.
-#[derive(Debug)]
-pub struct BlockList {
-    pub blob: Option<BlobProps>,
-    pub committed: Vec<BlockInfo>,
-    pub uncommitted: Vec<BlockInfo>,
-}
-
-/// One page of a blob listing: blobs and prefixes in name order.
-#[derive(Debug, Default)]
-pub struct ListedBlobs {
-    pub entries: Vec<ListEntry>,
-    pub next_marker: Option<String>,
-}
-
-#[derive(Debug)]
-pub enum ListEntry {
-    Blob(Box<BlobProps>),
-    Prefix(String),
-}
-
 /// Most extents opened eagerly per read; the rest are opened as streamed.
 const EAGER_OPEN: usize = 256;
 
-const COLS: &str =
+pub(super) const COLS: &str =
     "name, blob_type, size, etag, created, last_modified, content_type, content_encoding,
     content_language, content_md5, cache_control, content_disposition, metadata, copy, lease";
 
@@ -235,7 +206,7 @@ pub(super) fn committed(
     .map_err(db)
 }
 
-fn uncommitted(
+pub(super) fn uncommitted(
     conn: &Connection,
     account: &str,
     container: &str,
@@ -318,7 +289,7 @@ impl BlobType {
 /// Most blocks an append blob may have.
 pub const MAX_APPEND_BLOCKS: i64 = 50_000;
 
-fn invalid_blob_type() -> ApiError {
+pub(super) fn invalid_blob_type() -> ApiError {
     ApiError::new(
         hyper::StatusCode::CONFLICT,
         "InvalidBlobType",
@@ -463,55 +434,6 @@ impl Store {
         Ok(props)
     }
 
-    /// Put Block: stages a block (replacing one with the same id).
-    pub fn put_block(
-        &self,
-        account: &str,
-        container: &str,
-        name: &str,
-        block_id: &str,
-        file: &str,
-        size: u64,
-    ) -> Result<(), ApiError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
-        if find(&tx, account, container, name)?.is_some_and(|b| b.blob_type != "BlockBlob") {
-            return Err(invalid_blob_type());
-        }
-        let other_len: Option<i64> = tx
-            .query_row(
-                "SELECT length(block_id) FROM uncommitted WHERE account=?1 AND container=?2 AND blob=?3 LIMIT 1",
-                params![account, container, name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)?;
-        if other_len.is_some_and(|l| l as usize != block_id.len()) {
-            return Err(ApiError::new(
-                hyper::StatusCode::BAD_REQUEST,
-                "InvalidBlobOrBlock",
-                "The specified blob or block content is invalid.",
-            ));
-        }
-        let old: Option<String> = tx
-            .query_row(
-                "SELECT file FROM uncommitted WHERE account=?1 AND container=?2 AND blob=?3 AND block_id=?4",
-                params![account, container, name, block_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO uncommitted (account, container, blob, block_id, size, file, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![account, container, name, block_id, size as i64, file, now_millis()],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-        self.collect_garbage(&conn, old.into_iter().collect());
-        Ok(())
-    }
-
     /// Runs a lease operation on a blob.
     pub fn lease_blob(
         &self,
@@ -653,113 +575,6 @@ impl Store {
         Ok(props)
     }
 
-    /// Put Block List: the blob becomes the named blocks in order; every
-    /// uncommitted block not named is discarded.
-    pub fn put_block_list(
-        &self,
-        account: &str,
-        container: &str,
-        name: &str,
-        conds: &Conditions,
-        list: &[(BlockSource, String)],
-        new: NewBlob,
-    ) -> Result<BlobProps, ApiError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
-        let old = find(&tx, account, container, name)?;
-        check_overwrite(conds, old.as_ref())?;
-        if old.as_ref().is_some_and(|b| b.blob_type != "BlockBlob") {
-            return Err(invalid_blob_type());
-        }
-        let staged = uncommitted(&tx, account, container, name)?;
-        let current = committed(&tx, account, container, name)?;
-        let from_staged = |id: &str| {
-            staged
-                .iter()
-                .find(|b| b.0 == id)
-                .map(|b| (b.1, b.2.clone()))
-        };
-        let from_current = |id: &str| {
-            current
-                .iter()
-                .find(|b| b.0.as_deref() == Some(id))
-                .map(|b| (b.1, b.2.clone()))
-        };
-        let mut chosen = Vec::with_capacity(list.len());
-        for (src, id) in list {
-            let found = match src {
-                BlockSource::Committed => from_current(id),
-                BlockSource::Uncommitted => from_staged(id),
-                BlockSource::Latest => from_staged(id).or_else(|| from_current(id)),
-            };
-            let (size, file) = found.ok_or_else(|| {
-                ApiError::new(
-                    hyper::StatusCode::BAD_REQUEST,
-                    "InvalidBlockList",
-                    "The specified block list is invalid.",
-                )
-            })?;
-            chosen.push((id, size, file));
-        }
-        let garbage = files_of(&tx, account, container, name)?;
-        clear_blocks(&tx, account, container, name)?;
-        let mut total = 0u64;
-        for (seq, (id, size, file)) in chosen.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![account, container, name, seq as i64, id, *size as i64, file],
-            )
-            .map_err(db)?;
-            total += size;
-        }
-        let now = now_millis();
-        let props = BlobProps {
-            name: name.to_string(),
-            blob_type: "BlockBlob".into(),
-            size: total,
-            etag: new_etag(),
-            created_ms: old.as_ref().map_or(now, |o| o.created_ms),
-            last_modified_ms: now,
-            content: new.content,
-            metadata: new.metadata,
-            copy: None,
-            lease: old.as_ref().and_then(|o| o.lease.clone()),
-        };
-        write_row(&tx, account, container, &props)?;
-        tx.commit().map_err(db)?;
-        self.collect_garbage(&conn, garbage);
-        Ok(props)
-    }
-
-    /// Get Block List: the blob (if committed) and its committed and
-    /// uncommitted blocks.
-    pub fn get_block_list(
-        &self,
-        account: &str,
-        container: &str,
-        name: &str,
-    ) -> Result<BlockList, ApiError> {
-        let conn = self.lock();
-        let props = find(&conn, account, container, name)?;
-        let staged = uncommitted(&conn, account, container, name)?;
-        if props.is_none() && staged.is_empty() {
-            return Err(ApiError::blob_not_found());
-        }
-        let current = committed(&conn, account, container, name)?
-            .into_iter()
-            .filter_map(|(id, size, _)| id.map(|id| BlockInfo { id, size }))
-            .collect();
-        let staged = staged
-            .into_iter()
-            .map(|(id, size, _)| BlockInfo { id, size })
-            .collect();
-        Ok(BlockList {
-            blob: props,
-            committed: current,
-            uncommitted: staged,
-        })
-    }
-
     /// Changes a blob's properties or metadata under the given conditions;
     /// a new ETag, the bytes untouched.
     pub fn update_blob(
@@ -831,81 +646,4 @@ impl Store {
         self.collect_garbage(&conn, garbage);
         Ok(())
     }
-
-    /// Lists blobs under `prefix` from `marker` on. With a delimiter, names
-    /// that continue past it collapse into one prefix entry. Blobs and
-    /// prefixes together count against `max`.
-    pub fn list_blobs(
-        &self,
-        account: &str,
-        container: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        marker: &str,
-        max: usize,
-    ) -> Result<ListedBlobs, ApiError> {
-        let conn = self.lock();
-        get_container(&conn, account, container)?;
-        let mut st = conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM blobs WHERE account=?1 AND container=?2 AND name>=?3 AND substr(name, 1, ?4)=?5
-                 ORDER BY name LIMIT ?6"
-            ))
-            .map_err(db)?;
-        let prefix_chars = prefix.chars().count() as i64;
-        let mut cursor = if marker > prefix {
-            marker.to_string()
-        } else {
-            prefix.to_string()
-        };
-        let mut out = ListedBlobs::default();
-        let batch = (max + 1).min(1000) as i64;
-        'scan: loop {
-            let rows: Vec<BlobProps> = st
-                .query_map(
-                    params![account, container, cursor, prefix_chars, prefix, batch],
-                    row,
-                )
-                .map_err(db)?
-                .collect::<Result<_, _>>()
-                .map_err(db)?;
-            let exhausted = (rows.len() as i64) < batch;
-            let Some(last) = rows.last().map(|r| r.name.clone()) else {
-                break;
-            };
-            for blob in rows {
-                if out.entries.len() == max {
-                    out.next_marker = Some(blob.name);
-                    break 'scan;
-                }
-                let rest = &blob.name[prefix.len()..];
-                if let Some(d) = delimiter.filter(|d| !d.is_empty())
-                    && let Some(at) = rest.find(d)
-                {
-                    let p = blob.name[..prefix.len() + at + d.len()].to_string();
-                    cursor = successor(&p);
-                    out.entries.push(ListEntry::Prefix(p));
-                    continue 'scan;
-                }
-                out.entries.push(ListEntry::Blob(Box::new(blob)));
-            }
-            if exhausted {
-                break;
-            }
-            cursor = format!("{last}\0");
-        }
-        Ok(out)
-    }
-}
-
-/// The smallest string greater than every string that starts with `p`.
-fn successor(p: &str) -> String {
-    let mut chars: Vec<char> = p.chars().collect();
-    while let Some(c) = chars.pop() {
-        if let Some(n) = char::from_u32(c as u32 + 1) {
-            chars.push(n);
-            return chars.into_iter().collect();
-        }
-    }
-    String::from(char::MAX)
 }

@@ -9,6 +9,8 @@
 //! removed after the commit that dropped the last reference.
 
 pub(crate) mod blobs;
+mod blocks;
+mod listing;
 pub use blobs::read_lease_ok;
 pub(crate) mod containers;
 mod schema;
@@ -17,10 +19,11 @@ mod snapshots;
 pub use snapshots::DeleteSnapshots;
 
 pub use blobs::{
-    AppendConditions, BlobProps, BlobType, BlockInfo, BlockList, ContentHeaders, CopyInfo, Extent,
-    ListEntry, ListedBlobs, NewBlob, ReadBlob,
+    AppendConditions, BlobProps, BlobType, ContentHeaders, CopyInfo, Extent, NewBlob, ReadBlob,
 };
+pub use blocks::{BlockInfo, BlockList};
 pub use containers::{ContainerProps, ListedContainers};
+pub use listing::{ListEntry, ListedBlobs};
 
 use std::fs;
 use std::io::Write as _;
