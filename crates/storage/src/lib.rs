@@ -21,6 +21,7 @@ pub mod conditions;
 pub mod error;
 pub mod lease;
 pub mod names;
+pub mod queue;
 pub mod range;
 pub mod request;
 pub mod server;
@@ -30,4 +31,4 @@ pub mod xml;
 
 pub use account::{Account, Accounts, DEV_ACCOUNT, DEV_KEY};
 pub use error::StorageError;
-pub use server::{ServerConfig, StorageServer, run_foreground};
+pub use server::{Addresses, ServerConfig, StorageServer, run_foreground};

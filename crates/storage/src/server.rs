@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub host: IpAddr,
     /// The blob service port (10000 by default; 0 picks a free one).
     pub blob_port: u16,
+    /// The queue service port (10001 by default; 0 picks a free one).
+    pub queue_port: u16,
     pub accounts: Accounts,
 }
 
@@ -36,6 +38,7 @@ impl ServerConfig {
             data_dir,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             blob_port: 10000,
+            queue_port: 10001,
             accounts: Accounts::development(),
         }
     }
@@ -51,6 +54,14 @@ pub struct ServiceState {
 pub struct StorageServer {
     state: Arc<ServiceState>,
     blob_listener: TcpListener,
+    queue_listener: TcpListener,
+}
+
+/// Where a running server listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addresses {
+    pub blob: SocketAddr,
+    pub queue: SocketAddr,
 }
 
 /// How long in-flight requests get to finish at shutdown.
@@ -67,21 +78,37 @@ impl StorageServer {
                 path: config.data_dir.clone(),
                 source: std::io::Error::other(e),
             })??;
-        let addr = SocketAddr::new(config.host, config.blob_port);
-        let blob_listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StorageError::Bind {
-                service: "blob",
-                addr,
-                source,
-            })?;
+        let bind = |service: &'static str, port: u16| async move {
+            let addr = SocketAddr::new(config.host, port);
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StorageError::Bind {
+                    service,
+                    addr,
+                    source,
+                })
+        };
+        let blob_listener = bind("blob", config.blob_port).await?;
+        let queue_listener = bind("queue", config.queue_port).await?;
         Ok(StorageServer {
             state: Arc::new(ServiceState {
                 store,
                 accounts: config.accounts,
             }),
             blob_listener,
+            queue_listener,
         })
+    }
+
+    /// The addresses of every service.
+    pub fn addresses(&self) -> Addresses {
+        Addresses {
+            blob: self.blob_addr(),
+            queue: self
+                .queue_listener
+                .local_addr()
+                .expect("a bound listener has an address"),
+        }
     }
 
     /// The address the blob service listens on.
@@ -99,8 +126,8 @@ impl StorageServer {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = self.blob_listener.accept() => {
-                    let (stream, peer) = match accepted {
+                accepted = accept_either(&self.blob_listener, &self.queue_listener) => {
+                    let ((stream, peer), service) = match accepted {
                         Ok(a) => a,
                         Err(e) => {
                             tracing::warn!(error = %e, "accept failed");
@@ -113,7 +140,7 @@ impl StorageServer {
                     conns.spawn(async move {
                         let svc = service_fn(move |req| {
                             let state = state.clone();
-                            async move { Ok::<_, std::convert::Infallible>(blob::handle(state, req).await) }
+                            async move { Ok::<_, std::convert::Infallible>(blob::handle_service(state, req, service).await) }
                         });
                         let conn = http1::Builder::new()
                             .max_buf_size(64 * 1024)
@@ -141,11 +168,22 @@ impl StorageServer {
     }
 }
 
+/// The next connection on either listener, with the service it is for.
+async fn accept_either(
+    blob: &TcpListener,
+    queue: &TcpListener,
+) -> std::io::Result<((tokio::net::TcpStream, SocketAddr), blob::Service)> {
+    tokio::select! {
+        r = blob.accept() => r.map(|c| (c, blob::Service::Blob)),
+        r = queue.accept() => r.map(|c| (c, blob::Service::Queue)),
+    }
+}
+
 /// Runs a storage server in the foreground on its own runtime until Ctrl-C
-/// or SIGTERM. `ready` is called with the blob address once it listens.
+/// or SIGTERM. `ready` is called with the addresses once they listen.
 pub fn run_foreground(
     config: ServerConfig,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(Addresses),
 ) -> Result<(), StorageError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -158,7 +196,7 @@ pub fn run_foreground(
         })?;
     runtime.block_on(async move {
         let server = StorageServer::bind(config).await?;
-        ready(server.blob_addr());
+        ready(server.addresses());
         server.run_until(shutdown_signal()).await
     })
 }

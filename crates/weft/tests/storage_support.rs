@@ -35,6 +35,7 @@ pub fn python() -> PathBuf {
 pub struct Server {
     child: Child,
     pub port: u16,
+    pub queue_port: u16,
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -51,7 +52,7 @@ impl Server {
     /// Starts a server on an existing data directory.
     pub fn start_in(data: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-            .args(["storage", "--blob-port", "0", "--data"])
+            .args(["storage", "--blob-port", "0", "--queue-port", "0", "--data"])
             .arg(data)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -61,8 +62,13 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
+            let mut first = Vec::new();
+            for line in lines.by_ref().map_while(Result::ok) {
+                first.push(line);
+                if first.len() == 2 {
+                    let _ = tx.send(first.join("\n"));
+                    break;
+                }
             }
             for _ in lines {}
         });
@@ -73,16 +79,22 @@ impl Server {
                 panic!("weft storage did not report its address within {START_DEADLINE:?}");
             }
         };
-        // "blob: http://127.0.0.1:PORT/devstoreaccount1"
-        let port = line
-            .split("127.0.0.1:")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from weft storage: {line:?}"));
+        // "blob: http://127.0.0.1:PORT/devstoreaccount1", then "queue: ..."
+        let port_of = |service: &str| -> u16 {
+            line.lines()
+                .find(|l| l.starts_with(service))
+                .and_then(|l| l.split("127.0.0.1:").nth(1))
+                .and_then(|r| r.split('/').next())
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| {
+                    panic!("no {service} address in the output of weft storage: {line:?}")
+                })
+        };
+        let (port, queue_port) = (port_of("blob:"), port_of("queue:"));
         Server {
             child,
             port,
+            queue_port,
             data: data.to_path_buf(),
             _tmp: None,
         }
@@ -125,6 +137,10 @@ impl Server {
             .arg(&path)
             .arg(case)
             .env("WEFT_BLOB_ENDPOINT", self.endpoint())
+            .env(
+                "WEFT_QUEUE_ENDPOINT",
+                format!("http://127.0.0.1:{}/devstoreaccount1", self.queue_port),
+            )
             .envs(env.iter().copied())
             .output()
             .expect("run python");

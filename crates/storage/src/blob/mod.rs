@@ -3,9 +3,9 @@
 
 mod blobs;
 mod blocks;
-mod body;
-mod containers;
-mod headers;
+pub mod body;
+pub(crate) mod containers;
+pub(crate) mod headers;
 mod leases;
 mod listing;
 
@@ -81,6 +81,23 @@ fn valid_version(v: &str) -> bool {
 
 /// Serves one request; never fails (errors become Azure error responses).
 pub async fn handle(state: Arc<ServiceState>, req: Request<Incoming>) -> Response<Body> {
+    handle_service(state, req, Service::Blob).await
+}
+
+/// Which service a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Blob,
+    Queue,
+}
+
+/// Serves one request of either service; never fails (errors become Azure
+/// error responses).
+pub async fn handle_service(
+    state: Arc<ServiceState>,
+    req: Request<Incoming>,
+    service: Service,
+) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let version = req
         .headers()
@@ -93,7 +110,7 @@ pub async fn handle(state: Arc<ServiceState>, req: Request<Incoming>) -> Respons
     let path = req.uri().path().to_string();
     let result = match &version {
         Some(v) if !valid_version(v) => Err(ApiError::invalid_header("x-ms-version")),
-        _ => serve(state, req).await,
+        _ => serve(state, req, service).await,
     };
     let mut resp = match result {
         Ok(r) => r,
@@ -191,10 +208,11 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
 async fn serve(
     state: Arc<ServiceState>,
     req: Request<Incoming>,
+    service: Service,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, incoming) = req.into_parts();
     let mut unread = Some(incoming);
-    let result = route(state, parts, &mut unread).await;
+    let result = route(state, parts, &mut unread, service).await;
     if result.is_err()
         && let Some(b) = unread
     {
@@ -207,6 +225,7 @@ async fn route(
     state: Arc<ServiceState>,
     parts: hyper::http::request::Parts,
     incoming: &mut Option<Incoming>,
+    service: Service,
 ) -> Result<Response<Body>, ApiError> {
     let raw_path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
@@ -235,7 +254,9 @@ async fn route(
     if let Some(c) = &addr.container {
         crate::names::check_container(c)?;
     }
-    if let Some(b) = &addr.blob {
+    if let Some(b) = &addr.blob
+        && service == Service::Blob
+    {
         crate::names::check_blob(b)?;
     }
     let ctx = Ctx {
@@ -247,6 +268,9 @@ async fn route(
         principal,
         endpoint,
     };
+    if service == Service::Queue {
+        return crate::queue::dispatch(&ctx, incoming).await;
+    }
     let op = classify(&ctx)?;
     match &ctx.principal {
         Principal::Account(_) => {}

@@ -13,7 +13,10 @@ mod blocks;
 mod listing;
 pub use blobs::read_lease_ok;
 pub(crate) mod containers;
+mod queues;
 mod schema;
+
+pub use queues::{ListedQueues, Message, QueueProps};
 mod snapshots;
 
 pub use snapshots::DeleteSnapshots;

@@ -79,6 +79,25 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             file TEXT NOT NULL,
             PRIMARY KEY (account, container, blob, snapshot, seq)
         ) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS snapshot_extents_file ON snapshot_extents(file);",
+        CREATE INDEX IF NOT EXISTS snapshot_extents_file ON snapshot_extents(file);
+        CREATE TABLE IF NOT EXISTS queues (
+            account TEXT NOT NULL,
+            name TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            PRIMARY KEY (account, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS messages (
+            account TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            id TEXT NOT NULL,
+            text TEXT NOT NULL,
+            inserted INTEGER NOT NULL,
+            expires INTEGER NOT NULL,
+            visible_at INTEGER NOT NULL,
+            pop_receipt TEXT NOT NULL,
+            dequeue_count INTEGER NOT NULL,
+            PRIMARY KEY (account, queue, id)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS messages_visible ON messages(account, queue, visible_at, inserted);",
     )
 }

@@ -1,0 +1,110 @@
+"""Queue service conformance through the official azure-storage-queue SDK."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import ACCOUNT, KEY, case, expect_error, main  # noqa: E402
+
+from azure.storage.queue import QueueServiceClient  # noqa: E402
+
+
+def service():
+    cs = (
+        "DefaultEndpointsProtocol=http;"
+        f"AccountName={ACCOUNT};AccountKey={KEY};QueueEndpoint={os.environ['WEFT_QUEUE_ENDPOINT']};"
+    )
+    return QueueServiceClient.from_connection_string(cs)
+
+
+@case
+def queues():
+    svc = service()
+    q = svc.create_queue("orders", metadata={"team": "shop"})
+    # the same metadata again: the service answers 204, which the SDK reports
+    from azure.core.exceptions import ResourceExistsError
+
+    try:
+        svc.create_queue("orders", metadata={"team": "shop"})
+        raise AssertionError("create of an existing queue must not report 201")
+    except ResourceExistsError as e:
+        assert e.status_code == 204, e.status_code
+    expect_error(lambda: svc.create_queue("orders", metadata={"team": "other"}), 409, "QueueAlreadyExists")
+    for n in ["orders-2", "other"]:
+        svc.create_queue(n)
+    assert [x.name for x in svc.list_queues(name_starts_with="orders")] == ["orders", "orders-2"]
+    pages = [[x.name for x in p] for p in svc.list_queues(results_per_page=2).by_page()]
+    assert pages == [["orders", "orders-2"], ["other"]], pages
+    listed = {x.name: x.metadata for x in svc.list_queues(include_metadata=True)}
+    assert listed["orders"] == {"team": "shop"}, listed
+    q.set_queue_metadata({"changed": "yes"})
+    props = q.get_queue_properties()
+    assert props.metadata == {"changed": "yes"} and props.approximate_message_count == 0
+    svc.delete_queue("other")
+    expect_error(lambda: svc.get_queue_client("other").get_queue_properties(), 404, "QueueNotFound")
+    expect_error(lambda: svc.create_queue("Bad_Name"), 400, "InvalidResourceName")
+
+
+@case
+def messages():
+    q = service().create_queue("work")
+    sent = [q.send_message(f"job {i}") for i in range(5)]
+    assert all(m.pop_receipt for m in sent)
+    assert q.get_queue_properties().approximate_message_count == 5
+    peeked = q.peek_messages(max_messages=2)
+    assert [m.content for m in peeked] == ["job 0", "job 1"]
+    assert all(m.dequeue_count == 0 for m in peeked)
+    got = list(q.receive_messages(messages_per_page=3, visibility_timeout=60, max_messages=3))
+    assert [m.content for m in got] == ["job 0", "job 1", "job 2"], [m.content for m in got]
+    assert all(m.dequeue_count == 1 for m in got)
+    # received messages are invisible until their timeout
+    rest = list(q.receive_messages(messages_per_page=32, visibility_timeout=60))
+    assert [m.content for m in rest] == ["job 3", "job 4"]
+    assert list(q.receive_messages(visibility_timeout=60)) == []
+    for m in got + rest:
+        q.delete_message(m)
+    assert q.get_queue_properties().approximate_message_count == 0
+    expect_error(lambda: q.delete_message(got[0]), 404, "MessageNotFound")
+    # an invisible message with a delay, and TTL
+    q.send_message("later", visibility_timeout=3600)
+    assert q.peek_messages() == []
+    q.clear_messages()
+    assert q.get_queue_properties().approximate_message_count == 0
+    expect_error(lambda: q.send_message("x" * (64 * 1024 + 1)), 400, None)
+
+
+@case
+def reappears_after_timeout():
+    q = service().create_queue("retry")
+    q.send_message("at least once")
+    first = next(q.receive_messages(visibility_timeout=1))
+    assert first.dequeue_count == 1
+    assert list(q.receive_messages(visibility_timeout=1)) == []
+    deadline = time.time() + 10
+    again = []
+    while not again and time.time() < deadline:
+        again = list(q.receive_messages(visibility_timeout=30))
+        if not again:
+            time.sleep(0.2)
+    assert again, "a message not deleted before its visibility timeout reappears"
+    assert again[0].id == first.id and again[0].dequeue_count == 2
+    # the first receipt is stale now
+    expect_error(lambda: q.delete_message(first), 404, "PopReceiptMismatch")
+    q.delete_message(again[0])
+
+
+@case
+def update_message():
+    q = service().create_queue("updates")
+    q.send_message("v1")
+    m = next(q.receive_messages(visibility_timeout=60))
+    updated = q.update_message(m, content="v2", visibility_timeout=0)
+    assert updated.pop_receipt != m.pop_receipt
+    got = next(q.receive_messages(visibility_timeout=60))
+    assert got.content == "v2" and got.dequeue_count == 2
+    expect_error(lambda: q.update_message(m, content="v3", visibility_timeout=0), 404, "PopReceiptMismatch")
+
+
+if __name__ == "__main__":
+    main()
