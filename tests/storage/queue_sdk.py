@@ -106,5 +106,18 @@ def update_message():
     expect_error(lambda: q.update_message(m, content="v3", visibility_timeout=0), 404, "PopReceiptMismatch")
 
 
+@case
+def durability_write():
+    q = service().create_queue("durable")
+    q.send_message("acknowledged")
+
+
+@case
+def durability_read():
+    q = service().get_queue_client("durable")
+    got = [m.content for m in q.receive_messages()]
+    assert got == ["acknowledged"], got
+
+
 if __name__ == "__main__":
     main()

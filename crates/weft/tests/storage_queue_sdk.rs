@@ -31,3 +31,12 @@ fn a_message_reappears_after_its_visibility_timeout() {
 fn update_message_changes_text_and_visibility() {
     sdk("update_message");
 }
+
+/// An acknowledged Put Message survives `kill -9` and a restart.
+#[test]
+fn acknowledged_messages_survive_kill_9() {
+    let server = Server::start();
+    server.run_case("queue_sdk.py", "durability_write");
+    let tmp = server.kill9().expect("the server owned its temp dir");
+    Server::start_in(tmp.path()).run_case("queue_sdk.py", "durability_read");
+}
