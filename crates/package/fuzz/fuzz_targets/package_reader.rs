@@ -18,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let report = package.verify();
-    let roles: Vec<String> = package.manifest().roles.iter().map(|r| r.name.clone()).collect();
+    let roles: Vec<String> = package
+        .manifest()
+        .roles
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
     let dir = tempfile::tempdir().expect("temp dir");
     for role in roles {
         let target = dir.path().join("out").join(&role);
@@ -33,12 +38,22 @@ fuzz_target!(|data: &[u8]| {
                 .map(ToString::to_string)
                 .filter(|f| f.contains(&prefix) || !f.contains("entry "))
                 .collect();
-            assert!(about_role.is_empty(), "unpack of {role} succeeded where verify found {about_role:?}");
+            assert!(
+                about_role.is_empty(),
+                "unpack of {role} succeeded where verify found {about_role:?}"
+            );
         }
         // Only the target itself may exist in out/: no temporary leftovers.
-        for entry in std::fs::read_dir(dir.path().join("out")).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(dir.path().join("out"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             assert!(
-                entry.file_name().to_str().is_some_and(|n| package.manifest().role(n).is_some()),
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| package.manifest().role(n).is_some()),
                 "unexpected leftover {:?}",
                 entry.path()
             );
