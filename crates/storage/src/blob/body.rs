@@ -20,7 +20,7 @@ use crate::store::{Extent, Store};
 /// Every response body.
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 1024 * 1024;
 
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
