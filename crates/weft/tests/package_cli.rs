@@ -18,14 +18,20 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+const CSDEF: &str = r#"<ServiceDefinition name="hello" xmlns="http://schemas.microsoft.com/ServiceHosting/2008/10/ServiceDefinition">
+  <WebRole name="Web">
+    <Runtime><EntryPoint><ProgramEntryPoint commandLine="bin/server" setReadyOnProcessStart="true" /></EntryPoint></Runtime>
+  </WebRole>
+  <WorkerRole name="Worker">
+    <Runtime><EntryPoint><ProgramEntryPoint commandLine="sh job.sh" setReadyOnProcessStart="true" /></EntryPoint></Runtime>
+  </WorkerRole>
+</ServiceDefinition>
+"#;
+
 /// A service with two roles; `index.html` carries a marker stored verbatim
 /// (it is too short for deflate to pay), so tampering is a byte patch.
 fn service(dir: &Path) {
-    fs::write(
-        dir.join("ServiceDefinition.csdef"),
-        "<ServiceDefinition name=\"hello\"/>\n",
-    )
-    .unwrap();
+    fs::write(dir.join("ServiceDefinition.csdef"), CSDEF).unwrap();
     fs::create_dir_all(dir.join("web/bin")).unwrap();
     fs::create_dir_all(dir.join("web/logs")).unwrap();
     fs::write(dir.join("web/index.html"), "MARKER-AAAA").unwrap();
@@ -93,7 +99,7 @@ fn build_inspect_verify_unpack() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("total: 2 roles, 3 files, 568 bytes"),
+        stdout.contains("total: 2 roles, 3 files, 996 bytes"),
         "{stdout}"
     );
 
@@ -110,7 +116,7 @@ fn build_inspect_verify_unpack() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout)
-            .starts_with("ok: app.cspkg verified (service definition and 3 files, 568 bytes)")
+            .starts_with("ok: app.cspkg verified (service definition and 3 files, 996 bytes)")
     );
 
     let out = weft(
@@ -237,6 +243,8 @@ fn build_errors_are_clear() {
             "ServiceDefinition.csdef",
             "--role",
             "Web=./nope",
+            "--role",
+            "Worker=./worker",
             "-o",
             "app.cspkg",
         ],
@@ -273,5 +281,77 @@ fn build_errors_are_clear() {
         "{}",
         text(&out.stderr)
     );
+    assert!(!dir.join("app.cspkg").exists());
+}
+
+#[test]
+fn role_directories_must_match_the_definition() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    service(dir);
+
+    let out = weft(
+        dir,
+        &[
+            "package",
+            "ServiceDefinition.csdef",
+            "--role",
+            "Web=./web",
+            "-o",
+            "a.cspkg",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "role Worker of ServiceDefinition.csdef has no directory: add --role Worker=DIR"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.join("a.cspkg").exists(), "nothing may be packaged");
+
+    let out = weft(
+        dir,
+        &[
+            "package",
+            "ServiceDefinition.csdef",
+            "--role",
+            "Web=./web",
+            "--role",
+            "Worker=./worker",
+            "--role",
+            "Wrker=./worker",
+            "-o",
+            "a.cspkg",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "--role Wrker: ServiceDefinition.csdef defines no role Wrker (its roles: Web, Worker)"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.join("a.cspkg").exists(), "nothing may be packaged");
+}
+
+#[test]
+fn a_definition_with_errors_is_not_packaged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    service(dir);
+    // Two roles with one name: an error Azure refuses too.
+    fs::write(
+        dir.join("ServiceDefinition.csdef"),
+        CSDEF.replace("WorkerRole name=\"Worker\"", "WorkerRole name=\"Web\""),
+    )
+    .unwrap();
+    let out = build(dir, "app.cspkg");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--> ServiceDefinition.csdef:"), "{stderr}");
+    assert!(stderr.contains("nothing was packaged"), "{stderr}");
     assert!(!dir.join("app.cspkg").exists());
 }

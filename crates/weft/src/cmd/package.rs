@@ -1,6 +1,7 @@
 //! `weft package`: build a service package (like Azure's `cspack`), and
 //! inspect, verify or unpack one. The work lives in the `weft-package` crate.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -134,6 +135,9 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     let service_definition = std::fs::read(&csdef)
         .with_context(|| format!("failed to read the service definition {}", csdef.display()))?;
+    if let Some(code) = check_definition(&csdef, &service_definition, &args.roles) {
+        return Ok(code);
+    }
     let spec = PackageSpec {
         service_definition,
         roles: args.roles,
@@ -155,6 +159,69 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     );
     println!("digest sha256:{}", manifest.digest);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses to package a service definition with errors, or role directories
+/// that do not match its roles: every web and worker role needs `--role`, and
+/// no `--role` may name a role the definition lacks (like cspack). A VM role's
+/// package is its disk image, so it needs none. Returns the exit code when
+/// packaging must not go on, after printing why.
+fn check_definition(csdef: &Path, bytes: &[u8], roles: &[RoleSource]) -> Option<ExitCode> {
+    let name = csdef.display().to_string();
+    let report = weft_model::check((&name, bytes), None);
+    let (errors, warnings) = weft_model::count(&report.diagnostics);
+    if errors > 0 {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!(
+            "{}",
+            weft_model::render_text(&report.diagnostics, &report.sources, color)
+        );
+        eprintln!(
+            "error: {name} has {} (see above): nothing was packaged",
+            weft_model::summary(&report.diagnostics)
+        );
+        return Some(ExitCode::from(1));
+    }
+    if warnings > 0 {
+        eprintln!(
+            "note: {name}: {} (`weft validate {name}` shows them)",
+            weft_model::summary(&report.diagnostics)
+        );
+    }
+    let definition = report.definition?;
+    let mut problems = Vec::new();
+    for role in &definition.roles {
+        let needs_dir = role.kind != weft_model::RoleKind::VirtualMachine;
+        if needs_dir && !roles.iter().any(|r| r.name == role.name.value) {
+            problems.push(format!(
+                "role {} of {name} has no directory: add --role {}=DIR",
+                role.name.value, role.name.value
+            ));
+        }
+    }
+    for given in roles {
+        if !definition.roles.iter().any(|r| r.name.value == given.name) {
+            let known: Vec<&str> = definition
+                .roles
+                .iter()
+                .map(|r| r.name.value.as_str())
+                .collect();
+            problems.push(format!(
+                "--role {}: {name} defines no role {} (its roles: {})",
+                given.name,
+                given.name,
+                known.join(", ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    eprintln!("error: nothing was packaged");
+    Some(ExitCode::from(1))
 }
 
 fn inspect(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
