@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Check a service definition and configuration; report every problem
     Validate(cmd::validate::Args),
-    /// Build, inspect and verify service packages (.cspkg)
+    /// Build, inspect, verify and unpack service packages (.cspkg)
     Package(cmd::package::Args),
     /// Work with VHD disk images: fixed, dynamic and differencing
     Vhd(cmd::vhd::Args),
