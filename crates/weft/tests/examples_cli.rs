@@ -1,0 +1,77 @@
+//! The examples a new user runs first must stay valid: every service under
+//! `examples/` validates without a single diagnostic and packages cleanly.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn examples() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("read examples/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("ServiceDefinition.csdef").is_file())
+        .collect();
+    dirs.sort();
+    assert!(
+        !dirs.is_empty(),
+        "no example services under {}",
+        root.display()
+    );
+    dirs
+}
+
+fn weft(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(args)
+        .output()
+        .expect("run weft")
+}
+
+#[test]
+fn every_example_validates_without_diagnostics_and_packages() {
+    for dir in examples() {
+        let csdef = dir.join("ServiceDefinition.csdef");
+        let mut configs: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cscfg"))
+            .collect();
+        configs.sort();
+        assert!(!configs.is_empty(), "{} has no .cscfg", dir.display());
+        for cscfg in &configs {
+            let out = weft(&["validate".as_ref(), csdef.as_os_str(), cscfg.as_os_str()]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "{}: {stdout}", cscfg.display());
+            assert_eq!(stdout.trim(), "0 errors, 0 warnings", "{}", cscfg.display());
+        }
+
+        // Every role directory named after its role, as `weft up` will expect.
+        let tmp = tempfile::tempdir().unwrap();
+        let output = tmp.path().join("app.cspkg");
+        let mut args: Vec<std::ffi::OsString> = vec!["package".into(), csdef.clone().into()];
+        for role in std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()) {
+            if role.is_dir() {
+                let name = role.file_name().unwrap().to_string_lossy().into_owned();
+                args.push("--role".into());
+                args.push(format!("{name}={}", role.display()).into());
+            }
+        }
+        args.extend(["-o".into(), output.clone().into()]);
+        let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = weft(&["package".as_ref(), "verify".as_ref(), output.as_os_str()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
