@@ -10,6 +10,9 @@ use crate::error::{Result, VhdError};
 use crate::geometry::SECTOR;
 use crate::header::DynamicHeader;
 
+/// Alignment of a newly allocated block's data in the file.
+const DATA_ALIGN: u64 = 4096;
+
 impl VhdImage {
     fn write_all(&self, buf: &[u8], offset: u64) -> Result<()> {
         self.file
@@ -99,7 +102,11 @@ impl VhdImage {
             let data = &buf[done as usize..(done + seg) as usize];
             let fresh = self.bat[block] == UNALLOCATED;
             let block_start = if fresh {
-                let start = self.footer_offset;
+                // Place the block so its data starts on a 4 KiB boundary:
+                // guest pages then map to whole page-cache pages (a 4 KiB
+                // read is one page, not two). The gap is under 4 KiB.
+                let start =
+                    (self.footer_offset + bitmap_size).next_multiple_of(DATA_ALIGN) - bitmap_size;
                 if start / SECTOR >= u64::from(UNALLOCATED) {
                     return Err(VhdError::Refused {
                         path: self.path.clone(),
@@ -112,6 +119,14 @@ impl VhdImage {
                     .map_err(|e| VhdError::io("extend", &self.path, e))?;
                 self.bitmaps[block] =
                     OnceLock::from(vec![0u8; bitmap_size as usize].into_boxed_slice());
+                // The old trailing footer may sit in the gap: clear it so no
+                // stale footer is left inside the file.
+                if start > self.footer_offset {
+                    self.write_all(
+                        &vec![0u8; (start - self.footer_offset) as usize],
+                        self.footer_offset,
+                    )?;
+                }
                 start
             } else {
                 u64::from(self.bat[block]) * SECTOR
