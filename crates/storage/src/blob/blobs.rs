@@ -67,6 +67,7 @@ pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<
         body::take(incoming)?,
         MAX_PUT_BLOB,
         ctx.header("content-md5"),
+        crate::store::INLINE_MAX,
     )
     .await?;
     let md5 = STANDARD.encode(received.md5);
@@ -77,11 +78,26 @@ pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<
         content.content_md5 = ctx.header("x-ms-blob-content-md5").map(str::to_string);
     }
     let new = NewBlob {
+        inline: None,
         blob_type,
         content,
         metadata: meta,
     };
-    let data = received.file.clone().map(|f| (f, received.size));
+    let mut new = new;
+    let data = match &received.inline {
+        Some(bytes) => {
+            new.inline = Some(bytes.clone());
+            Some((
+                format!(
+                    "{}{}",
+                    crate::store::INLINE_PREFIX,
+                    uuid::Uuid::new_v4().simple()
+                ),
+                received.size,
+            ))
+        }
+        None => received.file.clone().map(|f| (f, received.size)),
+    };
     let (state, account, container, name) = (
         ctx.state.clone(),
         ctx.account().to_string(),
@@ -347,6 +363,7 @@ pub async fn append_block(
         body::take(incoming)?,
         MAX_APPEND_BLOCK,
         ctx.header("content-md5"),
+        0,
     )
     .await?;
     let Some(file) = received.file.clone() else {

@@ -70,6 +70,7 @@ pub async fn put_block(
         body::take(incoming)?,
         MAX_BLOCK,
         ctx.header("content-md5"),
+        0,
     )
     .await?;
     let file = match &received.file {
@@ -130,6 +131,7 @@ pub async fn put_block_list(
             &conds,
             &list,
             NewBlob {
+                inline: None,
                 blob_type: crate::store::BlobType::BlockBlob,
                 content,
                 metadata: meta,

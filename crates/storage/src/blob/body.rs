@@ -83,6 +83,9 @@ pub async fn read_small(mut body: Incoming, max: usize) -> Result<Bytes, ApiErro
 /// A received upload: a durable data file (none when empty), its size and MD5.
 pub struct Received {
     pub file: Option<String>,
+    /// The body itself when it was small enough to keep in memory (only
+    /// when the caller allowed it); `file` is then `None`.
+    pub inline: Option<Bytes>,
     pub size: u64,
     pub md5: [u8; 16],
 }
@@ -94,7 +97,20 @@ pub async fn receive(
     mut body: Incoming,
     max: u64,
     expect_md5: Option<&str>,
+    inline_up_to: u64,
 ) -> Result<Received, ApiError> {
+    let declared = hyper::body::Body::size_hint(&body).exact();
+    if let Some(n) = declared.filter(|n| *n > 0 && *n <= inline_up_to) {
+        let data = read_small(body, n as usize).await?;
+        let md5: [u8; 16] = Md5::digest(&data).into();
+        check_md5(expect_md5, &md5)?;
+        return Ok(Received {
+            file: None,
+            inline: Some(data.clone()),
+            size: data.len() as u64,
+            md5,
+        });
+    }
     let tmp: PathBuf = store.store.temp_path();
     let result = async {
         let mut file = tokio::fs::File::create(&tmp)
@@ -119,21 +135,14 @@ pub async fn receive(
             }
         }
         let md5: [u8; 16] = hasher.finalize().into();
-        if let Some(want) = expect_md5 {
-            use base64::Engine as _;
-            let want = base64::engine::general_purpose::STANDARD
-                .decode(want.trim())
-                .map_err(|_| ApiError::invalid_header("Content-MD5"))?;
-            if want != md5 {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "Md5Mismatch",
-                    "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
-                ));
-            }
-        }
+        check_md5(expect_md5, &md5)?;
         if size == 0 {
-            return Ok(Received { file: None, size, md5 });
+            return Ok(Received {
+                file: None,
+                inline: None,
+                size,
+                md5,
+            });
         }
         file.sync_all()
             .await
@@ -148,13 +157,35 @@ pub async fn receive(
                 .map_err(|e| ApiError::internal(format!("adopt {}: {e}", tmp2.display())))
         })
         .await?;
-        Ok(Received { file: Some(id), size, md5 })
+        Ok(Received {
+            file: Some(id),
+            inline: None,
+            size,
+            md5,
+        })
     }
     .await;
     if result.as_ref().map_or(true, |r| r.file.is_none()) {
         store.store.discard_temp(&tmp);
     }
     result
+}
+
+fn check_md5(expect: Option<&str>, md5: &[u8; 16]) -> Result<(), ApiError> {
+    if let Some(want) = expect {
+        use base64::Engine as _;
+        let want = base64::engine::general_purpose::STANDARD
+            .decode(want.trim())
+            .map_err(|_| ApiError::invalid_header("Content-MD5"))?;
+        if want != md5 {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Md5Mismatch",
+                "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Deletes a received file that ended up unused (the commit failed).
@@ -207,6 +238,9 @@ pub fn stream_extents(extents: Vec<Extent>) -> Body {
                 }
             }
             let ext = r.pending.pop_front()?;
+            if let Some(bytes) = ext.inline {
+                return Some((Ok(Frame::data(bytes)), r));
+            }
             let opened = match ext.file {
                 Some(f) => Ok(tokio::fs::File::from_std(f)),
                 None => tokio::fs::File::open(&ext.path).await,

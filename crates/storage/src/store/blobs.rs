@@ -70,6 +70,8 @@ pub struct Extent {
     pub file: Option<std::fs::File>,
     pub offset: u64,
     pub len: u64,
+    /// The bytes themselves, for data kept inline in the database.
+    pub inline: Option<bytes::Bytes>,
 }
 
 /// What Get Blob serves.
@@ -265,6 +267,9 @@ pub(super) fn blob_lease_ok(conds: &Conditions, blob: Option<&BlobProps>) -> Res
 #[derive(Debug, Clone, Default)]
 pub struct NewBlob {
     pub blob_type: BlobType,
+    /// Bytes to keep inline in the database (small Put Blob bodies); the
+    /// data id then starts with [`super::INLINE_PREFIX`].
+    pub inline: Option<bytes::Bytes>,
     pub content: ContentHeaders,
     pub metadata: Vec<(String, String)>,
 }
@@ -340,7 +345,7 @@ impl Store {
             .into_iter()
             .map(|(_, size, file)| (size, file))
             .collect();
-        let extents = self.window_extents(&pieces, window, props.size)?;
+        let extents = self.window_extents(&conn, &pieces, window, props.size)?;
         Ok(ReadBlob {
             props,
             range: window,
@@ -351,6 +356,7 @@ impl Store {
     /// Opens the data files behind `window` (or the whole blob).
     pub(super) fn window_extents(
         &self,
+        conn: &rusqlite::Connection,
         pieces: &[(u64, String)],
         window: Option<(u64, u64)>,
         total: u64,
@@ -372,6 +378,28 @@ impl Store {
             let offset = want_from - start;
             let len = end.min(want_to) - want_from;
             want_from += len;
+            if file.starts_with(super::INLINE_PREFIX) {
+                let data: Vec<u8> = conn
+                    .query_row("SELECT data FROM inline_data WHERE id=?1", [file], |r| {
+                        r.get(0)
+                    })
+                    .map_err(db)?;
+                let end = (offset + len) as usize;
+                if data.len() < end {
+                    return Err(ApiError::internal(format!(
+                        "inline data {file} shorter than recorded"
+                    )));
+                }
+                let bytes = bytes::Bytes::from(data).slice(offset as usize..end);
+                extents.push(Extent {
+                    path: PathBuf::new(),
+                    file: None,
+                    offset: 0,
+                    len,
+                    inline: Some(bytes),
+                });
+                continue;
+            }
             let path = self.file_path(file);
             let file = if extents.len() < EAGER_OPEN {
                 Some(
@@ -386,6 +414,7 @@ impl Store {
                 file,
                 offset,
                 len,
+                inline: None,
             });
         }
         Ok(extents)
@@ -421,6 +450,13 @@ impl Store {
             copy: None,
             lease: old.as_ref().and_then(|o| o.lease.clone()),
         };
+        if let (Some(bytes), Some((id, _))) = (&new.inline, &data) {
+            tx.execute(
+                "INSERT INTO inline_data (id, data) VALUES (?1, ?2)",
+                params![id, bytes.as_ref()],
+            )
+            .map_err(db)?;
+        }
         if let Some((file, size)) = &data {
             tx.execute(
                 "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, 0, NULL, ?4, ?5)",

@@ -80,6 +80,10 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             PRIMARY KEY (account, container, blob, snapshot, seq)
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS snapshot_extents_file ON snapshot_extents(file);
+        CREATE TABLE IF NOT EXISTS inline_data (
+            id TEXT NOT NULL PRIMARY KEY,
+            data BLOB NOT NULL
+        ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS queues (
             account TEXT NOT NULL,
             name TEXT NOT NULL,

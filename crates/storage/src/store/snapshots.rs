@@ -194,7 +194,7 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(db)?
         };
-        let extents = self.window_extents(&pieces, window, props.size)?;
+        let extents = self.window_extents(&conn, &pieces, window, props.size)?;
         Ok(ReadBlob {
             props,
             range: window,
