@@ -1,17 +1,20 @@
-//! Azure Storage compatible services for weft.
+//! Azure Storage compatible services for weft: blob (port 10000) and queue
+//! (port 10001).
 //!
-//! The blob service speaks the Azure Storage REST protocol with path-style
-//! URLs (`http://127.0.0.1:10000/<account>/<container>/<blob>`), so the
-//! official Azure SDKs work against it unchanged. Metadata lives in an
-//! embedded SQLite database (WAL, `synchronous=FULL`); blob bytes live in
-//! files under the data directory, written and fsynced before the metadata
-//! row that makes them visible is committed.
+//! The services speak the Azure Storage REST protocol with path-style URLs
+//! (`http://127.0.0.1:10000/<account>/<container>/<blob>`), so the official
+//! Azure SDKs work against them unchanged. Metadata lives in an embedded
+//! SQLite database (WAL, `synchronous=FULL`); blob bytes live in files under
+//! the data directory (bodies up to 64 KiB inline in the database), written
+//! and fsynced before the metadata row that makes them visible is committed,
+//! and the request is acknowledged only after that commit.
 //!
 //! Rooms: [`account`] (accounts and keys), [`auth`] (SharedKey,
-//! SharedKeyLite), [`api_error`] (Azure error responses), [`conditions`] and
-//! [`range`] (request header parsers), [`xml`] (request and response bodies),
-//! [`names`] (naming rules), [`store`] (persistence), [`blob`] (operation
-//! handlers), [`server`] (listeners, request context, shutdown).
+//! SharedKeyLite, SAS), [`api_error`] (Azure error responses),
+//! [`conditions`], [`range`] and [`request`] (request parsers), [`lease`]
+//! (the lease state machine), [`xml`] (request bodies), [`names`] (naming
+//! rules), [`store`] (persistence), [`blob`] and [`queue`] (operation
+//! handlers), [`server`] (listeners, shutdown), [`timefmt`] (dates, ETags).
 
 pub mod account;
 pub mod api_error;
