@@ -133,3 +133,22 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever range is asked of whatever blob, the served window lies
+        /// inside the blob and is never empty.
+        #[test]
+        fn resolved_windows_stay_inside_the_blob(start in 0u64..2000, len in proptest::option::of(0u64..2000), size in 0u64..2000) {
+            let r = ByteRange { start, end: len.map(|l| start + l) };
+            match resolve(r, size) {
+                Ok((off, n)) => prop_assert!(n >= 1 && off == start && off + n <= size),
+                Err(e) => prop_assert!(start >= size && e.status == StatusCode::RANGE_NOT_SATISFIABLE),
+            }
+        }
+    }
+}

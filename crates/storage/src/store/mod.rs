@@ -166,3 +166,82 @@ impl Store {
         let _ = fs::remove_file(tmp);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conditions::Conditions;
+
+    fn files_under(dir: &Path) -> usize {
+        walk(dir)
+    }
+
+    fn walk(dir: &Path) -> usize {
+        fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Data files live exactly as long as something references them:
+    /// overwriting and deleting blobs leaves no orphan behind, and a copy
+    /// keeps shared bytes alive.
+    #[test]
+    fn data_files_are_collected_when_unreferenced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let blobs = tmp.path().join("blobs");
+        let none = Conditions::default();
+        store.create_container("a", "c", &[], None).unwrap();
+        let f1 = store.write_file(b"one").unwrap();
+        store
+            .put_blob("a", "c", "b", &none, NewBlob::default(), Some((f1, 3)))
+            .unwrap();
+        assert_eq!(files_under(&blobs), 1);
+        store
+            .copy_blob("a", ("a", "c", "b"), "c", "copy", &none, None, None)
+            .unwrap();
+        let f2 = store.write_file(b"two!").unwrap();
+        store
+            .put_blob("a", "c", "b", &none, NewBlob::default(), Some((f2, 4)))
+            .unwrap();
+        assert_eq!(
+            files_under(&blobs),
+            2,
+            "the copy still holds the first file"
+        );
+        store.delete_blob("a", "c", "copy", &none, None).unwrap();
+        assert_eq!(files_under(&blobs), 1);
+        store.delete_container("a", "c", &none).unwrap();
+        assert_eq!(files_under(&blobs), 0);
+    }
+
+    /// Reopening a store finds what was committed and sweeps abandoned
+    /// uploads from `tmp/`.
+    #[test]
+    fn reopen_keeps_commits_and_sweeps_temp_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(tmp.path()).unwrap();
+            store
+                .create_container("a", "c", &[("k".into(), "v".into())], None)
+                .unwrap();
+            fs::write(store.temp_path(), b"half an upload").unwrap();
+        }
+        let store = Store::open(tmp.path()).unwrap();
+        assert_eq!(
+            store.get_container("a", "c").unwrap().metadata,
+            vec![("k".into(), "v".into())]
+        );
+        assert_eq!(files_under(&tmp.path().join("tmp")), 0);
+    }
+}
