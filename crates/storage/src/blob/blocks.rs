@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 
 use super::body::{self, Body};
-use super::containers::push_tag;
+use super::enumeration::push_tag;
 use super::headers::{content_from_blob_headers, metadata, put_etag};
 use super::{Ctx, blocking, hv};
 use crate::api_error::ApiError;

@@ -6,13 +6,14 @@ use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 
 use super::body::{self, Body};
+use super::enumeration::{Paging, close, include, push_metadata, push_tag};
 use super::headers::{metadata, put_etag, put_metadata};
 use super::{Ctx, blocking, hv};
 use crate::api_error::ApiError;
 use crate::conditions::Conditions;
 use crate::store::ContainerProps;
 use crate::timefmt::rfc1123;
-use crate::xml::{escape, parse_signed_identifiers, write_signed_identifiers};
+use crate::xml::{parse_signed_identifiers, write_signed_identifiers};
 
 fn public_access(ctx: &Ctx) -> Result<Option<String>, ApiError> {
     match ctx.header("x-ms-blob-public-access") {
@@ -152,58 +153,15 @@ pub async fn set_acl(
     Ok(r)
 }
 
-/// `maxresults`: 1 to 5000, default 5000.
-pub fn max_results(ctx: &Ctx) -> Result<usize, ApiError> {
-    match ctx.query.get("maxresults") {
-        None => Ok(5000),
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(n.min(5000)),
-            _ => Err(ApiError::out_of_range_input("maxresults")),
-        },
-    }
-}
-
-pub fn include(ctx: &Ctx, what: &str) -> bool {
-    ctx.query
-        .get("include")
-        .is_some_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(what)))
-}
-
-pub fn push_tag(s: &mut String, tag: &str, value: &str) {
-    s.push('<');
-    s.push_str(tag);
-    s.push('>');
-    s.push_str(&escape(value));
-    s.push_str("</");
-    s.push_str(tag);
-    s.push('>');
-}
-
-pub fn push_metadata(s: &mut String, metadata: &[(String, String)]) {
-    s.push_str("<Metadata>");
-    for (k, v) in metadata {
-        push_tag(s, k, v);
-    }
-    s.push_str("</Metadata>");
-}
-
 pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
-    let marker = ctx.query.get("marker").unwrap_or("").to_string();
-    let max = max_results(ctx)?;
+    let paging = Paging::parse(ctx)?;
     let with_meta = include(ctx, "metadata");
-    let (state, account) = (ctx.state.clone(), ctx.account().to_string());
-    let (p2, m2) = (prefix.clone(), marker.clone());
-    let page = blocking(move || state.store.list_containers(&account, &p2, &m2, max)).await?;
-    let mut s = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/\">",
-        escape(&ctx.endpoint)
-    );
-    push_tag(&mut s, "Prefix", &prefix);
-    push_tag(&mut s, "Marker", &marker);
-    if ctx.query.get("maxresults").is_some() {
-        push_tag(&mut s, "MaxResults", &max.to_string());
-    }
+    let page = paging
+        .fetch(ctx, |store, account, p| {
+            store.list_containers(account, &p.prefix, &p.marker, p.max)
+        })
+        .await?;
+    let mut s = paging.open(ctx, &[]);
     s.push_str("<Containers>");
     for c in &page.items {
         s.push_str("<Container>");
@@ -222,14 +180,5 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         s.push_str("</Container>");
     }
     s.push_str("</Containers>");
-    push_tag(
-        &mut s,
-        "NextMarker",
-        page.next_marker.as_deref().unwrap_or(""),
-    );
-    s.push_str("</EnumerationResults>");
-    let mut r = Response::new(body::full(Bytes::from(s)));
-    r.headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, hv("application/xml"));
-    Ok(r)
+    Ok(close(s, page.next_marker.as_deref()))
 }

@@ -1,16 +1,14 @@
 //! List Blobs: prefix, delimiter (BlobPrefix), marker / NextMarker,
 //! maxresults, include=metadata.
 
-use bytes::Bytes;
 use hyper::Response;
 
-use super::body::{self, Body};
-use super::containers::{include, max_results, push_metadata, push_tag};
-use super::{Ctx, blocking, hv};
+use super::body::Body;
+use super::enumeration::{Paging, close, include, push_metadata, push_tag};
+use super::{Ctx, blocking};
 use crate::api_error::ApiError;
 use crate::store::{BlobProps, ListEntry};
 use crate::timefmt::rfc1123;
-use crate::xml::escape;
 
 fn push_blob(s: &mut String, b: &BlobProps, snapshot: Option<&str>, with_meta: bool) {
     s.push_str("<Blob>");
@@ -54,38 +52,28 @@ fn push_blob(s: &mut String, b: &BlobProps, snapshot: Option<&str>, with_meta: b
 }
 
 pub async fn list_blobs(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
-    let marker = ctx.query.get("marker").unwrap_or("").to_string();
+    let paging = Paging::parse(ctx)?;
     let delimiter = ctx
         .query
         .get("delimiter")
         .filter(|d| !d.is_empty())
         .map(str::to_string);
-    let max = max_results(ctx)?;
     let with_meta = include(ctx, "metadata");
     let with_snapshots = include(ctx, "snapshots");
-    let (state, account, container) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-    );
-    let (p2, m2, d2) = (prefix.clone(), marker.clone(), delimiter.clone());
-    let page = blocking(move || {
-        state
-            .store
-            .list_blobs(&account, &container, &p2, d2.as_deref(), &m2, max)
-    })
-    .await?;
-    let mut s = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/\" ContainerName=\"{}\">",
-        escape(&ctx.endpoint),
-        escape(ctx.container())
-    );
-    push_tag(&mut s, "Prefix", &prefix);
-    push_tag(&mut s, "Marker", &marker);
-    if ctx.query.get("maxresults").is_some() {
-        push_tag(&mut s, "MaxResults", &max.to_string());
-    }
+    let (container, d2) = (ctx.container().to_string(), delimiter.clone());
+    let page = paging
+        .fetch(ctx, move |store, account, p| {
+            store.list_blobs(
+                account,
+                &container,
+                &p.prefix,
+                d2.as_deref(),
+                &p.marker,
+                p.max,
+            )
+        })
+        .await?;
+    let mut s = paging.open(ctx, &[("ContainerName", ctx.container())]);
     if let Some(d) = &delimiter {
         push_tag(&mut s, "Delimiter", d);
     }
@@ -117,14 +105,5 @@ pub async fn list_blobs(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         }
     }
     s.push_str("</Blobs>");
-    push_tag(
-        &mut s,
-        "NextMarker",
-        page.next_marker.as_deref().unwrap_or(""),
-    );
-    s.push_str("</EnumerationResults>");
-    let mut r = Response::new(body::full(Bytes::from(s)));
-    r.headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, hv("application/xml"));
-    Ok(r)
+    Ok(close(s, page.next_marker.as_deref()))
 }

@@ -6,6 +6,7 @@ mod blobs;
 mod blocks;
 pub mod body;
 pub(crate) mod containers;
+pub(crate) mod enumeration;
 pub(crate) mod headers;
 mod leases;
 mod listing;

@@ -10,12 +10,11 @@ use hyper::{Method, Response, StatusCode};
 use crate::api_error::ApiError;
 use crate::auth::Principal;
 use crate::blob::body::{self, Body};
-use crate::blob::containers::{include, max_results, push_metadata, push_tag};
+use crate::blob::enumeration::{Paging, close, include, push_metadata, push_tag};
 use crate::blob::headers::{metadata, put_metadata};
 use crate::blob::{Ctx, blocking, hv};
 use crate::store::Message;
 use crate::timefmt::rfc1123;
-use crate::xml::escape;
 
 /// Largest message text (64 KiB).
 pub const MAX_MESSAGE: usize = 64 * 1024;
@@ -185,22 +184,14 @@ async fn properties(ctx: &Ctx, q: String) -> Result<Response<Body>, ApiError> {
 }
 
 async fn list_queues(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
-    let marker = ctx.query.get("marker").unwrap_or("").to_string();
-    let max = max_results(ctx)?;
+    let paging = Paging::parse(ctx)?;
     let with_meta = include(ctx, "metadata");
-    let (state, account) = (ctx.state.clone(), ctx.account().to_string());
-    let (p2, m2) = (prefix.clone(), marker.clone());
-    let page = blocking(move || state.store.list_queues(&account, &p2, &m2, max)).await?;
-    let mut s = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/\">",
-        escape(&ctx.endpoint)
-    );
-    push_tag(&mut s, "Prefix", &prefix);
-    push_tag(&mut s, "Marker", &marker);
-    if ctx.query.get("maxresults").is_some() {
-        push_tag(&mut s, "MaxResults", &max.to_string());
-    }
+    let page = paging
+        .fetch(ctx, |store, account, p| {
+            store.list_queues(account, &p.prefix, &p.marker, p.max)
+        })
+        .await?;
+    let mut s = paging.open(ctx, &[]);
     s.push_str("<Queues>");
     for q in &page.items {
         s.push_str("<Queue>");
@@ -211,13 +202,7 @@ async fn list_queues(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         s.push_str("</Queue>");
     }
     s.push_str("</Queues>");
-    push_tag(
-        &mut s,
-        "NextMarker",
-        page.next_marker.as_deref().unwrap_or(""),
-    );
-    s.push_str("</EnumerationResults>");
-    Ok(xml(s))
+    Ok(close(s, page.next_marker.as_deref()))
 }
 
 /// The text of a `<QueueMessage><MessageText>..</MessageText></QueueMessage>` body.
