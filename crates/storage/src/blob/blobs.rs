@@ -55,12 +55,8 @@ pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<
     let mut content = content_for_put(&ctx.headers);
     // Fail fast before reading the body when the container is missing.
     {
-        let (state, account, container) = (
-            ctx.state.clone(),
-            ctx.account().to_string(),
-            ctx.container().to_string(),
-        );
-        blocking(move || state.store.get_container(&account, &container)).await?;
+        let (state, t) = (ctx.state.clone(), ctx.target());
+        blocking(move || state.store.get_container(&t.account, &t.container)).await?;
     }
     let received = body::receive(
         &ctx.state,
@@ -98,16 +94,11 @@ pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<
         }
         None => received.file.clone().map(|f| (f, received.size)),
     };
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let result = blocking(move || {
         state
             .store
-            .put_blob(&account, &container, &name, &conds, new, data)
+            .put_blob(&t.account, &t.container, &t.blob, &conds, new, data)
     })
     .await;
     let props = match result {
@@ -133,19 +124,19 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     } else {
         crate::range::from_headers(&ctx.headers)?
     };
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let snapshot = ctx.query.get("snapshot").map(str::to_string);
     let read = if let Some(snap) = snapshot {
         let head_only = head;
         blocking(move || {
-            let mut r = state
-                .store
-                .open_snapshot(&account, &container, &name, &snap, &conds, range)?;
+            let mut r = state.store.open_snapshot(
+                &t.account,
+                &t.container,
+                &t.blob,
+                &snap,
+                &conds,
+                range,
+            )?;
             if head_only {
                 r.extents.clear();
             }
@@ -154,7 +145,7 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         .await?
     } else if head {
         let p = blocking(move || {
-            let p = state.store.get_blob(&account, &container, &name)?;
+            let p = state.store.get_blob(&t.account, &t.container, &t.blob)?;
             conds.check(Some(p.current()), true)?;
             crate::store::read_lease_ok(&conds, &p)?;
             Ok(p)
@@ -169,7 +160,7 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         blocking(move || {
             state
                 .store
-                .open_blob(&account, &container, &name, &conds, range)
+                .open_blob(&t.account, &t.container, &t.blob, &conds, range)
         })
         .await?
     };
@@ -237,12 +228,7 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
 
 pub async fn delete(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let conds = Conditions::parse(&ctx.headers)?;
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let snapshot = ctx.query.get("snapshot").map(str::to_string);
     let which = match ctx.header("x-ms-delete-snapshots") {
         None => None,
@@ -254,10 +240,12 @@ pub async fn delete(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         return Err(ApiError::invalid_header("x-ms-delete-snapshots"));
     }
     blocking(move || match snapshot {
-        Some(s) => state.store.delete_snapshot(&account, &container, &name, &s),
+        Some(s) => state
+            .store
+            .delete_snapshot(&t.account, &t.container, &t.blob, &s),
         None => state
             .store
-            .delete_blob(&account, &container, &name, &conds, which),
+            .delete_blob(&t.account, &t.container, &t.blob, &conds, which),
     })
     .await?;
     let mut r = status(StatusCode::ACCEPTED);
@@ -269,16 +257,13 @@ pub async fn delete(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
 pub async fn set_properties(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let conds = Conditions::parse(&ctx.headers)?;
     let content = content_from_blob_headers(&ctx.headers);
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let p = blocking(move || {
         state
             .store
-            .update_blob(&account, &container, &name, &conds, |p| p.content = content)
+            .update_blob(&t.account, &t.container, &t.blob, &conds, |p| {
+                p.content = content
+            })
     })
     .await?;
     let mut r = status(StatusCode::OK);
@@ -289,16 +274,13 @@ pub async fn set_properties(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
 pub async fn set_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let conds = Conditions::parse(&ctx.headers)?;
     let meta = metadata(&ctx.headers)?;
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let p = blocking(move || {
         state
             .store
-            .update_blob(&account, &container, &name, &conds, |p| p.metadata = meta)
+            .update_blob(&t.account, &t.container, &t.blob, &conds, |p| {
+                p.metadata = meta
+            })
     })
     .await?;
     let mut r = status(StatusCode::OK);
@@ -310,14 +292,9 @@ pub async fn set_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
 
 pub async fn get_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let conds = Conditions::parse(&ctx.headers)?;
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let p = blocking(move || {
-        let p = state.store.get_blob(&account, &container, &name)?;
+        let p = state.store.get_blob(&t.account, &t.container, &t.blob)?;
         conds.check(Some(p.current()), true)?;
         crate::store::read_lease_ok(&conds, &p)?;
         Ok(p)
@@ -350,13 +327,8 @@ pub async fn append_block(
         append_position: number("x-ms-blob-condition-appendpos")?,
     };
     {
-        let (state, account, container, name) = (
-            ctx.state.clone(),
-            ctx.account().to_string(),
-            ctx.container().to_string(),
-            ctx.blob().to_string(),
-        );
-        blocking(move || state.store.get_blob(&account, &container, &name)).await?;
+        let (state, t) = (ctx.state.clone(), ctx.target());
+        blocking(move || state.store.get_blob(&t.account, &t.container, &t.blob)).await?;
     }
     let received = body::receive(
         &ctx.state,
@@ -369,17 +341,17 @@ pub async fn append_block(
     let Some(file) = received.file.clone() else {
         return Err(ApiError::invalid_header("Content-Length"));
     };
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let size = received.size;
     let result = blocking(move || {
-        state
-            .store
-            .append_block(&account, &container, &name, &conds, append, (&file, size))
+        state.store.append_block(
+            &t.account,
+            &t.container,
+            &t.blob,
+            &conds,
+            append,
+            (&file, size),
+        )
     })
     .await;
     let (props, offset, count) = match result {
@@ -466,12 +438,7 @@ pub async fn copy(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     };
     let copy_id = uuid::Uuid::new_v4().to_string();
     let now = now_millis();
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let (id2, url2) = (copy_id.clone(), source_url.clone());
     let props = blocking(move || {
         let size = state
@@ -487,10 +454,10 @@ pub async fn copy(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             completed_ms: now,
         });
         state.store.copy_blob(
-            &account,
+            &t.account,
             (&src.account, &src_container, &src_blob),
-            &container,
-            &name,
+            &t.container,
+            &t.blob,
             &conds,
             meta,
             copy,
@@ -516,16 +483,11 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let conds = Conditions::parse(&ctx.headers)?;
     let meta = metadata(&ctx.headers)?;
     let meta = if meta.is_empty() { None } else { Some(meta) };
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let (snapshot, base) = blocking(move || {
         state
             .store
-            .snapshot_blob(&account, &container, &name, &conds, meta)
+            .snapshot_blob(&t.account, &t.container, &t.blob, &conds, meta)
     })
     .await?;
     let mut r = status(StatusCode::CREATED);

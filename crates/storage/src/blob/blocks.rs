@@ -44,14 +44,9 @@ pub async fn put_block(
     check_block_id(&id)?;
     {
         let lease_id = ctx.header("x-ms-lease-id").map(str::to_string);
-        let (state, account, container, name) = (
-            ctx.state.clone(),
-            ctx.account().to_string(),
-            ctx.container().to_string(),
-            ctx.blob().to_string(),
-        );
+        let (state, t) = (ctx.state.clone(), ctx.target());
         blocking(
-            move || match state.store.get_blob(&account, &container, &name) {
+            move || match state.store.get_blob(&t.account, &t.container, &t.blob) {
                 Ok(b) => crate::lease::check_write(
                     b.lease.as_ref(),
                     lease_id.as_deref(),
@@ -83,17 +78,12 @@ pub async fn put_block(
             ));
         }
     };
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let size = received.size;
     if let Err(e) = blocking(move || {
         state
             .store
-            .put_block(&account, &container, &name, &id, &file, size)
+            .put_block(&t.account, &t.container, &t.blob, &id, &file, size)
     })
     .await
     {
@@ -117,17 +107,12 @@ pub async fn put_block_list(
     let content = content_from_blob_headers(&ctx.headers);
     let xml = body::read_small(body::take(incoming)?, 8 * 1024 * 1024).await?;
     let list = parse_block_list(&xml)?;
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let p = blocking(move || {
         state.store.put_block_list(
-            &account,
-            &container,
-            &name,
+            &t.account,
+            &t.container,
+            &t.blob,
             &conds,
             &list,
             NewBlob {
@@ -174,17 +159,17 @@ pub async fn get_block_list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         "all" => (true, true),
         _ => return Err(ApiError::invalid_query("blocklisttype")),
     };
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let crate::store::BlockList {
         blob: props,
         committed,
         uncommitted,
-    } = blocking(move || state.store.get_block_list(&account, &container, &name)).await?;
+    } = blocking(move || {
+        state
+            .store
+            .get_block_list(&t.account, &t.container, &t.blob)
+    })
+    .await?;
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
     if want_committed {
         push_blocks(&mut s, "CommittedBlocks", &committed);

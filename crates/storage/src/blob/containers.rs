@@ -32,15 +32,11 @@ fn with_status(status: StatusCode) -> Response<Body> {
 pub async fn create(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let meta = metadata(&ctx.headers)?;
     let public = public_access(ctx)?;
-    let (state, account, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let props = blocking(move || {
         state
             .store
-            .create_container(&account, &name, &meta, public.as_deref())
+            .create_container(&t.account, &t.container, &meta, public.as_deref())
     })
     .await?;
     let mut r = with_status(StatusCode::CREATED);
@@ -53,22 +49,19 @@ pub async fn delete(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     if conds.if_match.is_some() || conds.if_none_match.is_some() {
         return Err(ApiError::invalid_header("If-Match"));
     }
-    let (state, account, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-    );
-    blocking(move || state.store.delete_container(&account, &name, &conds)).await?;
+    let (state, t) = (ctx.state.clone(), ctx.target());
+    blocking(move || {
+        state
+            .store
+            .delete_container(&t.account, &t.container, &conds)
+    })
+    .await?;
     Ok(with_status(StatusCode::ACCEPTED))
 }
 
 async fn load(ctx: &Ctx) -> Result<ContainerProps, ApiError> {
-    let (state, account, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-    );
-    blocking(move || state.store.get_container(&account, &name)).await
+    let (state, t) = (ctx.state.clone(), ctx.target());
+    blocking(move || state.store.get_container(&t.account, &t.container)).await
 }
 
 fn put_container_headers(r: &mut Response<Body>, p: &ContainerProps) {
@@ -100,15 +93,11 @@ pub async fn set_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     {
         return Err(ApiError::invalid_header("If-Modified-Since"));
     }
-    let (state, account, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let p = blocking(move || {
         state
             .store
-            .update_container(&account, &name, &conds, Some(&meta), None)
+            .update_container(&t.account, &t.container, &conds, Some(&meta), None)
     })
     .await?;
     let mut r = with_status(StatusCode::OK);
@@ -133,15 +122,11 @@ pub async fn set_acl(
     let conds = Conditions::parse(&ctx.headers)?;
     let xml = body::read_small(body::take(incoming)?, 64 * 1024).await?;
     let ids = parse_signed_identifiers(&xml)?;
-    let (state, account, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let p = blocking(move || {
         state.store.update_container(
-            &account,
-            &name,
+            &t.account,
+            &t.container,
             &conds,
             None,
             Some((public.as_deref(), &ids)),

@@ -18,22 +18,18 @@ pub async fn lease(ctx: &Ctx, blob: bool) -> Result<Response<Body>, ApiError> {
         LeaseAction::Break { .. } => StatusCode::ACCEPTED,
         _ => StatusCode::OK,
     };
-    let (state, account, container, name) = (
-        ctx.state.clone(),
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (state, t) = (ctx.state.clone(), ctx.target());
     let (etag, modified, outcome) = blocking(move || {
         if blob {
-            let (p, o) = state
-                .store
-                .lease_blob(&account, &container, &name, &conds, action)?;
+            let (p, o) =
+                state
+                    .store
+                    .lease_blob(&t.account, &t.container, &t.blob, &conds, action)?;
             Ok((p.etag, p.last_modified_ms, o))
         } else {
             let (p, o) = state
                 .store
-                .lease_container(&account, &container, &conds, action)?;
+                .lease_container(&t.account, &t.container, &conds, action)?;
             Ok((p.etag, p.last_modified_ms, o))
         }
     })

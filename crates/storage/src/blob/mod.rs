@@ -60,6 +60,25 @@ impl Ctx {
     pub fn account(&self) -> &str {
         &self.addr.account
     }
+
+    /// The account, container and blob the request names, owned so a
+    /// blocking store task can take them.
+    pub fn target(&self) -> BlobTarget {
+        BlobTarget {
+            account: self.account().to_string(),
+            container: self.container().to_string(),
+            blob: self.blob().to_string(),
+        }
+    }
+}
+
+/// What a request addresses: `container` and `blob` are empty when the
+/// path does not name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobTarget {
+    pub account: String,
+    pub container: String,
+    pub blob: String,
 }
 
 /// Runs blocking store work off the async threads.
