@@ -53,6 +53,25 @@ pub struct CopyInfo {
 }
 
 impl BlobProps {
+    /// The properties of a blob written afresh over `old` (if any): a new
+    /// ETag, modified now, created when `old` was, `old`'s lease kept; the
+    /// caller sets type, size, content headers, metadata and copy.
+    pub(super) fn replacing(name: &str, old: Option<&BlobProps>) -> BlobProps {
+        let now = now_millis();
+        BlobProps {
+            name: name.to_string(),
+            blob_type: String::new(),
+            size: 0,
+            etag: new_etag(),
+            created_ms: old.map_or(now, |o| o.created_ms),
+            last_modified_ms: now,
+            content: ContentHeaders::default(),
+            metadata: Vec::new(),
+            copy: None,
+            lease: old.and_then(|o| o.lease.clone()),
+        }
+    }
+
     pub fn current(&self) -> Current<'_> {
         Current {
             etag: &self.etag,
@@ -187,6 +206,28 @@ pub(super) fn clear_blocks(
         .map_err(db)?;
     }
     Ok(())
+}
+
+/// Replaces a blob's extents with `extents` (block id, size, file) in
+/// order and drops its uncommitted blocks; returns the files it used
+/// before, to collect after the commit.
+pub(super) fn replace_extents<'a>(
+    tx: &Transaction<'_>,
+    account: &str,
+    container: &str,
+    name: &str,
+    extents: impl IntoIterator<Item = (Option<&'a str>, u64, &'a str)>,
+) -> Result<Vec<String>, ApiError> {
+    let garbage = files_of(tx, account, container, name)?;
+    clear_blocks(tx, account, container, name)?;
+    for (seq, (id, size, file)) in extents.into_iter().enumerate() {
+        tx.execute(
+            "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![account, container, name, seq as i64, id, size as i64, file],
+        )
+        .map_err(db)?;
+    }
+    Ok(garbage)
 }
 
 pub(super) fn committed(
@@ -435,32 +476,25 @@ impl Store {
         let tx = conn.transaction().map_err(db)?;
         let old = find(&tx, account, container, name)?;
         check_overwrite(conds, old.as_ref())?;
-        let garbage = files_of(&tx, account, container, name)?;
-        clear_blocks(&tx, account, container, name)?;
-        let now = now_millis();
+        let garbage = replace_extents(
+            &tx,
+            account,
+            container,
+            name,
+            data.as_ref()
+                .map(|(file, size)| (None, *size, file.as_str())),
+        )?;
         let props = BlobProps {
-            name: name.to_string(),
             blob_type: new.blob_type.as_str().to_string(),
             size: data.as_ref().map_or(0, |d| d.1),
-            etag: new_etag(),
-            created_ms: old.as_ref().map_or(now, |o| o.created_ms),
-            last_modified_ms: now,
             content: new.content,
             metadata: new.metadata,
-            copy: None,
-            lease: old.as_ref().and_then(|o| o.lease.clone()),
+            ..BlobProps::replacing(name, old.as_ref())
         };
         if let (Some(bytes), Some((id, _))) = (&new.inline, &data) {
             tx.execute(
                 "INSERT INTO inline_data (id, data) VALUES (?1, ?2)",
                 params![id, bytes.as_ref()],
-            )
-            .map_err(db)?;
-        }
-        if let Some((file, size)) = &data {
-            tx.execute(
-                "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, 0, NULL, ?4, ?5)",
-                params![account, container, name, *size as i64, file],
             )
             .map_err(db)?;
         }
@@ -583,27 +617,22 @@ impl Store {
         let src_extents = committed(&tx, src_account, src_container, src_name)?;
         let old = find(&tx, account, container, name)?;
         check_overwrite(conds, old.as_ref())?;
-        let garbage = files_of(&tx, account, container, name)?;
-        clear_blocks(&tx, account, container, name)?;
-        for (seq, (id, size, file)) in src_extents.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![account, container, name, seq as i64, id, *size as i64, file],
-            )
-            .map_err(db)?;
-        }
-        let now = now_millis();
+        let garbage = replace_extents(
+            &tx,
+            account,
+            container,
+            name,
+            src_extents
+                .iter()
+                .map(|(id, size, file)| (id.as_deref(), *size, file.as_str())),
+        )?;
         let props = BlobProps {
-            name: name.to_string(),
             blob_type: src.blob_type.clone(),
             size: src.size,
-            etag: new_etag(),
-            created_ms: old.as_ref().map_or(now, |o| o.created_ms),
-            last_modified_ms: now,
             content: src.content.clone(),
             metadata: metadata.unwrap_or(src.metadata),
             copy,
-            lease: old.as_ref().and_then(|o| o.lease.clone()),
+            ..BlobProps::replacing(name, old.as_ref())
         };
         write_row(&tx, account, container, &props)?;
         tx.commit().map_err(db)?;

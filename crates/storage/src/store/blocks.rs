@@ -3,13 +3,13 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::blobs::{
-    BlobProps, NewBlob, check_overwrite, clear_blocks, committed, files_of, find,
-    invalid_blob_type, uncommitted, write_row,
+    BlobProps, NewBlob, check_overwrite, committed, find, invalid_blob_type, replace_extents,
+    uncommitted, write_row,
 };
 use super::{Store, db};
 use crate::api_error::ApiError;
 use crate::conditions::Conditions;
-use crate::timefmt::{new_etag, now_millis};
+use crate::timefmt::now_millis;
 use crate::xml::BlockSource;
 
 /// What Get Block List reports: the blob (once committed) and its blocks.
@@ -125,29 +125,21 @@ impl Store {
             })?;
             chosen.push((id, size, file));
         }
-        let garbage = files_of(&tx, account, container, name)?;
-        clear_blocks(&tx, account, container, name)?;
-        let mut total = 0u64;
-        for (seq, (id, size, file)) in chosen.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![account, container, name, seq as i64, id, *size as i64, file],
-            )
-            .map_err(db)?;
-            total += size;
-        }
-        let now = now_millis();
+        let garbage = replace_extents(
+            &tx,
+            account,
+            container,
+            name,
+            chosen
+                .iter()
+                .map(|(id, size, file)| (Some(id.as_str()), *size, file.as_str())),
+        )?;
         let props = BlobProps {
-            name: name.to_string(),
             blob_type: "BlockBlob".into(),
-            size: total,
-            etag: new_etag(),
-            created_ms: old.as_ref().map_or(now, |o| o.created_ms),
-            last_modified_ms: now,
+            size: chosen.iter().map(|c| c.1).sum(),
             content: new.content,
             metadata: new.metadata,
-            copy: None,
-            lease: old.as_ref().and_then(|o| o.lease.clone()),
+            ..BlobProps::replacing(name, old.as_ref())
         };
         write_row(&tx, account, container, &props)?;
         tx.commit().map_err(db)?;
