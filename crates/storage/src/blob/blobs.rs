@@ -14,7 +14,7 @@ use super::headers::{
 use super::{Ctx, blocking, hv};
 use crate::api_error::ApiError;
 use crate::conditions::Conditions;
-use crate::store::{AppendConditions, BlobType, CopyInfo, DeleteSnapshots, NewBlob};
+use crate::store::{AppendConditions, BlobProps, BlobType, CopyInfo, DeleteSnapshots, NewBlob};
 use crate::timefmt::now_millis;
 
 /// Largest single Put Blob body (Azure's limit for version 2019-12-12+).
@@ -254,16 +254,18 @@ pub async fn delete(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     Ok(r)
 }
 
-pub async fn set_properties(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let conds = Conditions::parse(&ctx.headers)?;
-    let content = content_from_blob_headers(&ctx.headers);
+/// Changes a blob's stored properties under the request's conditions and
+/// answers 200 with the new ETag.
+async fn update(
+    ctx: &Ctx,
+    conds: Conditions,
+    change: impl FnOnce(&mut BlobProps) + Send + 'static,
+) -> Result<Response<Body>, ApiError> {
     let (state, t) = (ctx.state.clone(), ctx.target());
     let p = blocking(move || {
         state
             .store
-            .update_blob(&t.account, &t.container, &t.blob, &conds, |p| {
-                p.content = content
-            })
+            .update_blob(&t.account, &t.container, &t.blob, &conds, change)
     })
     .await?;
     let mut r = status(StatusCode::OK);
@@ -271,22 +273,18 @@ pub async fn set_properties(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     Ok(r)
 }
 
+pub async fn set_properties(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let conds = Conditions::parse(&ctx.headers)?;
+    let content = content_from_blob_headers(&ctx.headers);
+    update(ctx, conds, |p| p.content = content).await
+}
+
 pub async fn set_metadata(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let conds = Conditions::parse(&ctx.headers)?;
     let meta = metadata(&ctx.headers)?;
-    let (state, t) = (ctx.state.clone(), ctx.target());
-    let p = blocking(move || {
-        state
-            .store
-            .update_blob(&t.account, &t.container, &t.blob, &conds, |p| {
-                p.metadata = meta
-            })
-    })
-    .await?;
-    let mut r = status(StatusCode::OK);
-    let h = r.headers_mut();
-    put_etag(h, &p.etag, p.last_modified_ms);
-    h.insert("x-ms-request-server-encrypted", hv("true"));
+    let mut r = update(ctx, conds, |p| p.metadata = meta).await?;
+    r.headers_mut()
+        .insert("x-ms-request-server-encrypted", hv("true"));
     Ok(r)
 }
 
