@@ -8,7 +8,7 @@
 //! `DIAGNOSTICS.md`).
 //!
 //! Everything here is pure — bytes in, model and diagnostics out — except
-//! [`load`], the fabric's entry point, which reads the two files.
+//! [`load()`], the fabric's entry point, which reads the two files.
 
 mod cscfg;
 mod csdef;
