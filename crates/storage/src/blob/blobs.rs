@@ -101,13 +101,7 @@ pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<
             .put_blob(&t.account, &t.container, &t.blob, &conds, new, data)
     })
     .await;
-    let props = match result {
-        Ok(p) => p,
-        Err(e) => {
-            body::discard(&ctx.state.store, &received);
-            return Err(e);
-        }
-    };
+    let props = result.inspect_err(|_| body::discard(&ctx.state.store, &received))?;
     let mut r = status(StatusCode::CREATED);
     let h = r.headers_mut();
     put_etag(h, &props.etag, props.last_modified_ms);
@@ -352,13 +346,8 @@ pub async fn append_block(
         )
     })
     .await;
-    let (props, offset, count) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            body::discard(&ctx.state.store, &received);
-            return Err(e);
-        }
-    };
+    let (props, offset, count) =
+        result.inspect_err(|_| body::discard(&ctx.state.store, &received))?;
     let mut r = status(StatusCode::CREATED);
     let h = r.headers_mut();
     put_etag(h, &props.etag, props.last_modified_ms);
