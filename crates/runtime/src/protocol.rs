@@ -1,0 +1,95 @@
+//! What crosses an instance's runtime endpoint (`WEFT_RUNTIME`).
+//!
+//! HTTP/1.1 with JSON bodies over a Unix socket (`WEFT_RUNTIME=unix:/path`):
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /v1/instance` | [`InstanceInfo`] |
+//! | `GET /v1/topology` | [`Topology`] |
+//! | `GET /v1/status` | [`StatusBody`] |
+//! | `PUT /v1/status` with [`StatusBody`] | `204` |
+//! | `GET /v1/events` | a stream of [`RuntimeEvent`], one JSON object per line |
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The environment variable naming an instance's runtime endpoint.
+pub const RUNTIME_ENV: &str = "WEFT_RUNTIME";
+
+/// Who and where an instance is (Azure's `RoleEnvironment.CurrentRoleInstance`
+/// plus the deployment's settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    pub deployment_id: String,
+    pub role: String,
+    pub instance_id: String,
+    pub update_domain: u32,
+    pub fault_domain: u32,
+    /// Configuration settings (name → value).
+    pub settings: BTreeMap<String, String>,
+    /// Local resources (name → directory and size).
+    pub local_resources: BTreeMap<String, LocalResource>,
+    /// This instance's endpoints (name → what it listens on).
+    pub endpoints: BTreeMap<String, Endpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalResource {
+    pub path: PathBuf,
+    pub size_mb: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// `tcp`, `http`, `https`, `udp` or `any`.
+    pub protocol: String,
+    /// The address the instance listens on (after any port remapping).
+    pub address: SocketAddr,
+}
+
+/// Every instance of the deployment and its endpoints (Azure's
+/// `RoleEnvironment.Roles`): role → instance id → endpoint name → endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Topology {
+    pub roles: BTreeMap<String, BTreeMap<String, BTreeMap<String, Endpoint>>>,
+}
+
+/// What the instance says about itself (Azure's `RoleInstanceStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RoleStatus {
+    Ready,
+    /// Taken out of the load balancer until it says Ready again.
+    Busy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusBody {
+    pub status: RoleStatus,
+}
+
+/// What changed (Azure's `RoleEnvironmentChange` kinds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Change {
+    /// A configuration setting's value changed.
+    Setting { name: String },
+    /// Instances of a role were added or removed, or their endpoints moved.
+    Topology { role: String },
+}
+
+/// Events streamed from `GET /v1/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum RuntimeEvent {
+    /// Changes about to be applied (Azure's `RoleEnvironment.Changing`).
+    Changing { changes: Vec<Change> },
+    /// Changes applied; [`InstanceInfo`] / [`Topology`] already show them.
+    Changed { changes: Vec<Change> },
+    /// The instance is about to be stopped (Azure's `RoleEnvironment.Stopping`);
+    /// SIGTERM follows.
+    Stopping,
+}
