@@ -54,6 +54,10 @@ pub struct PackageSpec {
 pub struct BuildOptions {
     /// Worker threads for hashing and compressing; 0 means one per CPU.
     pub threads: usize,
+    /// Package what a symlink points to instead of refusing it (`weft up`
+    /// and `weft package --follow-symlinks`). The package itself still holds
+    /// no symlink; a dangling link or a loop is an error.
+    pub follow_symlinks: bool,
 }
 
 /// One planned archive entry.
@@ -132,7 +136,7 @@ pub fn write_package<W: Write + Seek>(
     roles.sort_by(|a, b| a.name.cmp(&b.name));
     let mut items = Vec::new();
     for role in roles {
-        items.extend(plan_role(role)?);
+        items.extend(plan_role(role, options.follow_symlinks)?);
     }
 
     let mut zip = ZipWriter::new(writer);
@@ -238,7 +242,7 @@ fn deflate_pays(sample: &[u8]) -> bool {
 
 /// Lists a role's directories and files, sorted by path, refusing what a
 /// package cannot hold.
-fn plan_role(role: &RoleSource) -> Result<Vec<Item>> {
+fn plan_role(role: &RoleSource, follow_symlinks: bool) -> Result<Vec<Item>> {
     let role_err = |e: io::Error| PackageError::RoleDir {
         role: role.name.clone(),
         path: role.dir.clone(),
@@ -254,10 +258,20 @@ fn plan_role(role: &RoleSource) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     for dent in walkdir::WalkDir::new(&role.dir)
         .min_depth(1)
-        .follow_links(false)
+        .follow_links(follow_symlinks)
     {
         let dent = dent.map_err(|e| {
             let path = e.path().unwrap_or(&role.dir).to_path_buf();
+            if let Some(io) = e.io_error()
+                && io.kind() == io::ErrorKind::NotFound
+                && fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
+            {
+                return PackageError::DanglingSymlink {
+                    role: role.name.clone(),
+                    target: fs::read_link(&path).unwrap_or_default(),
+                    path,
+                };
+            }
             PackageError::RoleDir {
                 role: role.name.clone(),
                 path,

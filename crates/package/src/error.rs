@@ -31,6 +31,13 @@ pub enum PackageError {
         kind: &'static str,
     },
 
+    /// A followed symlink points nowhere.
+    #[error("role {role}: {} is a symlink to {}, which does not exist", path.display(), target.display())]
+    DanglingSymlink {
+        role: String,
+        path: PathBuf,
+        target: PathBuf,
+    },
     /// Symlinks are refused at build time (see FORMAT.md).
     #[error("role {role}: {} is a symlink to {}; packages do not hold symlinks: replace it with the file or directory it points to", path.display(), target.display())]
     Symlink {

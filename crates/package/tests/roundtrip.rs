@@ -191,7 +191,10 @@ fn same_inputs_give_identical_bytes_whatever_mtimes_modes_and_order() {
 
     // The thread count changes nothing either.
     let pkg5 = tmp.path().join("5.cspkg");
-    let one_thread = weft_package::BuildOptions { threads: 1 };
+    let one_thread = weft_package::BuildOptions {
+        threads: 1,
+        ..Default::default()
+    };
     weft_package::build_package(&spec(&[("Web", &first)]), &pkg5, &one_thread).unwrap();
     assert_eq!(
         fs::read(&pkg1).unwrap(),
@@ -324,6 +327,50 @@ fn empty_role_round_trips() {
     .unwrap();
     assert_eq!(done.files, 0);
     assert!(target.is_dir());
+}
+
+#[test]
+fn follow_symlinks_packages_the_target_and_names_a_dangling_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("target-bin");
+    fs::write(&outside, b"#!/bin/sh\necho hi\n").unwrap();
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o755)).unwrap();
+    let web = tmp.path().join("Web");
+    fs::create_dir(&web).unwrap();
+    std::os::unix::fs::symlink(&outside, web.join("app")).unwrap();
+    let follow = weft_package::BuildOptions {
+        follow_symlinks: true,
+        ..Default::default()
+    };
+    let pkg = tmp.path().join("app.cspkg");
+    weft_package::build_package(&spec(&[("Web", &web)]), &pkg, &follow).unwrap();
+    let target = tmp.path().join("approot");
+    unpack(
+        &pkg,
+        "Web",
+        &target,
+        Limits::default(),
+        UnpackOptions::default(),
+    )
+    .unwrap();
+    let app = target.join("app");
+    assert!(!fs::symlink_metadata(&app).unwrap().file_type().is_symlink());
+    assert_eq!(fs::read(&app).unwrap(), b"#!/bin/sh\necho hi\n");
+    assert_eq!(
+        fs::metadata(&app).unwrap().permissions().mode() & 0o111,
+        0o111
+    );
+
+    fs::remove_file(&outside).unwrap();
+    let err = weft_package::build_package(&spec(&[("Web", &web)]), &pkg, &follow).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "role Web: {} is a symlink to {}, which does not exist",
+            web.join("app").display(),
+            outside.display()
+        )
+    );
 }
 
 /// Incompressible bytes from a fixed-seed xorshift generator.

@@ -48,6 +48,11 @@ struct BuildArgs {
     /// Worker threads for hashing and compressing (default: one per CPU)
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     threads: usize,
+
+    /// Package what a symlink in a role directory points to instead of
+    /// refusing it (the package never holds a symlink)
+    #[arg(long)]
+    follow_symlinks: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -147,6 +152,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         &output,
         &BuildOptions {
             threads: args.threads,
+            follow_symlinks: args.follow_symlinks,
         },
     )?;
     let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
