@@ -1,1 +1,44 @@
-//! weft-lb (being written).
+//! weft-lb: the load balancer in front of a deployment's input endpoints.
+//!
+//! One [`Vip`] is one L4 (TCP) listener: the virtual IP address and port of an
+//! Azure input endpoint (or of one instance input endpoint). The fabric
+//! controller binds it, then keeps its backend set equal to the role instances
+//! that are Ready with [`Vip::set_backends`], and drains an instance with
+//! [`Vip::drain`] before the agent stops it.
+//!
+//! What a client of the VIP can rely on:
+//! - new connections are spread round-robin over the current backend set;
+//! - a backend that refuses or does not answer the connect within
+//!   [`VipConfig::connect_timeout`] is skipped and the next one tried, so the
+//!   client never sees it; only when every backend fails (or the set is empty)
+//!   is the client connection closed, and counted in [`VipStats::no_backend`];
+//! - changing the set never touches an established connection; a removed
+//!   backend gets no new connection from the moment `set_backends` returns;
+//! - bytes are relayed unchanged in both directions with `TCP_NODELAY` on both
+//!   sides, and a half-close is forwarded (when one side finishes sending, the
+//!   write side towards the other is shut down; the other direction goes on).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), weft_lb::LbError> {
+//! use weft_lb::{Backend, Vip, VipConfig};
+//! let vip = Vip::bind("127.0.0.1:8080".parse().unwrap(), VipConfig::default()).await?;
+//! vip.set_backends(vec![Backend { id: "Web_IN_0".into(), addr: "127.0.0.1:20000".parse().unwrap() }]);
+//! // ... Web_IN_0 is about to be stopped:
+//! vip.set_backends(vec![]);
+//! let report = vip.drain("Web_IN_0", std::time::Duration::from_secs(30)).await;
+//! assert_eq!(report.cut, 0);
+//! vip.close().await;
+//! # Ok(()) }
+//! ```
+
+mod backend;
+mod error;
+mod proxy;
+mod registry;
+mod stats;
+mod vip;
+
+pub use backend::Backend;
+pub use error::LbError;
+pub use stats::{DrainReport, VipStats};
+pub use vip::{Vip, VipConfig};

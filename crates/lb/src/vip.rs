@@ -1,0 +1,325 @@
+//! A VIP: one listening socket, its backend set, its connections.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::backend::{Backend, BackendSet};
+use crate::error::LbError;
+use crate::proxy;
+use crate::registry::{Registry, TaskGuard, Tracked};
+use crate::stats::{Counters, DrainReport, VipStats};
+
+/// Pending connections the kernel queues before the VIP accepts them.
+const BACKLOG: u32 = 4096;
+
+/// How a VIP behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VipConfig {
+    /// How long a connect to one backend may take before that backend is
+    /// skipped for the next one (2 s).
+    pub connect_timeout: Duration,
+    /// How long [`Vip::close`] waits for open connections before cutting
+    /// them (30 s, Azure's default drain on a load-balancer probe change).
+    pub drain_timeout: Duration,
+}
+
+impl Default for VipConfig {
+    fn default() -> VipConfig {
+        VipConfig {
+            connect_timeout: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A listening VIP. Cheap to clone; every clone is the same VIP. When the
+/// last clone is dropped the VIP stops accepting (open connections go on
+/// until they end); [`Vip::close`] also waits for them.
+#[derive(Clone, Debug)]
+pub struct Vip {
+    handle: Arc<Handle>,
+}
+
+#[derive(Debug)]
+struct Handle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// What the accept loop and every connection task share.
+#[derive(Debug)]
+struct Shared {
+    config: VipConfig,
+    local_addr: SocketAddr,
+    backends: BackendSet,
+    registry: Arc<Registry>,
+    counters: Counters,
+}
+
+impl Vip {
+    /// Binds `addr` (port 0 picks a free port, see [`Vip::local_addr`]) and
+    /// starts accepting. The backend set starts empty: connections are
+    /// closed (and counted in [`VipStats::no_backend`]) until
+    /// [`Vip::set_backends`]. Must be called inside a tokio runtime.
+    pub async fn bind(addr: SocketAddr, config: VipConfig) -> Result<Vip, LbError> {
+        let listener = listen(addr).map_err(|e| LbError::bind(addr, e))?;
+        let local_addr = listener.local_addr().map_err(|e| LbError::bind(addr, e))?;
+        let shared = Arc::new(Shared {
+            config,
+            local_addr,
+            backends: BackendSet::default(),
+            registry: Registry::new(),
+            counters: Counters::default(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
+        info!(vip = %local_addr, "vip listening");
+        Ok(Vip {
+            handle: Arc::new(Handle {
+                shared,
+                local_addr,
+                stop,
+                accept_task: Mutex::new(Some(accept_task)),
+            }),
+        })
+    }
+
+    /// The address the VIP listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr
+    }
+
+    /// Replaces the backend set atomically. From the moment this returns, a
+    /// backend not in `backends` gets no new connection; its open
+    /// connections are untouched (see [`Vip::drain`]). Duplicate ids keep
+    /// their first entry.
+    pub fn set_backends(&self, backends: Vec<Backend>) {
+        let shared = &self.handle.shared;
+        debug!(vip = %shared.local_addr, backends = ?backends.iter().map(|b| &b.id).collect::<Vec<_>>(), "backend set changed");
+        shared.backends.replace(backends);
+    }
+
+    /// The current backend set.
+    pub fn backends(&self) -> Vec<Backend> {
+        self.handle.shared.backends.snapshot().to_vec()
+    }
+
+    /// Waits until backend `id` has no open connection through this VIP, or
+    /// until `timeout`, when its remaining connections are closed. Meant for
+    /// a backend already removed with [`Vip::set_backends`] (a backend still
+    /// in the set keeps receiving connections, and may never be idle).
+    pub async fn drain(&self, id: &str, timeout: Duration) -> DrainReport {
+        let shared = &self.handle.shared;
+        let deadline = Instant::now() + timeout;
+        let mut seen = HashSet::new();
+        if shared
+            .registry
+            .wait_backend_idle(id, deadline, &mut seen)
+            .await
+        {
+            debug!(vip = %shared.local_addr, backend = id, finished = seen.len(), "backend drained");
+            return DrainReport {
+                finished: seen.len(),
+                cut: 0,
+            };
+        }
+        let cut = shared.registry.cut(Some(id));
+        seen.extend(cut.iter().copied());
+        // The cut connections close at once; wait for them to be gone so the
+        // caller may stop the backend knowing nothing still uses it.
+        let settle = Instant::now() + Duration::from_secs(1);
+        let mut more = HashSet::new();
+        shared
+            .registry
+            .wait_backend_idle(id, settle, &mut more)
+            .await;
+        warn!(vip = %shared.local_addr, backend = id, cut = cut.len(), "drain timed out, connections cut");
+        DrainReport {
+            finished: seen.len() - cut.len(),
+            cut: cut.len(),
+        }
+    }
+
+    /// Open connections by backend id: every backend of the current set
+    /// (possibly with 0) and every other backend that still has some.
+    pub fn open_connections(&self) -> BTreeMap<String, usize> {
+        let shared = &self.handle.shared;
+        let mut counts = shared.registry.counts();
+        for b in shared.backends.snapshot().iter() {
+            counts.entry(b.id.clone()).or_insert(0);
+        }
+        counts
+    }
+
+    /// Counters since the VIP was bound.
+    pub fn stats(&self) -> VipStats {
+        self.handle.shared.counters.snapshot()
+    }
+
+    /// Stops accepting (the port is free when this returns), then waits up to
+    /// [`VipConfig::drain_timeout`] for the open connections to end, and
+    /// closes the ones left. Calling it again returns at once.
+    pub async fn close(&self) {
+        let shared = &self.handle.shared;
+        self.handle.stop.send_replace(true);
+        let task = self
+            .handle
+            .accept_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            // A panic in the accept loop has been logged by tokio already;
+            // the listener is gone either way.
+            let _ = task.await;
+        }
+        let deadline = Instant::now() + shared.config.drain_timeout;
+        if !shared.registry.wait_no_tasks(deadline).await {
+            let cut = shared.registry.cut(None);
+            warn!(vip = %shared.local_addr, cut = cut.len(), "close timed out, connections cut");
+            // Tasks still connecting end within the connect timeout.
+            let settle = Instant::now() + shared.config.connect_timeout + Duration::from_secs(1);
+            shared.registry.wait_no_tasks(settle).await;
+        }
+        info!(vip = %shared.local_addr, "vip closed");
+    }
+}
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Lets a restarted fabric bind again while old connections sit in
+    // TIME_WAIT; a port someone listens on is still refused (EADDRINUSE).
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((client, peer)) => {
+                Counters::bump(&shared.counters.accepted);
+                let task = shared.registry.task();
+                tokio::spawn(serve(Arc::clone(&shared), client, peer, task));
+            }
+            Err(e) => {
+                warn!(vip = %shared.local_addr, error = %e, "accept failed");
+                if is_resource_exhaustion(&e) {
+                    // Out of file descriptors or memory: give open
+                    // connections a moment to end instead of spinning.
+                    tokio::select! {
+                        _ = stop.wait_for(|stop| *stop) => break,
+                        () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    }
+                }
+            }
+        }
+    }
+    debug!(vip = %shared.local_addr, "vip stopped accepting");
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(code) if code == libc_errno::EMFILE || code == libc_errno::ENFILE
+            || code == libc_errno::ENOBUFS || code == libc_errno::ENOMEM
+    )
+}
+
+/// The errno values of Linux that mean "out of a resource".
+mod libc_errno {
+    pub(super) const EMFILE: i32 = 24;
+    pub(super) const ENFILE: i32 = 23;
+    pub(super) const ENOBUFS: i32 = 105;
+    pub(super) const ENOMEM: i32 = 12;
+}
+
+async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: TaskGuard) {
+    if let Err(e) = client.set_nodelay(true) {
+        debug!(vip = %shared.local_addr, %peer, error = %e, "client gone before relaying");
+        return;
+    }
+    let Some((backend, upstream, tracked)) = connect(&shared).await else {
+        Counters::bump(&shared.counters.no_backend);
+        warn!(vip = %shared.local_addr, %peer, "no backend could take the connection, closing it");
+        return;
+    };
+    Counters::bump(&shared.counters.proxied);
+    tokio::select! {
+        relayed = proxy::relay(client, upstream) => match relayed {
+            Ok((up, down)) => debug!(vip = %shared.local_addr, %peer, backend = %backend.id, up, down, "connection ended"),
+            Err(e) => debug!(vip = %shared.local_addr, %peer, backend = %backend.id, error = %e, "connection ended with an error"),
+        },
+        () = tracked.cut() => {
+            Counters::bump(&shared.counters.cut);
+            debug!(vip = %shared.local_addr, %peer, backend = %backend.id, "connection cut");
+        }
+    }
+}
+
+/// Connects to the next backend in round-robin order that accepts, skipping
+/// the ones that fail.
+async fn connect(shared: &Arc<Shared>) -> Option<(Backend, TcpStream, Tracked)> {
+    let list = shared.backends.snapshot();
+    for i in shared.backends.order(list.len()) {
+        let backend = &list[i];
+        match tokio::time::timeout(
+            shared.config.connect_timeout,
+            TcpStream::connect(backend.addr),
+        )
+        .await
+        {
+            Ok(Ok(upstream)) => {
+                let tracked = shared.registry.register(&backend.id);
+                // Registered first, then checked: a drain that starts after
+                // the set changed either sees this connection or this check
+                // sees the new set.
+                if !shared.backends.contains(backend) {
+                    debug!(vip = %shared.local_addr, backend = %backend.id, "backend removed while connecting, trying the next");
+                    continue;
+                }
+                if let Err(e) = upstream.set_nodelay(true) {
+                    debug!(vip = %shared.local_addr, backend = %backend.id, error = %e, "backend connection failed");
+                    Counters::bump(&shared.counters.refused_skipped);
+                    continue;
+                }
+                return Some((backend.clone(), upstream, tracked));
+            }
+            Ok(Err(e)) => {
+                Counters::bump(&shared.counters.refused_skipped);
+                debug!(vip = %shared.local_addr, backend = %backend.id, addr = %backend.addr, error = %e, "backend refused, trying the next");
+            }
+            Err(_) => {
+                Counters::bump(&shared.counters.refused_skipped);
+                debug!(vip = %shared.local_addr, backend = %backend.id, addr = %backend.addr, "backend connect timed out, trying the next");
+            }
+        }
+    }
+    None
+}
