@@ -1,4 +1,5 @@
 //! What a role instance sees of the fabric: the runtime endpoint's protocol,
 //! the host side the agent serves it with, and a small client for Rust roles.
 
+pub mod host;
 pub mod protocol;

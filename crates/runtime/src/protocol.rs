@@ -9,6 +9,12 @@
 //! | `GET /v1/status` | [`StatusBody`] |
 //! | `PUT /v1/status` with [`StatusBody`] | `204` |
 //! | `GET /v1/events` | a stream of [`RuntimeEvent`], one JSON object per line |
+//!
+//! `GET /v1/status` answers `404` until the instance has said anything. Every
+//! other failure answers a `4xx` with an [`ErrorBody`]. `GET /v1/events`
+//! answers its headers only once the subscription is registered: an event
+//! published after the client has seen them reaches that client, in publish
+//! order.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,6 +24,15 @@ use serde::{Deserialize, Serialize};
 
 /// The environment variable naming an instance's runtime endpoint.
 pub const RUNTIME_ENV: &str = "WEFT_RUNTIME";
+
+/// The content type of `GET /v1/events` (newline-delimited JSON).
+pub const EVENTS_CONTENT_TYPE: &str = "application/x-ndjson";
+
+/// The body of every `4xx` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
 
 /// Who and where an instance is (Azure's `RoleEnvironment.CurrentRoleInstance`
 /// plus the deployment's settings).
