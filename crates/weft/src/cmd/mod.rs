@@ -2,6 +2,7 @@
 //! `run(Args) -> anyhow::Result<ExitCode>`; none of them holds logic that a
 //! library crate should own.
 
+pub mod app;
 pub mod completions;
 pub mod package;
 pub mod storage;
