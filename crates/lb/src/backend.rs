@@ -1,8 +1,9 @@
 //! The backend set of a VIP and the round-robin choice over it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 /// One place the VIP forwards connections to: a role instance's endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -14,28 +15,63 @@ pub struct Backend {
     pub addr: SocketAddr,
 }
 
+/// How long a backend that failed a connect is tried only after the others
+/// (passive health: a dead instance costs one failed connect per period, not
+/// one per client connection, until the controller removes it).
+pub(crate) const SUSPECT_FOR: Duration = Duration::from_secs(2);
+
+/// A backend of the current list and its passive health.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) backend: Backend,
+    /// Milliseconds since the set's epoch until which the backend is suspect
+    /// (0: never failed).
+    suspect_until_ms: AtomicU64,
+}
+
 /// The current backend list, replaced whole (never edited in place), plus
 /// the round-robin cursor.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BackendSet {
-    current: RwLock<Arc<[Backend]>>,
+    current: RwLock<Arc<[Entry]>>,
     cursor: AtomicUsize,
+    epoch: Instant,
+}
+
+impl Default for BackendSet {
+    fn default() -> BackendSet {
+        BackendSet {
+            current: RwLock::new(Arc::new([])),
+            cursor: AtomicUsize::new(0),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 impl BackendSet {
     /// Replaces the list atomically: every later [`BackendSet::snapshot`] sees
     /// the new one. Duplicate ids keep their first entry.
+    /// A backend that stays keeps its health.
     pub(crate) fn replace(&self, backends: Vec<Backend>) {
-        let mut unique: Vec<Backend> = Vec::with_capacity(backends.len());
-        for b in backends {
-            if !unique.iter().any(|u| u.id == b.id) {
-                unique.push(b);
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let mut unique: Vec<Entry> = Vec::with_capacity(backends.len());
+        for backend in backends {
+            if unique.iter().any(|u| u.backend.id == backend.id) {
+                continue;
             }
+            let suspect_until_ms = current
+                .iter()
+                .find(|e| e.backend == backend)
+                .map_or(0, |e| e.suspect_until_ms.load(Ordering::Relaxed));
+            unique.push(Entry {
+                backend,
+                suspect_until_ms: AtomicU64::new(suspect_until_ms),
+            });
         }
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = unique.into();
+        *current = unique.into();
     }
 
-    pub(crate) fn snapshot(&self) -> Arc<[Backend]> {
+    pub(crate) fn snapshot(&self) -> Arc<[Entry]> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -44,12 +80,46 @@ impl BackendSet {
 
     /// Whether `backend` (same id and address) is in the current list.
     pub(crate) fn contains(&self, backend: &Backend) -> bool {
-        self.snapshot().iter().any(|b| b == backend)
+        self.snapshot().iter().any(|e| e.backend == *backend)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Marks `entry` suspect after a failed connect.
+    pub(crate) fn suspect(&self, entry: &Entry) {
+        let until = self.now_ms().saturating_add(SUSPECT_FOR.as_millis() as u64);
+        entry.suspect_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// Marks `entry` healthy after a successful connect.
+    pub(crate) fn healthy(&self, entry: &Entry) {
+        if entry.suspect_until_ms.load(Ordering::Relaxed) != 0 {
+            entry.suspect_until_ms.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The order in which a new connection tries the entries of `list`:
+    /// round-robin over the healthy ones, starting one further than the
+    /// previous connection, then the suspect ones; every entry once.
+    pub(crate) fn try_order(&self, list: &[Entry]) -> Vec<usize> {
+        let now = self.now_ms();
+        let (mut healthy, mut suspect) = (Vec::with_capacity(list.len()), Vec::new());
+        for i in self.order(list.len()) {
+            if list[i].suspect_until_ms.load(Ordering::Relaxed) > now {
+                suspect.push(i);
+            } else {
+                healthy.push(i);
+            }
+        }
+        healthy.extend(suspect);
+        healthy
     }
 
     /// The order in which a new connection tries the backends of `list`:
     /// every backend once, starting one further than the previous connection.
-    pub(crate) fn order(&self, len: usize) -> impl Iterator<Item = usize> {
+    fn order(&self, len: usize) -> impl Iterator<Item = usize> {
         let start = if len == 0 {
             0
         } else {
@@ -85,10 +155,33 @@ mod tests {
     fn replace_drops_duplicate_ids_and_contains_checks_the_address() {
         let set = BackendSet::default();
         set.replace(vec![b("a", 1), b("b", 2), b("a", 3)]);
-        assert_eq!(&*set.snapshot(), &[b("a", 1), b("b", 2)]);
+        let ids: Vec<Backend> = set.snapshot().iter().map(|e| e.backend.clone()).collect();
+        assert_eq!(ids, vec![b("a", 1), b("b", 2)]);
         assert!(set.contains(&b("a", 1)));
         assert!(!set.contains(&b("a", 3)), "same id, other address");
         set.replace(vec![]);
         assert!(!set.contains(&b("a", 1)));
+    }
+
+    #[test]
+    fn a_suspect_backend_is_tried_last_and_keeps_its_state_across_replace() {
+        let set = BackendSet::default();
+        set.replace(vec![b("a", 1), b("b", 2), b("c", 3)]);
+        set.suspect(&set.snapshot()[0]);
+        let orders: Vec<Vec<usize>> = (0..3).map(|_| set.try_order(&set.snapshot())).collect();
+        assert_eq!(orders, vec![vec![1, 2, 0], vec![1, 2, 0], vec![2, 1, 0]]);
+        set.replace(vec![b("c", 3), b("a", 1)]);
+        assert_eq!(
+            set.try_order(&set.snapshot()),
+            vec![0, 1],
+            "a is still suspect"
+        );
+        set.healthy(&set.snapshot()[1]);
+        let orders: Vec<Vec<usize>> = (0..2).map(|_| set.try_order(&set.snapshot())).collect();
+        assert_eq!(
+            orders,
+            vec![vec![0, 1], vec![1, 0]],
+            "plain round-robin again"
+        );
     }
 }

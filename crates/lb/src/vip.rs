@@ -118,7 +118,13 @@ impl Vip {
 
     /// The current backend set.
     pub fn backends(&self) -> Vec<Backend> {
-        self.handle.shared.backends.snapshot().to_vec()
+        self.handle
+            .shared
+            .backends
+            .snapshot()
+            .iter()
+            .map(|e| e.backend.clone())
+            .collect()
     }
 
     /// Waits until backend `id` has no open connection through this VIP, or
@@ -162,8 +168,8 @@ impl Vip {
     pub fn open_connections(&self) -> BTreeMap<String, usize> {
         let shared = &self.handle.shared;
         let mut counts = shared.registry.counts();
-        for b in shared.backends.snapshot().iter() {
-            counts.entry(b.id.clone()).or_insert(0);
+        for e in shared.backends.snapshot().iter() {
+            counts.entry(e.backend.id.clone()).or_insert(0);
         }
         counts
     }
@@ -284,11 +290,12 @@ async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: 
 }
 
 /// Connects to the next backend in round-robin order that accepts, skipping
-/// the ones that fail.
+/// the ones that fail (and trying recently failed ones last).
 async fn connect(shared: &Arc<Shared>) -> Option<(Backend, TcpStream, Tracked)> {
     let list = shared.backends.snapshot();
-    for i in shared.backends.order(list.len()) {
-        let backend = &list[i];
+    for i in shared.backends.try_order(&list) {
+        let entry = &list[i];
+        let backend = &entry.backend;
         match tokio::time::timeout(
             shared.config.connect_timeout,
             TcpStream::connect(backend.addr),
@@ -309,13 +316,16 @@ async fn connect(shared: &Arc<Shared>) -> Option<(Backend, TcpStream, Tracked)> 
                     Counters::bump(&shared.counters.refused_skipped);
                     continue;
                 }
+                shared.backends.healthy(entry);
                 return Some((backend.clone(), upstream, tracked));
             }
             Ok(Err(e)) => {
+                shared.backends.suspect(entry);
                 Counters::bump(&shared.counters.refused_skipped);
                 debug!(vip = %shared.local_addr, backend = %backend.id, addr = %backend.addr, error = %e, "backend refused, trying the next");
             }
             Err(_) => {
+                shared.backends.suspect(entry);
                 Counters::bump(&shared.counters.refused_skipped);
                 debug!(vip = %shared.local_addr, backend = %backend.id, addr = %backend.addr, "backend connect timed out, trying the next");
             }

@@ -1,0 +1,393 @@
+//! The behaviour a client of a VIP and the fabric controller rely on.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Client, NamedEcho, dead_backend, expect_refused_by_vip};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use weft_lb::{DrainReport, LbError, Vip, VipConfig};
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+async fn vip() -> Vip {
+    Vip::bind(any_port(), VipConfig::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn connections_go_round_robin_over_the_set() {
+    let (a, b, c) = (
+        NamedEcho::start("A").await,
+        NamedEcho::start("B").await,
+        NamedEcho::start("C").await,
+    );
+    let vip = vip().await;
+    vip.set_backends(vec![
+        a.backend.clone(),
+        b.backend.clone(),
+        c.backend.clone(),
+    ]);
+    let mut per_backend: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..9 {
+        let mut client = Client::connect(vip.local_addr()).await;
+        client.round_trip("hello").await;
+        *per_backend.entry(client.backend.clone()).or_default() += 1;
+        client.finish().await;
+    }
+    assert_eq!(
+        per_backend,
+        BTreeMap::from([("A".into(), 3), ("B".into(), 3), ("C".into(), 3)])
+    );
+    let stats = vip.stats();
+    assert_eq!((stats.accepted, stats.proxied, stats.no_backend), (9, 9, 0));
+}
+
+#[tokio::test]
+async fn refused_backend_is_skipped_and_no_client_sees_it() {
+    let live = NamedEcho::start("Web_IN_1").await;
+    let vip = vip().await;
+    vip.set_backends(vec![
+        dead_backend("Web_IN_0").await,
+        live.backend.clone(),
+        dead_backend("Web_IN_2").await,
+    ]);
+    for i in 0..30 {
+        let mut client = Client::connect(vip.local_addr()).await;
+        assert_eq!(client.backend, "Web_IN_1");
+        client.round_trip(&format!("request {i}")).await;
+        client.finish().await;
+    }
+    let stats = vip.stats();
+    assert_eq!(stats.proxied, 30);
+    assert_eq!(stats.no_backend, 0);
+    // A backend that refused is tried last for a while, so a dead backend
+    // costs about one failed connect, not one per client connection.
+    assert!(
+        (2..=6).contains(&stats.refused_skipped),
+        "failed connects to the 2 dead backends: {}",
+        stats.refused_skipped
+    );
+    assert_eq!(live.accepted(), 30);
+}
+
+#[tokio::test]
+async fn changing_the_set_keeps_open_connections_alive() {
+    let (a, b) = (NamedEcho::start("A").await, NamedEcho::start("B").await);
+    let vip = vip().await;
+    vip.set_backends(vec![a.backend.clone()]);
+    let mut old = Client::connect(vip.local_addr()).await;
+    old.round_trip("before").await;
+
+    vip.set_backends(vec![b.backend.clone()]);
+    old.round_trip("after the switch").await;
+    let mut new = Client::connect(vip.local_addr()).await;
+    assert_eq!((old.backend.as_str(), new.backend.as_str()), ("A", "B"));
+    new.round_trip("new").await;
+    assert_eq!(a.accepted(), 1, "a removed backend gets no new connection");
+
+    vip.set_backends(vec![]);
+    old.round_trip("with an empty set").await;
+    new.round_trip("with an empty set").await;
+    assert_eq!(
+        vip.open_connections(),
+        BTreeMap::from([("A".into(), 1), ("B".into(), 1)])
+    );
+    old.finish().await;
+    new.finish().await;
+    assert_eq!(vip.stats().cut, 0);
+}
+
+#[tokio::test]
+async fn drain_waits_for_an_open_connection_then_returns() {
+    let a = NamedEcho::start("Web_IN_0").await;
+    let vip = vip().await;
+    vip.set_backends(vec![a.backend.clone()]);
+    let mut client = Client::connect(vip.local_addr()).await;
+    client.round_trip("one").await;
+    vip.set_backends(vec![]);
+
+    let draining = tokio::spawn({
+        let vip = vip.clone();
+        async move { vip.drain("Web_IN_0", Duration::from_secs(30)).await }
+    });
+    client.round_trip("still served while draining").await;
+    assert!(
+        !draining.is_finished(),
+        "drain returned while a connection was open"
+    );
+    assert_eq!(
+        vip.open_connections(),
+        BTreeMap::from([("Web_IN_0".into(), 1)])
+    );
+
+    client.finish().await;
+    let report = draining.await.unwrap();
+    assert_eq!(
+        report,
+        DrainReport {
+            finished: 1,
+            cut: 0
+        }
+    );
+    assert_eq!(vip.open_connections(), BTreeMap::new());
+}
+
+#[tokio::test]
+async fn drain_of_an_idle_backend_returns_at_once() {
+    let vip = vip().await;
+    let report = tokio::time::timeout(
+        Duration::from_secs(5),
+        vip.drain("Web_IN_7", Duration::from_secs(3600)),
+    )
+    .await
+    .expect("drain of a backend without connections must not wait");
+    assert_eq!(
+        report,
+        DrainReport {
+            finished: 0,
+            cut: 0
+        }
+    );
+}
+
+#[tokio::test]
+async fn drain_cuts_connections_at_the_timeout() {
+    let (a, b) = (NamedEcho::start("A").await, NamedEcho::start("B").await);
+    let vip = vip().await;
+    vip.set_backends(vec![a.backend.clone(), b.backend.clone()]);
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let mut client = Client::connect(vip.local_addr()).await;
+        client.round_trip("x").await;
+        clients.push(client);
+    }
+    vip.set_backends(vec![b.backend.clone()]);
+    let report = vip.drain("A", Duration::from_millis(200)).await;
+    assert_eq!(
+        report,
+        DrainReport {
+            finished: 0,
+            cut: 2
+        }
+    );
+    assert_eq!(vip.stats().cut, 2);
+    let mut survivors = Vec::new();
+    for client in clients {
+        if client.backend == "A" {
+            client.expect_closed().await;
+        } else {
+            survivors.push(client);
+        }
+    }
+    for mut client in survivors {
+        client.round_trip("B's connections are untouched").await;
+        client.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn no_backend_closes_the_connection_and_counts_it() {
+    let vip = vip().await;
+    expect_refused_by_vip(vip.local_addr()).await;
+    vip.set_backends(vec![dead_backend("A").await, dead_backend("B").await]);
+    expect_refused_by_vip(vip.local_addr()).await;
+    let stats = vip.stats();
+    assert_eq!(
+        (
+            stats.accepted,
+            stats.proxied,
+            stats.no_backend,
+            stats.refused_skipped
+        ),
+        (2, 0, 2, 2)
+    );
+}
+
+#[tokio::test]
+async fn binding_a_taken_port_says_address_in_use() {
+    let first = vip().await;
+    let err = Vip::bind(first.local_addr(), VipConfig::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LbError::AddrInUse { addr } if addr == first.local_addr()),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "failed to bind vip {}: address already in use",
+            first.local_addr()
+        )
+    );
+}
+
+#[tokio::test]
+async fn half_close_from_the_client_still_gets_the_whole_answer() {
+    // A backend that reads the whole request (until EOF) and only then answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        conn.read_to_end(&mut request).await.unwrap();
+        conn.write_all(format!("got {} bytes", request.len()).as_bytes())
+            .await
+            .unwrap();
+    });
+    let vip = vip().await;
+    vip.set_backends(vec![weft_lb::Backend {
+        id: "A".into(),
+        addr,
+    }]);
+    let mut conn = TcpStream::connect(vip.local_addr()).await.unwrap();
+    conn.write_all(&[7u8; 100_000]).await.unwrap();
+    conn.shutdown().await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert_eq!(answer, "got 100000 bytes");
+}
+
+#[tokio::test]
+async fn half_close_from_the_backend_lets_the_client_keep_sending() {
+    // A backend that greets, closes its sending side, then counts what it receives.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        conn.write_all(b"bye").await.unwrap();
+        conn.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        conn.read_to_end(&mut rest).await.unwrap();
+        rest.len()
+    });
+    let vip = vip().await;
+    vip.set_backends(vec![weft_lb::Backend {
+        id: "A".into(),
+        addr,
+    }]);
+    let mut conn = TcpStream::connect(vip.local_addr()).await.unwrap();
+    let mut greeting = String::new();
+    conn.read_to_string(&mut greeting).await.unwrap();
+    assert_eq!(greeting, "bye");
+    conn.write_all(&[1u8; 50_000]).await.unwrap();
+    conn.shutdown().await.unwrap();
+    assert_eq!(received.await.unwrap(), 50_000);
+}
+
+#[tokio::test]
+async fn bulk_data_arrives_unchanged_both_ways() {
+    let a = NamedEcho::start("A").await;
+    let vip = vip().await;
+    vip.set_backends(vec![a.backend.clone()]);
+    let payload: Vec<u8> = (0..8 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let mut conn = TcpStream::connect(vip.local_addr()).await.unwrap();
+    let (mut r, mut w) = conn.split();
+    let send = async {
+        w.write_all(&payload).await.unwrap();
+        w.shutdown().await.unwrap();
+    };
+    let receive = async {
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).await.unwrap();
+        back
+    };
+    let ((), back) = tokio::join!(send, receive);
+    assert_eq!(&back[..2], b"A\n");
+    assert!(
+        back[2..] == payload[..],
+        "echoed bytes differ from the sent ones"
+    );
+}
+
+#[tokio::test]
+async fn close_frees_the_port_and_waits_for_open_connections() {
+    let a = NamedEcho::start("A").await;
+    let vip = Vip::bind(
+        any_port(),
+        VipConfig {
+            drain_timeout: Duration::from_secs(30),
+            ..VipConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let addr = vip.local_addr();
+    vip.set_backends(vec![a.backend.clone()]);
+    let mut client = Client::connect(addr).await;
+    let closing = tokio::spawn({
+        let vip = vip.clone();
+        async move { vip.close().await }
+    });
+    // The listener goes first; the open connection is still served.
+    let rebound = loop {
+        match Vip::bind(addr, VipConfig::default()).await {
+            Ok(v) => break v,
+            Err(LbError::AddrInUse { .. }) => tokio::task::yield_now().await,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    client.round_trip("served during close").await;
+    assert!(
+        !closing.is_finished(),
+        "close returned while a connection was open"
+    );
+    client.finish().await;
+    closing.await.unwrap();
+    assert_eq!(vip.stats().cut, 0);
+    drop(rebound);
+}
+
+#[tokio::test]
+async fn close_cuts_connections_after_the_drain_timeout() {
+    let a = NamedEcho::start("A").await;
+    let vip = Vip::bind(
+        any_port(),
+        VipConfig {
+            drain_timeout: Duration::from_millis(100),
+            ..VipConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    vip.set_backends(vec![a.backend.clone()]);
+    let mut client = Client::connect(vip.local_addr()).await;
+    client.round_trip("x").await;
+    vip.close().await;
+    client.expect_closed().await;
+    assert_eq!(vip.stats().cut, 1);
+    assert!(
+        TcpStream::connect(vip.local_addr()).await.is_err(),
+        "a closed vip refuses connections"
+    );
+}
+
+#[tokio::test]
+async fn open_connections_lists_the_set_and_whoever_still_has_connections() {
+    let (a, b) = (NamedEcho::start("A").await, NamedEcho::start("B").await);
+    let vip = vip().await;
+    vip.set_backends(vec![a.backend.clone(), b.backend.clone()]);
+    let mut clients = HashMap::new();
+    for _ in 0..2 {
+        let client = Client::connect(vip.local_addr()).await;
+        clients.insert(client.backend.clone(), client);
+    }
+    assert_eq!(
+        vip.open_connections(),
+        BTreeMap::from([("A".into(), 1), ("B".into(), 1)])
+    );
+    clients.remove("A").unwrap().finish().await;
+    let c = NamedEcho::start("C").await;
+    vip.set_backends(vec![c.backend.clone()]);
+    assert_eq!(
+        vip.open_connections(),
+        BTreeMap::from([("B".into(), 1), ("C".into(), 0)])
+    );
+}
