@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Load-balancer benchmark, weft-lb side by side with HAProxy in the same run.
+# One HTTP backend (crates/lb/examples/backend.rs); in front of it, on
+# loopback, HAProxy in TCP mode (option splice-auto) and a weft-lb VIP
+# (crates/lb/examples/vip.rs), both with the same number of threads. The
+# same wrk load hits the backend directly, then through each proxy:
+# keep-alive, and a new connection per request (Connection: close).
+# Prints requests/s, p50, p99, the proxies' CPU time per 1000 requests,
+# and the ratios weft vs haproxy.
+#
+# Usage: bench/lb.sh [SECONDS (10)] [CONNECTIONS (64)] [PROXY_THREADS (1)] [ROUNDS (2)]
+# Installs haproxy and wrk with apt-get if missing. Every run of a round is
+# interleaved (direct, haproxy, weft), the best round of each is reported.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs="${1:-10}"
+conns="${2:-64}"
+threads="${3:-1}"
+rounds="${4:-2}"
+backend_port=18080
+weft_port=18081
+haproxy_port=18082
+
+need=()
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v wrk >/dev/null || need+=(wrk)
+if ((${#need[@]})); then
+  echo "installing ${need[*]} with apt-get..."
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null \
+    || { echo "failed to install ${need[*]}: run as root, or install them yourself" >&2; exit 1; }
+fi
+
+cargo build --release -q -p weft-lb --example backend --example vip
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  exit 1
+}
+
+# The backend gets the same threads as each proxy.
+target/release/examples/backend "127.0.0.1:$backend_port" "$threads" >"$work/backend.log" &
+pids+=($!)
+target/release/examples/vip "127.0.0.1:$weft_port" "$threads" "127.0.0.1:$backend_port" >"$work/vip.log" &
+pids+=($!); weft_pid=$!
+cat >"$work/haproxy.cfg" <<CFG
+global
+  nbthread $threads
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  option splice-auto
+frontend vip
+  bind 127.0.0.1:$haproxy_port
+  default_backend web
+backend web
+  server backend_0 127.0.0.1:$backend_port
+CFG
+haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
+pids+=($!); haproxy_pid=$!
+for p in $backend_port $weft_port $haproxy_port; do wait_port "$p"; done
+
+# CPU seconds (user + system) a process has used so far.
+cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+
+# wrk latency fields ("812.00us", "1.20ms", "1.01s") in milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000
+    printf "%.3f", n }'
+}
+
+# run NAME PORT MODE -> "rps p50 p99 errors cpu_per_1k"
+run() {
+  local name=$1 port=$2 mode=$3 pid=${4:-} header=() out before after
+  [[ $mode == close ]] && header=(-H "Connection: close")
+  [[ -n $pid ]] && before=$(cpu_secs "$pid")
+  out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "${header[@]}" "http://127.0.0.1:$port/")
+  [[ -n $pid ]] && after=$(cpu_secs "$pid")
+  local rps p50 p99 errors total cpu=-
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+  p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+  errors=$(awk '/Socket errors/ { gsub(",", ""); s = $4 + $6 + $8 + $10 } /Non-2xx/ { s += $NF } END { print s + 0 }' <<<"$out")
+  total=$(awk '/requests in/ { print $1 }' <<<"$out")
+  [[ -n $pid ]] && cpu=$(awk -v a="$after" -v b="$before" -v n="$total" 'BEGIN { printf "%.1f", (a - b) * 1000 * 1000 / n }')
+  echo "$rps $p50 $p99 $errors $cpu"
+}
+
+echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, load before $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load: wrk -t1 -c$conns -d${secs}s, proxies and backend with $threads thread(s) each, all on loopback, best of $rounds round(s)"
+echo "$(haproxy -v | head -1)"
+
+declare -A best
+for round in $(seq "$rounds"); do
+  for mode in keepalive close; do
+    for target in direct haproxy weft; do
+      case $target in
+        direct) r=$(run direct $backend_port $mode) ;;
+        haproxy) r=$(run haproxy $haproxy_port $mode $haproxy_pid) ;;
+        weft) r=$(run weft $weft_port $mode $weft_pid) ;;
+      esac
+      key="$mode/$target"
+      prev=${best[$key]:-"0 0 0 0 -"}
+      if awk -v a="${r%% *}" -v b="${prev%% *}" 'BEGIN { exit !(a > b) }'; then best[$key]=$r; fi
+    done
+  done
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+echo "| load | target | requests/s | p50 ms | p99 ms | errors | proxy CPU µs/request |"
+echo "|---|---|---|---|---|---|---|"
+for mode in keepalive close; do
+  for target in direct haproxy weft; do
+    read -r rps p50 p99 errors cpu <<<"${best[$mode/$target]}"
+    printf '| %s | %s | %.0f | %s | %s | %s | %s |\n' "$mode" "$target" "$rps" "$p50" "$p99" "$errors" "$cpu"
+  done
+done
+echo
+echo "| load | weft/haproxy requests/s (>1 = weft faster) | haproxy/weft p50 (>1 = weft lower) | haproxy/weft p99 | haproxy/weft CPU per request |"
+echo "|---|---|---|---|---|"
+for mode in keepalive close; do
+  read -r hr hp50 hp99 _ hcpu <<<"${best[$mode/haproxy]}"
+  read -r wr wp50 wp99 _ wcpu <<<"${best[$mode/weft]}"
+  awk -v m="$mode" -v hr="$hr" -v wr="$wr" -v h5="$hp50" -v w5="$wp50" -v h9="$hp99" -v w9="$wp99" -v hc="$hcpu" -v wc="$wcpu" \
+    'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", m, wr / hr, h5 / w5, h9 / w9, hc / wc }'
+done
