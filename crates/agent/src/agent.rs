@@ -1,0 +1,405 @@
+//! The agent: one per host. Holds the instances' supervisors, the reports
+//! channel and what is shared between instances (ports, topologies, logs),
+//! and kills a previous run's leftovers when it opens a state directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::fcntl::{Flock, FlockArg};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use weft_runtime::host::MAX_SOCKET_PATH;
+use weft_runtime::protocol::{RUNTIME_ENV, Topology};
+
+use crate::cgroup::CgroupRoot;
+use crate::config::{AgentConfig, CgroupMode};
+use crate::error::AgentError;
+use crate::instance;
+use crate::logs::LogBook;
+use crate::ports::Ports;
+use crate::procs;
+use crate::protocol::{AgentApi, InstanceReport, InstanceSpec, LogPage, LogQuery};
+
+/// How long opening waits for a previous run's processes to die.
+const LEFTOVER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The agent of this host (a cheap handle; clones share everything).
+///
+/// [`Agent::open`] takes the state directory for itself (a second agent on
+/// the same directory is refused) and first kills whatever a previous run
+/// left running there, so an instance never runs twice.
+#[derive(Clone)]
+pub struct Agent {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: AgentConfig,
+    pub(crate) state_dir: PathBuf,
+    /// Runtime sockets (`<n>.sock`); short enough for `sun_path`.
+    pub(crate) run_dir: PathBuf,
+    pub(crate) cgroups: Option<CgroupRoot>,
+    pub(crate) ports: Ports,
+    socket_seq: AtomicU64,
+    reports: Mutex<BTreeMap<String, InstanceReport>>,
+    reports_tx: watch::Sender<Vec<InstanceReport>>,
+    /// deployment id → topology
+    pub(crate) topologies: watch::Sender<BTreeMap<String, Topology>>,
+    logs: Mutex<BTreeMap<String, Arc<LogBook>>>,
+    /// instance id → its supervisor's desired spec (`None`: remove it)
+    pub(crate) instances: tokio::sync::Mutex<BTreeMap<String, watch::Sender<Option<InstanceSpec>>>>,
+    /// Supervisors still running.
+    live: watch::Sender<usize>,
+    shut_down: AtomicBool,
+    _lock: Flock<File>,
+}
+
+impl Agent {
+    /// Opens (creating) the state directory, kills every process a previous
+    /// agent run on it left behind, and returns an agent with no instances.
+    /// Blocking for as long as leftovers take to die; call it before
+    /// starting work, from inside or outside a Tokio runtime.
+    pub fn open(config: AgentConfig) -> Result<Agent, AgentError> {
+        fs::create_dir_all(&config.state_dir)
+            .map_err(|e| AgentError::io("create the state directory", &config.state_dir, e))?;
+        let state_dir = config
+            .state_dir
+            .canonicalize()
+            .map_err(|e| AgentError::io("resolve the state directory", &config.state_dir, e))?;
+        let lock_path = state_dir.join("agent.lock");
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| AgentError::io("open", &lock_path, e))?;
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+            AgentError::StateDirInUse {
+                path: state_dir.clone(),
+            }
+        })?;
+
+        let tag = state_tag(&state_dir);
+        let run_dir = run_dir(&state_dir, &tag);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&run_dir)
+            .map_err(|e| AgentError::io("create the runtime socket directory", &run_dir, e))?;
+        fs::set_permissions(&run_dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| AgentError::io("make private", &run_dir, e))?;
+        let cgroups = match config.cgroup {
+            CgroupMode::Auto => CgroupRoot::detect(&tag),
+            CgroupMode::Off => None,
+        };
+        kill_leftovers(&state_dir, &run_dir, cgroups.as_ref())?;
+        tracing::info!(
+            state_dir = %state_dir.display(),
+            run_dir = %run_dir.display(),
+            cgroup = cgroups.as_ref().map(|c| c.path().display().to_string()),
+            "agent opened"
+        );
+        Ok(Agent {
+            shared: Arc::new(Shared {
+                config,
+                state_dir,
+                run_dir,
+                cgroups,
+                ports: Ports::default(),
+                socket_seq: AtomicU64::new(0),
+                reports: Mutex::new(BTreeMap::new()),
+                reports_tx: watch::Sender::new(Vec::new()),
+                topologies: watch::Sender::new(BTreeMap::new()),
+                logs: Mutex::new(BTreeMap::new()),
+                instances: tokio::sync::Mutex::new(BTreeMap::new()),
+                live: watch::Sender::new(0),
+                shut_down: AtomicBool::new(false),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The canonical state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.shared.state_dir
+    }
+
+    /// Whether instances run in their own cgroups (else process groups and
+    /// a `/proc` scan catch their processes).
+    pub fn uses_cgroups(&self) -> bool {
+        self.shared.cgroups.is_some()
+    }
+
+    /// The directory of one instance (`local/`, `logs/`).
+    pub fn instance_dir(&self, instance_id: &str) -> PathBuf {
+        self.shared.instance_dir(instance_id)
+    }
+
+    async fn apply_inner(&self, desired: Vec<InstanceSpec>) -> Result<(), AgentError> {
+        let mut ids = BTreeSet::new();
+        for spec in &desired {
+            check_spec(spec)?;
+            if !ids.insert(spec.instance_id.clone()) {
+                return Err(AgentError::DuplicateInstance {
+                    instance_id: spec.instance_id.clone(),
+                });
+            }
+        }
+        let mut instances = self.shared.instances.lock().await;
+        for (id, tx) in instances.iter() {
+            if !ids.contains(id) {
+                tx.send_replace(None);
+            }
+        }
+        for spec in desired {
+            match instances.get(&spec.instance_id) {
+                Some(tx) if !tx.is_closed() => {
+                    tx.send_if_modified(|current| {
+                        let changed = current.as_ref() != Some(&spec);
+                        *current = Some(spec);
+                        changed
+                    });
+                }
+                _ => {
+                    let id = spec.instance_id.clone();
+                    let (tx, rx) = watch::channel(Some(spec));
+                    instances.insert(id.clone(), tx);
+                    self.shared.live.send_modify(|n| *n += 1);
+                    tokio::spawn(instance::supervise(self.shared.clone(), id, rx));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AgentApi for Agent {
+    type Error = AgentError;
+
+    async fn apply(&self, desired: Vec<InstanceSpec>) -> Result<(), AgentError> {
+        if self.shared.shut_down.load(Ordering::SeqCst) {
+            return Err(AgentError::ShutDown);
+        }
+        self.apply_inner(desired).await
+    }
+
+    fn reports(&self) -> watch::Receiver<Vec<InstanceReport>> {
+        self.shared.reports_tx.subscribe()
+    }
+
+    async fn set_topology(
+        &self,
+        deployment_id: &str,
+        topology: Topology,
+    ) -> Result<(), AgentError> {
+        self.shared.topologies.send_if_modified(|all| {
+            if all.get(deployment_id) == Some(&topology) {
+                return false;
+            }
+            all.insert(deployment_id.to_owned(), topology);
+            true
+        });
+        Ok(())
+    }
+
+    async fn logs(&self, instance_id: &str, query: LogQuery) -> Result<LogPage, AgentError> {
+        check_instance_id(instance_id)?;
+        let known = self
+            .shared
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(instance_id)
+            .cloned();
+        if let Some(book) = known {
+            return Ok(book.query(&query));
+        }
+        let dir = self.shared.instance_dir(instance_id).join("logs");
+        if !dir.is_dir() {
+            return Err(AgentError::UnknownInstance {
+                instance_id: instance_id.to_owned(),
+            });
+        }
+        let book = self
+            .shared
+            .log_book(instance_id)
+            .map_err(|source| AgentError::Logs {
+                instance_id: instance_id.to_owned(),
+                source,
+            })?;
+        Ok(book.query(&query))
+    }
+
+    async fn shutdown(&self) -> Result<(), AgentError> {
+        self.shared.shut_down.store(true, Ordering::SeqCst);
+        self.apply_inner(Vec::new()).await?;
+        let mut live = self.shared.live.subscribe();
+        let _ = live.wait_for(|n| *n == 0).await;
+        tracing::info!(state_dir = %self.shared.state_dir.display(), "agent shut down");
+        Ok(())
+    }
+}
+
+impl Shared {
+    pub(crate) fn instance_dir(&self, instance_id: &str) -> PathBuf {
+        self.state_dir.join("instances").join(instance_id)
+    }
+
+    /// A fresh runtime socket path.
+    pub(crate) fn next_socket(&self) -> PathBuf {
+        let n = self.socket_seq.fetch_add(1, Ordering::Relaxed);
+        self.run_dir.join(format!("{n}.sock"))
+    }
+
+    /// The instance's log book, opened on first use and kept for the
+    /// agent's life (logs outlive the instance).
+    pub(crate) fn log_book(&self, instance_id: &str) -> std::io::Result<Arc<LogBook>> {
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(book) = logs.get(instance_id) {
+            return Ok(book.clone());
+        }
+        let book = Arc::new(LogBook::open(
+            &self.instance_dir(instance_id).join("logs"),
+            self.config.log_rotate_bytes,
+            self.config.log_keep,
+        )?);
+        logs.insert(instance_id.to_owned(), book.clone());
+        Ok(book)
+    }
+
+    /// Publishes a report when it differs from the last one.
+    pub(crate) fn set_report(&self, report: &InstanceReport) {
+        let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+        if reports.get(&report.instance_id) == Some(report) {
+            return;
+        }
+        tracing::debug!(instance = %report.instance_id, status = ?report.status, ready = report.ready, pid = report.pid, "instance report");
+        reports.insert(report.instance_id.clone(), report.clone());
+        self.reports_tx
+            .send_replace(reports.values().cloned().collect());
+    }
+
+    pub(crate) fn remove_report(&self, instance_id: &str) {
+        let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+        if reports.remove(instance_id).is_some() {
+            self.reports_tx
+                .send_replace(reports.values().cloned().collect());
+        }
+    }
+
+    pub(crate) fn supervisor_ended(&self) {
+        self.live.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Everything of a spec that names a path on this host.
+fn check_spec(spec: &InstanceSpec) -> Result<(), AgentError> {
+    check_instance_id(&spec.instance_id)?;
+    let invalid = |reason: String| AgentError::InvalidSpec {
+        instance_id: spec.instance_id.clone(),
+        reason,
+    };
+    weft_package::check_role_name(&spec.role)
+        .map_err(|why| invalid(format!("role name `{}`: {why}", spec.role)))?;
+    let digest = &spec.package.digest;
+    if digest.is_empty() || digest.len() > 128 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid(format!(
+            "package digest `{digest}` is not hexadecimal"
+        )));
+    }
+    for resource in &spec.local_resources {
+        weft_package::check_role_name(&resource.name)
+            .map_err(|why| invalid(format!("local resource name `{}`: {why}", resource.name)))?;
+    }
+    Ok(())
+}
+
+/// Instance ids name directories, cgroups and log books.
+fn check_instance_id(id: &str) -> Result<(), AgentError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AgentError::InvalidSpec {
+            instance_id: id.to_owned(),
+            reason: "an instance id is 1 to 128 ASCII letters, digits, `_`, `-` or `.`".into(),
+        })
+    }
+}
+
+/// A short, stable name for the state directory (cgroup and fallback
+/// socket directory names).
+fn state_tag(state_dir: &Path) -> String {
+    let digest = Sha256::digest(state_dir.as_os_str().as_encoded_bytes());
+    hex::encode(&digest[..6])
+}
+
+/// `<state>/run` when a socket path there fits `sun_path`, else a short
+/// directory under `/tmp` named after the state directory.
+fn run_dir(state_dir: &Path, tag: &str) -> PathBuf {
+    let preferred = state_dir.join("run");
+    // `/<20 digits>.sock`
+    if preferred.as_os_str().len() + 26 <= MAX_SOCKET_PATH {
+        preferred
+    } else {
+        PathBuf::from(format!("/tmp/weft-{tag}"))
+    }
+}
+
+/// Kills what a previous run on this state directory left: every process
+/// in its cgroups, every process carrying its runtime socket directory in
+/// `WEFT_RUNTIME`; removes stale sockets.
+fn kill_leftovers(
+    state_dir: &Path,
+    run_dir: &Path,
+    cgroups: Option<&CgroupRoot>,
+) -> Result<(), AgentError> {
+    let leftovers = |reason: String| AgentError::Leftovers {
+        state_dir: state_dir.to_path_buf(),
+        reason,
+    };
+    if let Some(root) = cgroups {
+        for group in root.existing() {
+            let pids = group.pids().len();
+            if pids > 0 {
+                tracing::warn!(cgroup = %group.path().display(), pids, "killing leftovers of a previous agent run");
+            }
+            group
+                .kill_and_remove(LEFTOVER_TIMEOUT)
+                .map_err(|e| leftovers(format!("{}: {e}", group.path().display())))?;
+        }
+    }
+    let marker = format!("unix:{}/", run_dir.display());
+    let found = procs::marked(RUNTIME_ENV, &marker).len();
+    if found > 0 {
+        tracing::warn!(
+            processes = found,
+            "killing leftovers of a previous agent run"
+        );
+        let alive = procs::kill_marked(RUNTIME_ENV, &marker, LEFTOVER_TIMEOUT);
+        if alive > 0 {
+            return Err(leftovers(format!(
+                "{alive} processes still alive after SIGKILL"
+            )));
+        }
+    }
+    if let Ok(entries) = fs::read_dir(run_dir) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "sock") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}

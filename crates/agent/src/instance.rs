@@ -1,0 +1,699 @@
+//! One instance's supervisor: a task that prepares the instance, runs its
+//! startup tasks and entry point, restarts it when it exits, keeps its
+//! report current, and stops everything it started when the controller no
+//! longer wants it (or wants another incarnation).
+//!
+//! A crash of the entry point recycles the instance as Azure does: every
+//! process of the instance is killed, local storage with
+//! `cleanOnRoleRecycle` is emptied, startup tasks run again, then the entry
+//! point. The first restart is immediate; further crashes within the crash
+//! window back off exponentially, and enough of them make it `CyclingRole`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, timeout};
+use weft_runtime::host::RuntimeHost;
+use weft_runtime::protocol::{Change, RUNTIME_ENV, RuntimeEvent, Topology};
+
+use crate::agent::Shared;
+use crate::cgroup::Cgroup;
+use crate::driver::{self, Launch, Process};
+use crate::env::{self, Placement};
+use crate::health::{Facts, assess};
+use crate::logs::LogBook;
+use crate::prepare;
+use crate::probe::{Probe, Verdict};
+use crate::procs;
+use crate::protocol::{InstanceReport, InstanceSpec, InstanceStatus, TaskType};
+
+/// How long the processes of a killed instance may take to disappear.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the supervisor of `id` until the controller removes the instance
+/// and everything it started is gone.
+pub(crate) async fn supervise(
+    shared: Arc<Shared>,
+    id: String,
+    desired: watch::Receiver<Option<InstanceSpec>>,
+) {
+    let topologies = shared.topologies.subscribe();
+    let mut sup = Supervisor {
+        report: InstanceReport {
+            instance_id: id.clone(),
+            deployment_id: String::new(),
+            role: String::new(),
+            incarnation: 0,
+            status: InstanceStatus::CreatingRole,
+            ready: false,
+            endpoints: BTreeMap::new(),
+            pid: None,
+            restarts: 0,
+            message: None,
+        },
+        shared,
+        id,
+        desired,
+        topologies,
+        host: None,
+        topology: None,
+        cycling: false,
+    };
+    loop {
+        let spec = sup.desired.borrow_and_update().clone();
+        match spec {
+            Some(spec) => sup.incarnation(spec).await,
+            None => {
+                let shared = sup.shared.clone();
+                let mut instances = shared.instances.lock().await;
+                if sup.desired.borrow().is_some() {
+                    continue;
+                }
+                instances.remove(&sup.id);
+                shared.ports.release(&sup.id);
+                shared.remove_report(&sup.id);
+                if let Some(group) = sup.cgroup() {
+                    let _ =
+                        tokio::task::spawn_blocking(move || group.kill_and_remove(KILL_TIMEOUT))
+                            .await;
+                }
+                drop(instances);
+                if let Some(host) = sup.host.take() {
+                    host.shutdown().await;
+                }
+                tracing::info!(instance = %sup.id, "instance removed");
+                shared.supervisor_ended();
+                return;
+            }
+        }
+    }
+}
+
+struct Supervisor {
+    shared: Arc<Shared>,
+    id: String,
+    desired: watch::Receiver<Option<InstanceSpec>>,
+    topologies: watch::Receiver<BTreeMap<String, Topology>>,
+    host: Option<RuntimeHost>,
+    /// The topology the runtime endpoint serves.
+    topology: Option<Topology>,
+    report: InstanceReport,
+    /// Crashes within the window reached the threshold.
+    cycling: bool,
+}
+
+/// One incarnation, prepared.
+struct Prepared {
+    approot: PathBuf,
+    placement: Placement,
+    env: Vec<(String, String)>,
+    logs: Arc<LogBook>,
+}
+
+/// Everything an instance started in one run.
+#[derive(Default)]
+struct Running {
+    entry: Option<Process>,
+    tasks: Vec<(TaskType, String, Process)>,
+    probes: Vec<JoinHandle<()>>,
+}
+
+/// How one run ended.
+enum Ended {
+    /// The controller wants something else; everything is stopped.
+    Desired,
+    /// The entry point exited; everything is killed.
+    Crashed(String),
+    /// The instance cannot start; everything is killed.
+    Failed(String),
+}
+
+impl Supervisor {
+    fn cgroup(&self) -> Option<Cgroup> {
+        self.shared
+            .cgroups
+            .as_ref()
+            .map(|root| root.instance(&self.id))
+    }
+
+    fn publish(&mut self, status: InstanceStatus, ready: bool, message: Option<String>) {
+        self.report.status = status;
+        self.report.ready = ready;
+        self.report.message = message;
+        self.shared.set_report(&self.report);
+    }
+
+    /// Whether the desired spec still is incarnation `incarnation`.
+    fn still(&self, incarnation: u64) -> bool {
+        self.desired
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.incarnation == incarnation)
+    }
+
+    async fn incarnation(&mut self, spec: InstanceSpec) {
+        self.report = InstanceReport {
+            instance_id: spec.instance_id.clone(),
+            deployment_id: spec.deployment_id.clone(),
+            role: spec.role.clone(),
+            incarnation: spec.incarnation,
+            status: InstanceStatus::CreatingRole,
+            ready: false,
+            endpoints: BTreeMap::new(),
+            pid: None,
+            restarts: 0,
+            message: None,
+        };
+        self.cycling = false;
+        self.shared.set_report(&self.report);
+        tracing::info!(instance = %self.id, incarnation = spec.incarnation, "preparing instance");
+        let prepared = match self.prepare(&spec).await {
+            Ok(p) => p,
+            Err(message) => {
+                tracing::warn!(instance = %self.id, %message, "instance failed to prepare");
+                self.publish(InstanceStatus::FailedStartingRole, false, Some(message));
+                self.wait_for_change(spec.incarnation).await;
+                return;
+            }
+        };
+        self.report.endpoints = prepared
+            .placement
+            .endpoints
+            .iter()
+            .map(|(n, (a, _))| (n.clone(), *a))
+            .collect();
+        let mut spec = spec;
+        let mut crashes: VecDeque<Instant> = VecDeque::new();
+        loop {
+            match self.run_once(&mut spec, &prepared).await {
+                Ended::Desired => return,
+                Ended::Failed(message) => {
+                    tracing::warn!(instance = %self.id, %message, "instance failed to start");
+                    self.report.pid = None;
+                    self.publish(InstanceStatus::FailedStartingRole, false, Some(message));
+                    self.wait_for_change(spec.incarnation).await;
+                    return;
+                }
+                Ended::Crashed(message) => {
+                    let config = &self.shared.config;
+                    let now = Instant::now();
+                    crashes.push_back(now);
+                    while crashes
+                        .front()
+                        .is_some_and(|t| now.duration_since(*t) > config.crash_window)
+                    {
+                        crashes.pop_front();
+                    }
+                    let cycling = crashes.len() as u32 >= config.cycling_crashes.max(1);
+                    self.cycling = cycling;
+                    let delay = if cycling {
+                        config.restart_backoff_max
+                    } else {
+                        backoff(
+                            crashes.len(),
+                            config.restart_backoff_base,
+                            config.restart_backoff_max,
+                        )
+                    };
+                    let status = if cycling {
+                        InstanceStatus::CyclingRole
+                    } else {
+                        InstanceStatus::RestartingRole
+                    };
+                    tracing::warn!(instance = %self.id, %message, ?status, delay_ms = delay.as_millis() as u64, "entry point exited; restarting");
+                    self.report.pid = None;
+                    self.publish(status, false, Some(message));
+                    let deadline = Instant::now() + delay;
+                    while Instant::now() < deadline {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(deadline) => {}
+                            changed = self.desired.changed() => {
+                                if changed.is_err() || !self.still(spec.incarnation) {
+                                    return;
+                                }
+                                self.update_same_incarnation(&mut spec, &prepared);
+                            }
+                        }
+                    }
+                    self.report.restarts += 1;
+                }
+            }
+        }
+    }
+
+    /// Waits until the desired spec is no longer this incarnation, applying
+    /// same-incarnation changes (settings) meanwhile.
+    async fn wait_for_change(&mut self, incarnation: u64) {
+        loop {
+            if self.desired.changed().await.is_err() || !self.still(incarnation) {
+                return;
+            }
+        }
+    }
+
+    async fn prepare(&mut self, spec: &InstanceSpec) -> Result<Prepared, String> {
+        let approot = prepare::approot(&self.shared, spec).await?;
+        let endpoints = prepare::endpoints(&self.shared, spec)?;
+        let logs = self
+            .shared
+            .log_book(&spec.instance_id)
+            .map_err(|e| format!("failed to open the instance's log directory: {e}"))?;
+        let mut placement = Placement {
+            runtime_address: String::new(),
+            local_resources: BTreeMap::new(),
+            endpoints,
+        };
+        let info = prepare::instance_info(spec, &placement);
+        match &self.host {
+            Some(host) => host.set_info(info),
+            None => {
+                let socket = self.shared.next_socket();
+                let host = RuntimeHost::bind(&socket, info)
+                    .await
+                    .map_err(|e| format!("failed to serve the runtime endpoint: {e}"))?;
+                self.host = Some(host);
+            }
+        }
+        if let Some(host) = &self.host {
+            placement.runtime_address = host.address();
+            let topology = self
+                .topologies
+                .borrow_and_update()
+                .get(&spec.deployment_id)
+                .cloned()
+                .unwrap_or_default();
+            host.set_topology(topology.clone());
+            self.topology = Some(topology);
+        }
+        // Local storage paths are known before they are created (and
+        // emptied) at every start.
+        placement.local_resources = spec
+            .local_resources
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    self.shared
+                        .instance_dir(&spec.instance_id)
+                        .join("local")
+                        .join(&r.name),
+                )
+            })
+            .collect();
+        if let Some(host) = &self.host {
+            host.set_info(prepare::instance_info(spec, &placement));
+        }
+        let env = env::instance_env(spec, &placement)?;
+        Ok(Prepared {
+            approot,
+            placement,
+            env,
+            logs,
+        })
+    }
+
+    /// Same incarnation, other values (settings): tell the instance with
+    /// Changing / Changed around the new values, as Azure does.
+    fn update_same_incarnation(&mut self, spec: &mut InstanceSpec, prepared: &Prepared) {
+        let Some(new) = self.desired.borrow().clone() else {
+            return;
+        };
+        if new == *spec {
+            return;
+        }
+        let mut changes: Vec<Change> = Vec::new();
+        let names: BTreeSet<&String> = spec.settings.keys().chain(new.settings.keys()).collect();
+        for name in names {
+            if spec.settings.get(name) != new.settings.get(name) {
+                changes.push(Change::Setting { name: name.clone() });
+            }
+        }
+        if let Some(host) = &self.host {
+            if !changes.is_empty() {
+                host.publish(RuntimeEvent::Changing {
+                    changes: changes.clone(),
+                });
+            }
+            host.set_info(prepare::instance_info(&new, &prepared.placement));
+            if !changes.is_empty() {
+                host.publish(RuntimeEvent::Changed { changes });
+            }
+        }
+        *spec = new;
+    }
+
+    /// Applies a new topology of this deployment to the runtime endpoint.
+    fn update_topology(&mut self, deployment_id: &str) {
+        let Some(new) = self
+            .topologies
+            .borrow_and_update()
+            .get(deployment_id)
+            .cloned()
+        else {
+            return;
+        };
+        let old = self.topology.clone().unwrap_or_default();
+        if old == new {
+            return;
+        }
+        let roles: BTreeSet<&String> = old.roles.keys().chain(new.roles.keys()).collect();
+        let changes: Vec<Change> = roles
+            .into_iter()
+            .filter(|r| old.roles.get(*r) != new.roles.get(*r))
+            .map(|r| Change::Topology { role: r.clone() })
+            .collect();
+        if let Some(host) = &self.host {
+            host.publish(RuntimeEvent::Changing {
+                changes: changes.clone(),
+            });
+            host.set_topology(new.clone());
+            host.publish(RuntimeEvent::Changed { changes });
+        }
+        self.topology = Some(new);
+    }
+
+    /// Starts the startup tasks and the entry point and supervises them
+    /// until the entry point exits or the desired spec changes.
+    async fn run_once(&mut self, spec: &mut InstanceSpec, prepared: &Prepared) -> Ended {
+        self.report.pid = None;
+        let starting = if self.cycling {
+            InstanceStatus::CyclingRole
+        } else {
+            InstanceStatus::StartingRole
+        };
+        let message = self.report.message.take().filter(|_| self.cycling);
+        self.publish(starting, false, message);
+        let mut running = Running::default();
+        if let Err(message) = prepare::local_resources(&self.shared, spec) {
+            return Ended::Failed(message);
+        }
+        let group = self.cgroup();
+        if let Some(group) = &group {
+            let created = group
+                .create()
+                .and_then(|()| group.child("tasks").create())
+                .and_then(|()| group.child("entry").create());
+            if let Err(e) = created {
+                return Ended::Failed(format!(
+                    "failed to create cgroup {}: {e}",
+                    group.path().display()
+                ));
+            }
+        }
+        let tasks_group = group.as_ref().map(|g| g.child("tasks"));
+        let entry_group = group.as_ref().map(|g| g.child("entry"));
+
+        for task in spec.startup.clone() {
+            let mut env = prepared.env.clone();
+            if let Err(message) =
+                env::extend(&mut env, &task.environment, spec, &prepared.placement)
+            {
+                self.kill_all(&mut running).await;
+                return Ended::Failed(format!("startup task `{}`: {message}", task.command_line));
+            }
+            let process = driver::spawn(Launch {
+                command_line: &task.command_line,
+                cwd: &prepared.approot,
+                env: &env,
+                cgroup: tasks_group.as_ref(),
+                logs: prepared.logs.clone(),
+            });
+            let mut process = match process {
+                Ok(p) => p,
+                Err(e) => {
+                    self.kill_all(&mut running).await;
+                    return Ended::Failed(format!(
+                        "failed to start startup task `{}`: {e}",
+                        task.command_line
+                    ));
+                }
+            };
+            tracing::info!(instance = %self.id, task = %task.command_line, kind = ?task.task_type, pid = process.pid, "startup task started");
+            if task.task_type != TaskType::Simple {
+                running
+                    .tasks
+                    .push((task.task_type, task.command_line.clone(), process));
+                continue;
+            }
+            loop {
+                tokio::select! {
+                    status = process.child.wait() => {
+                        match status {
+                            Ok(s) if s.success() => break,
+                            Ok(s) => {
+                                self.kill_all(&mut running).await;
+                                return Ended::Failed(format!("startup task `{}` {}", task.command_line, describe(s)));
+                            }
+                            Err(e) => {
+                                self.kill_all(&mut running).await;
+                                return Ended::Failed(format!("failed to wait for startup task `{}`: {e}", task.command_line));
+                            }
+                        }
+                    }
+                    changed = self.desired.changed() => {
+                        if changed.is_err() || !self.still(spec.incarnation) {
+                            running.tasks.push((TaskType::Simple, task.command_line.clone(), process));
+                            self.stop_all(&mut running).await;
+                            return Ended::Desired;
+                        }
+                        self.update_same_incarnation(spec, prepared);
+                    }
+                }
+            }
+        }
+
+        let Some(command_line) = spec.entry_point.clone() else {
+            self.kill_all(&mut running).await;
+            return Ended::Failed("the role has no entry point weft can run".into());
+        };
+        let mut status_rx = match &self.host {
+            Some(host) => {
+                host.clear_status();
+                host.status()
+            }
+            None => watch::Sender::new(None).subscribe(),
+        };
+        status_rx.borrow_and_update();
+        match driver::spawn(Launch {
+            command_line: &command_line,
+            cwd: &prepared.approot,
+            env: &prepared.env,
+            cgroup: entry_group.as_ref(),
+            logs: prepared.logs.clone(),
+        }) {
+            Ok(p) => running.entry = Some(p),
+            Err(e) => {
+                self.kill_all(&mut running).await;
+                return Ended::Failed(format!(
+                    "failed to start the entry point `{command_line}`: {e}"
+                ));
+            }
+        }
+        self.report.pid = running.entry.as_ref().map(|p| p.pid);
+        tracing::info!(instance = %self.id, pid = self.report.pid, "entry point started");
+
+        let (verdicts_tx, mut verdicts) = watch::channel(BTreeMap::<String, Verdict>::new());
+        for ep in &spec.endpoints {
+            let (Some(probe), Some((addr, _))) =
+                (&ep.probe, prepared.placement.endpoints.get(&ep.name))
+            else {
+                continue;
+            };
+            let port = match probe.port {
+                Some(p) if Some(p) != ep.local_port => p,
+                _ => addr.port(),
+            };
+            verdicts_tx.send_modify(|v| {
+                v.insert(
+                    ep.name.clone(),
+                    Err(format!("probe {} not answered yet", ep.name)),
+                );
+            });
+            let probe = Probe {
+                name: ep.name.clone(),
+                addr: std::net::SocketAddr::new(addr.ip(), port),
+                http_path: probe.http_path.clone(),
+                interval: Duration::from_millis(probe.interval_ms.max(1)),
+                timeout: Duration::from_millis(probe.timeout_ms.max(1)),
+            };
+            running
+                .probes
+                .push(tokio::spawn(probe.run(verdicts_tx.clone())));
+        }
+        drop(verdicts_tx);
+        let mut passed: BTreeSet<String> = BTreeSet::new();
+        let probe_count = verdicts.borrow().len();
+
+        loop {
+            let facts = {
+                let v = verdicts.borrow_and_update();
+                for (name, verdict) in v.iter() {
+                    if verdict.is_ok() {
+                        passed.insert(name.clone());
+                    }
+                }
+                Facts {
+                    ready_on_start: spec.set_ready_on_process_start,
+                    said: *status_rx.borrow_and_update(),
+                    probe_failure: v.values().find_map(|r| r.clone().err()),
+                    probes_passed_once: passed.len() == probe_count,
+                    cycling: self.cycling,
+                }
+            };
+            let (status, ready, message) = assess(&facts);
+            self.publish(status, ready, message);
+            let Some(entry) = running.entry.as_mut() else {
+                return Ended::Desired;
+            };
+            tokio::select! {
+                exit = entry.child.wait() => {
+                    let why = match exit {
+                        Ok(s) => format!("the entry point `{command_line}` {}", describe(s)),
+                        Err(e) => format!("failed to wait for the entry point: {e}"),
+                    };
+                    running.entry = None;
+                    self.kill_all(&mut running).await;
+                    return Ended::Crashed(why);
+                }
+                changed = self.desired.changed() => {
+                    if changed.is_err() || !self.still(spec.incarnation) {
+                        self.stop_all(&mut running).await;
+                        return Ended::Desired;
+                    }
+                    self.update_same_incarnation(spec, prepared);
+                }
+                Ok(()) = status_rx.changed() => {}
+                Ok(()) = verdicts.changed() => {}
+                Ok(()) = self.topologies.changed() => {
+                    let deployment = spec.deployment_id.clone();
+                    self.update_topology(&deployment);
+                }
+            }
+        }
+    }
+
+    /// Azure's stop: Stopping on the runtime endpoint, SIGTERM, up to the
+    /// grace period for the entry point and foreground tasks to exit, then
+    /// SIGKILL of everything the instance started.
+    async fn stop_all(&mut self, running: &mut Running) {
+        self.report.pid = running.entry.as_ref().map(|p| p.pid);
+        self.publish(InstanceStatus::StoppingRole, false, None);
+        for probe in running.probes.drain(..) {
+            probe.abort();
+        }
+        if let Some(host) = &self.host {
+            host.publish(RuntimeEvent::Stopping);
+        }
+        if let Some(entry) = &running.entry {
+            entry.signal_group(Signal::SIGTERM);
+        }
+        for (_, _, task) in &running.tasks {
+            task.signal_group(Signal::SIGTERM);
+        }
+        if let Some(group) = self.cgroup() {
+            group.signal(Signal::SIGTERM);
+        }
+        let grace = self.shared.config.grace_period;
+        let waited = timeout(grace, async {
+            if let Some(entry) = running.entry.as_mut() {
+                let _ = entry.child.wait().await;
+            }
+            for (kind, _, task) in running.tasks.iter_mut() {
+                if *kind == TaskType::Foreground {
+                    let _ = task.child.wait().await;
+                }
+            }
+        })
+        .await;
+        if waited.is_err() {
+            tracing::warn!(instance = %self.id, grace_ms = grace.as_millis() as u64, "instance did not stop within the grace period; killing it");
+        }
+        self.kill_all(running).await;
+        self.report.pid = None;
+        self.publish(InstanceStatus::StoppedVM, false, None);
+        tracing::info!(instance = %self.id, "instance stopped");
+    }
+
+    /// SIGKILL of every process the instance started, waiting until none
+    /// is left.
+    async fn kill_all(&mut self, running: &mut Running) {
+        for probe in running.probes.drain(..) {
+            probe.abort();
+        }
+        let mut processes: Vec<Process> = running.entry.take().into_iter().collect();
+        processes.extend(running.tasks.drain(..).map(|(_, _, p)| p));
+        for p in &processes {
+            p.signal_group(Signal::SIGKILL);
+        }
+        let group = self.cgroup();
+        let marker = self.host.as_ref().map(|h| h.address());
+        let id = self.id.clone();
+        let killed = tokio::task::spawn_blocking(move || {
+            if let Some(group) = group {
+                if let Err(e) = group.kill_and_remove(KILL_TIMEOUT) {
+                    tracing::error!(instance = %id, error = %e, "failed to kill the instance's cgroup");
+                }
+            }
+            if let Some(marker) = marker {
+                let alive = procs::kill_marked(RUNTIME_ENV, &marker, KILL_TIMEOUT);
+                if alive > 0 {
+                    tracing::error!(instance = %id, alive, "processes of the instance survived SIGKILL");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = killed {
+            tracing::error!(instance = %self.id, error = %e, "failed to kill the instance's processes");
+        }
+        for mut p in processes {
+            let _ = timeout(Duration::from_secs(1), p.child.wait()).await;
+        }
+    }
+}
+
+/// The delay before restart number `crashes` (1-based) in the window: none
+/// for the first, then `base`, `2 base`, `4 base`, ... up to `max`.
+pub(crate) fn backoff(crashes: usize, base: Duration, max: Duration) -> Duration {
+    if crashes <= 1 {
+        return Duration::ZERO;
+    }
+    let shift = (crashes - 2).min(30) as u32;
+    base.saturating_mul(1u32 << shift).min(max)
+}
+
+/// `exited with status 3` / `was killed by signal SIGKILL`.
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        format!("exited with status {code}")
+    } else if let Some(sig) = status.signal() {
+        match Signal::try_from(sig) {
+            Ok(s) => format!("was killed by signal {s}"),
+            Err(_) => format!("was killed by signal {sig}"),
+        }
+    } else {
+        format!("ended: {status}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_is_immediate_then_doubles_up_to_the_max() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(1);
+        let delays: Vec<u64> = (1..=7)
+            .map(|n| backoff(n, base, max).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [0, 100, 200, 400, 800, 1000, 1000]);
+    }
+}
