@@ -1,1 +1,35 @@
-//! weft-fabric (being written).
+//! weft-fabric: the fabric controller.
+//!
+//! The [`Controller`] owns the desired state — services → deployments (one
+//! per [`Slot`]) → roles → instances `<Role>_IN_<n>` with an upgrade domain
+//! and a fault domain ([`placement`]) — persisted in a
+//! [`weft_store::StateStore`], and drives the actual state towards it:
+//!
+//! * it computes each instance's [`weft_agent::protocol::InstanceSpec`] from
+//!   the service model ([`spec`]) and hands the whole set to the host's agent
+//!   ([`weft_agent::protocol::AgentApi::apply`], declarative);
+//! * it binds one [`weft_lb::Vip`] per input endpoint (and per instance for
+//!   instance input endpoints) and keeps each VIP's backends equal to the
+//!   Ready instances the agent reports, draining an instance before it is
+//!   stopped;
+//! * deploy and delete are asynchronous operations with ids and a status
+//!   (`InProgress` / `Succeeded` / `Failed` with the reason), like Azure's
+//!   Get Operation Status; every step is one store transaction, and
+//!   [`Controller::open`] resumes what a killed controller left in flight.
+//!
+//! Views ([`view`]) are what the REST API returns as JSON.
+
+mod config;
+mod controller;
+mod error;
+mod ops;
+pub mod placement;
+mod record;
+pub mod spec;
+pub mod view;
+mod vips;
+
+pub use config::{DeployRequest, FabricConfig, OperationId, Slot};
+pub use controller::Controller;
+pub use error::FabricError;
+pub use weft_agent::protocol::{LogPage, LogQuery};

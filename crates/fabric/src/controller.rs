@@ -1,0 +1,541 @@
+//! The controller handle: desired state in memory (mirroring the store),
+//! the reconciler loop over the agent's reports, and the public API.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use weft_agent::protocol::{
+    AgentApi, InstanceReport, InstanceSpec, InstanceStatus, LogPage, LogQuery,
+};
+use weft_runtime::protocol::{Endpoint, Topology};
+use weft_store::{Op, StateStore};
+
+use crate::record::{self, DeploymentRecord, OperationRecord};
+use crate::view::{
+    DeploymentStatus, DeploymentView, InstanceView, OperationStatus, OperationView, RoleView,
+    ServiceView, VipView,
+};
+use crate::vips::{self, LiveVip};
+use crate::{DeployRequest, FabricConfig, FabricError, OperationId, Slot};
+
+/// The fabric controller. Cheap to clone; all clones share one state.
+pub struct Controller<A: AgentApi> {
+    pub(crate) inner: Arc<Inner<A>>,
+}
+
+impl<A: AgentApi> Clone for Controller<A> {
+    fn clone(&self) -> Self {
+        Controller {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+pub(crate) type DeploymentKey = (String, Slot);
+
+pub(crate) struct Inner<A: AgentApi> {
+    pub config: FabricConfig,
+    pub store: Arc<dyn StateStore>,
+    pub agent: A,
+    state: Mutex<State>,
+    /// Serialises `agent.apply` calls so the last one carries the latest set.
+    apply_lock: tokio::sync::Mutex<()>,
+    /// Bumped after every processed report and every operation change.
+    pub generation: watch::Sender<u64>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub deployments: BTreeMap<DeploymentKey, Live>,
+    pub operations: BTreeMap<String, OperationRecord>,
+    pub reports: BTreeMap<String, InstanceReport>,
+    /// The topology last sent per deployment id.
+    topology: BTreeMap<String, Topology>,
+    pub closed: bool,
+}
+
+pub(crate) struct Live {
+    pub record: DeploymentRecord,
+    /// Parallel to `record.plan.vips`; `None` until bound.
+    pub vips: Vec<Option<LiveVip>>,
+    /// Whether its instances are in the set given to the agent.
+    pub in_agent: bool,
+}
+
+impl Live {
+    pub fn instances(&self) -> impl Iterator<Item = &InstanceSpec> {
+        self.record
+            .plan
+            .roles
+            .iter()
+            .flat_map(|r| r.instances.iter())
+    }
+}
+
+impl<A: AgentApi> Controller<A> {
+    /// Loads the desired state, binds its VIPs again, hands every instance to
+    /// the agent (which adopts or restarts them) and resumes the operations
+    /// a previous controller left in progress.
+    pub async fn open(
+        config: FabricConfig,
+        store: Arc<dyn StateStore>,
+        agent: A,
+    ) -> Result<Self, FabricError> {
+        let dir = config.state_dir.join("packages");
+        std::fs::create_dir_all(&dir).map_err(|source| FabricError::Io {
+            what: "create the package directory",
+            path: dir.clone(),
+            source,
+        })?;
+        let deployments: Vec<DeploymentRecord> = record::load_all(&*store, record::DEPLOYMENTS)?;
+        let operations: Vec<OperationRecord> = record::load_all(&*store, record::OPERATIONS)?;
+        let mut state = State::default();
+        for record in deployments {
+            let n = record.plan.vips.len();
+            state.deployments.insert(
+                (record.service.clone(), record.slot),
+                Live {
+                    record,
+                    vips: vec![None; n],
+                    in_agent: true,
+                },
+            );
+        }
+        for op in operations {
+            state.operations.insert(op.id.clone(), op);
+        }
+        let controller = Controller {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                agent,
+                state: Mutex::new(state),
+                apply_lock: tokio::sync::Mutex::new(()),
+                generation: watch::channel(0).0,
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+        let keys: Vec<DeploymentKey> = controller
+            .inner
+            .lock()
+            .deployments
+            .keys()
+            .cloned()
+            .collect();
+        tracing::info!(deployments = keys.len(), "controller opening");
+        for key in &keys {
+            controller.inner.ensure_vips(key).await?;
+        }
+        let reconciler = tokio::spawn(reconcile(controller.inner.clone()));
+        controller.inner.spawn_tracked(reconciler);
+        controller.inner.apply().await?;
+        crate::ops::resume(&controller.inner);
+        Ok(controller)
+    }
+
+    /// Azure's Create Deployment: checks the request now (a bad package or
+    /// configuration is an error here, with the diagnostics), then deploys
+    /// asynchronously; follow it with [`Controller::operation`] or
+    /// [`Controller::wait`].
+    pub async fn deploy(&self, req: DeployRequest) -> Result<OperationId, FabricError> {
+        crate::ops::deploy(&self.inner, req).await
+    }
+
+    /// Azure's Delete Deployment: drains the deployment's instances from its
+    /// VIPs, stops them and forgets the deployment, asynchronously.
+    pub async fn delete_deployment(
+        &self,
+        service: &str,
+        slot: Slot,
+    ) -> Result<OperationId, FabricError> {
+        crate::ops::delete(&self.inner, service, slot).await
+    }
+
+    /// Azure's Get Operation Status.
+    pub fn operation(&self, id: &str) -> Option<OperationView> {
+        self.inner
+            .lock()
+            .operations
+            .get(id)
+            .map(OperationRecord::view)
+    }
+
+    /// Waits until operation `id` is no longer in progress; `None` if there
+    /// is no such operation.
+    pub async fn wait(&self, id: &str) -> Option<OperationView> {
+        let mut rx = self.inner.generation.subscribe();
+        loop {
+            let view = self.operation(id)?;
+            if view.status != OperationStatus::InProgress {
+                return Some(view);
+            }
+            if rx.changed().await.is_err() {
+                return Some(view);
+            }
+        }
+    }
+
+    /// Every operation, oldest first.
+    pub fn operations(&self) -> Vec<OperationView> {
+        let state = self.inner.lock();
+        let mut ops: Vec<_> = state.operations.values().collect();
+        ops.sort_by_key(|o| (o.started_ms, o.id.clone()));
+        ops.into_iter().map(OperationRecord::view).collect()
+    }
+
+    /// Services → deployments → roles → instances, with live status.
+    pub fn services(&self) -> Vec<ServiceView> {
+        let state = self.inner.lock();
+        let mut services: Vec<ServiceView> = Vec::new();
+        for ((service, _), live) in &state.deployments {
+            let view = deployment_view(live, &state.reports);
+            match services.last_mut() {
+                Some(s) if s.name == *service => s.deployments.push(view),
+                _ => services.push(ServiceView {
+                    name: service.clone(),
+                    deployments: vec![view],
+                }),
+            }
+        }
+        services
+    }
+
+    /// Captured output of a role instance of any deployment.
+    pub async fn logs(&self, instance_id: &str, query: LogQuery) -> Result<LogPage, FabricError> {
+        let known = self
+            .inner
+            .lock()
+            .deployments
+            .values()
+            .any(|live| live.instances().any(|i| i.instance_id == instance_id));
+        if !known {
+            return Err(FabricError::NoInstance {
+                instance: instance_id.to_owned(),
+            });
+        }
+        self.inner
+            .agent
+            .logs(instance_id, query)
+            .await
+            .map_err(|e| FabricError::Agent {
+                what: "read logs",
+                message: e.to_string(),
+            })
+    }
+
+    /// Stops operations (they resume on the next open), the VIPs (waiting
+    /// for open connections up to the drain timeout) and every instance. The
+    /// desired state stays in the store.
+    pub async fn shutdown(&self) {
+        let vips: Vec<LiveVip> = {
+            let mut state = self.inner.lock();
+            state.closed = true;
+            state
+                .deployments
+                .values_mut()
+                .flat_map(|live| live.vips.iter_mut().filter_map(Option::take))
+                .collect()
+        };
+        for task in std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()))
+        {
+            task.abort();
+        }
+        let mut closing = tokio::task::JoinSet::new();
+        for live in vips {
+            closing.spawn(async move { live.vip.close().await });
+        }
+        closing.join_all().await;
+        if let Err(e) = self.inner.agent.shutdown().await {
+            tracing::error!(error = %e, "agent shutdown failed");
+        }
+        self.inner.generation.send_modify(|g| *g += 1);
+        tracing::info!("controller shut down");
+    }
+}
+
+fn deployment_view(live: &Live, reports: &BTreeMap<String, InstanceReport>) -> DeploymentView {
+    let r = &live.record;
+    DeploymentView {
+        id: r.id.clone(),
+        slot: r.slot,
+        label: r.label.clone(),
+        status: r.status,
+        package_digest: r.package_digest.clone(),
+        created: record::rfc3339(r.created_ms),
+        vips: r
+            .plan
+            .vips
+            .iter()
+            .zip(&live.vips)
+            .filter_map(|(plan, vip)| {
+                Some(VipView {
+                    role: plan.role.clone(),
+                    endpoint: plan.endpoint.clone(),
+                    instance: plan.instance.clone(),
+                    address: vip.as_ref()?.vip.local_addr(),
+                    requested_port: plan.requested_port,
+                    protocol: plan.protocol.clone(),
+                })
+            })
+            .collect(),
+        roles: r
+            .plan
+            .roles
+            .iter()
+            .map(|role| RoleView {
+                name: role.name.clone(),
+                instance_count: role.instances.len() as u32,
+                upgrade_domain_count: role.upgrade_domain_count,
+                instances: role
+                    .instances
+                    .iter()
+                    .map(|spec| instance_view(spec, reports))
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn instance_view(spec: &InstanceSpec, reports: &BTreeMap<String, InstanceReport>) -> InstanceView {
+    let report = reports
+        .get(&spec.instance_id)
+        .filter(|r| r.deployment_id == spec.deployment_id);
+    InstanceView {
+        id: spec.instance_id.clone(),
+        status: report.map_or(InstanceStatus::RoleStateUnknown, |r| r.status),
+        ready: report.is_some_and(|r| r.ready && r.incarnation == spec.incarnation),
+        upgrade_domain: spec.update_domain,
+        fault_domain: spec.fault_domain,
+        endpoints: report.map(|r| r.endpoints.clone()).unwrap_or_default(),
+        pid: report.and_then(|r| r.pid),
+        restarts: report.map_or(0, |r| r.restarts),
+        message: report.and_then(|r| r.message.clone()),
+    }
+}
+
+/// The reconciler: on every agent report, refresh instance status, every
+/// VIP's backends and every deployment's topology.
+async fn reconcile<A: AgentApi>(inner: Arc<Inner<A>>) {
+    let mut rx = inner.agent.reports();
+    loop {
+        let reports = rx.borrow_and_update().clone();
+        {
+            let mut state = inner.lock();
+            state.reports = reports
+                .into_iter()
+                .map(|r| (r.instance_id.clone(), r))
+                .collect();
+        }
+        inner.sync_backends();
+        inner.sync_topology().await;
+        inner.generation.send_modify(|g| *g += 1);
+        if rx.changed().await.is_err() {
+            tracing::warn!("agent report channel closed; reconciler stops");
+            return;
+        }
+    }
+}
+
+impl<A: AgentApi> Inner<A> {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn spawn_tracked(&self, task: JoinHandle<()>) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    /// Gives the agent every instance of every deployment still in it.
+    pub async fn apply(&self) -> Result<(), FabricError> {
+        let _serial = self.apply_lock.lock().await;
+        let desired: Vec<InstanceSpec> = {
+            let state = self.lock();
+            if state.closed {
+                return Err(FabricError::ShutDown);
+            }
+            state
+                .deployments
+                .values()
+                .filter(|live| live.in_agent)
+                .flat_map(|live| live.instances().cloned())
+                .collect()
+        };
+        tracing::debug!(instances = desired.len(), "applying desired instances");
+        self.agent
+            .apply(desired)
+            .await
+            .map_err(|e| FabricError::Agent {
+                what: "apply the desired instances",
+                message: e.to_string(),
+            })
+    }
+
+    /// Sets every VIP's backends from the latest reports. A deployment being
+    /// deleted gets none.
+    pub fn sync_backends(&self) {
+        let mut state = self.lock();
+        let State {
+            deployments,
+            reports,
+            ..
+        } = &mut *state;
+        for live in deployments.values_mut() {
+            let deleting = live.record.status == DeploymentStatus::Deleting;
+            let instances: Vec<InstanceSpec> = live.instances().cloned().collect();
+            for (plan, slot) in live.record.plan.vips.iter().zip(live.vips.iter_mut()) {
+                let Some(bound) = slot else { continue };
+                let wanted = if deleting {
+                    Vec::new()
+                } else {
+                    vips::backends(plan, &instances, reports)
+                };
+                if wanted != bound.backends {
+                    tracing::debug!(
+                        role = %plan.role, endpoint = %plan.endpoint,
+                        backends = wanted.len(), "vip backends changed"
+                    );
+                    bound.vip.set_backends(wanted.clone());
+                    bound.backends = wanted;
+                }
+            }
+        }
+    }
+
+    /// Pushes each deployment's topology to the agent when it changed.
+    async fn sync_topology(&self) {
+        let changed: Vec<(String, Topology)> = {
+            let mut state = self.lock();
+            let mut out = Vec::new();
+            let computed: Vec<(String, Topology)> = state
+                .deployments
+                .values()
+                .filter(|live| live.in_agent)
+                .map(|live| (live.record.id.clone(), topology(live, &state.reports)))
+                .collect();
+            for (id, topo) in computed {
+                if state.topology.get(&id) != Some(&topo) {
+                    state.topology.insert(id.clone(), topo.clone());
+                    out.push((id, topo));
+                }
+            }
+            out
+        };
+        for (id, topo) in changed {
+            if let Err(e) = self.agent.set_topology(&id, topo).await {
+                tracing::warn!(deployment = %id, error = %e, "failed to push topology");
+            }
+        }
+    }
+
+    /// Writes records in one transaction and mirrors them in memory.
+    pub fn commit(
+        &self,
+        deployment: Option<Result<&DeploymentRecord, &str>>,
+        operation: Option<&OperationRecord>,
+    ) -> Result<(), FabricError> {
+        let mut ops = Vec::new();
+        match deployment {
+            Some(Ok(d)) => ops.push(Op::Put(d.key(), record::encode(d))),
+            Some(Err(key)) => ops.push(Op::Delete(key.to_owned())),
+            None => {}
+        }
+        if let Some(o) = operation {
+            ops.push(Op::Put(o.key(), record::encode(o)));
+        }
+        self.store.txn(Vec::new(), ops)?;
+        let mut state = self.lock();
+        if let Some(Ok(d)) = deployment
+            && let Some(live) = state.deployments.get_mut(&(d.service.clone(), d.slot))
+        {
+            live.record = d.clone();
+        }
+        if let Some(o) = operation {
+            state.operations.insert(o.id.clone(), o.clone());
+        }
+        drop(state);
+        self.generation.send_modify(|g| *g += 1);
+        Ok(())
+    }
+
+    /// Binds every VIP of the deployment not bound yet, persisting the ports
+    /// (and returning the remap messages).
+    pub async fn ensure_vips(&self, key: &DeploymentKey) -> Result<Vec<String>, FabricError> {
+        let Some((plans, ports, bound)) = self.lock().deployments.get(key).map(|live| {
+            (
+                live.record.plan.vips.clone(),
+                live.record.vip_ports.clone(),
+                live.vips.iter().map(Option::is_some).collect::<Vec<_>>(),
+            )
+        }) else {
+            return Ok(Vec::new());
+        };
+        let mut messages = Vec::new();
+        let mut new_ports = ports.clone();
+        new_ports.resize(plans.len(), None);
+        let mut bound_now = Vec::new();
+        for (i, plan) in plans.iter().enumerate() {
+            if bound[i] {
+                continue;
+            }
+            let (vip, message) =
+                vips::bind(self.config.vip_host, plan, new_ports[i], &self.config.vip).await?;
+            messages.extend(message);
+            new_ports[i] = Some(vip.local_addr().port());
+            bound_now.push((i, vip));
+        }
+        let record = {
+            let mut state = self.lock();
+            let Some(live) = state.deployments.get_mut(key) else {
+                return Ok(messages);
+            };
+            for (i, vip) in bound_now {
+                live.vips[i] = Some(LiveVip {
+                    vip,
+                    backends: Vec::new(),
+                });
+            }
+            let mut record = live.record.clone();
+            record.vip_ports = new_ports;
+            record
+        };
+        if record.vip_ports != ports {
+            self.commit(Some(Ok(&record)), None)?;
+        }
+        self.sync_backends();
+        Ok(messages)
+    }
+}
+
+/// role → instance → endpoint, from what the instances actually listen on.
+fn topology(live: &Live, reports: &BTreeMap<String, InstanceReport>) -> Topology {
+    let mut topo = Topology::default();
+    for role in &live.record.plan.roles {
+        let instances = topo.roles.entry(role.name.clone()).or_default();
+        for spec in &role.instances {
+            let mut endpoints = BTreeMap::new();
+            if let Some(report) = reports
+                .get(&spec.instance_id)
+                .filter(|r| r.deployment_id == spec.deployment_id)
+            {
+                for ep in &spec.endpoints {
+                    if let Some(addr) = report.endpoints.get(&ep.name) {
+                        endpoints.insert(
+                            ep.name.clone(),
+                            Endpoint {
+                                protocol: format!("{:?}", ep.protocol).to_lowercase(),
+                                address: *addr,
+                            },
+                        );
+                    }
+                }
+            }
+            instances.insert(spec.instance_id.clone(), endpoints);
+        }
+    }
+    topo
+}

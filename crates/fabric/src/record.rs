@@ -1,0 +1,111 @@
+//! What the controller persists: one record per deployment and per
+//! operation, as JSON under fixed keys. Instance status is never persisted
+//! (the agent reports it).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use weft_store::StateStore;
+
+use crate::spec::DeploymentPlan;
+use crate::view::{DeploymentStatus, OperationKind, OperationStatus, OperationView};
+use crate::{FabricError, Slot};
+
+pub const DEPLOYMENTS: &str = "/weft/deployments/";
+pub const OPERATIONS: &str = "/weft/operations/";
+
+pub fn deployment_key(service: &str, slot: Slot) -> String {
+    format!("{DEPLOYMENTS}{service}/{slot}")
+}
+
+pub fn operation_key(id: &str) -> String {
+    format!("{OPERATIONS}{id}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub service: String,
+    pub slot: Slot,
+    pub label: String,
+    pub status: DeploymentStatus,
+    pub package_digest: String,
+    pub created_ms: u64,
+    pub plan: DeploymentPlan,
+    /// The bound port of each VIP in `plan.vips` (same order) once bound;
+    /// a restarted controller binds the same ports again.
+    pub vip_ports: Vec<Option<u16>>,
+    /// The operation working on this deployment.
+    pub operation: Option<String>,
+}
+
+impl DeploymentRecord {
+    pub fn key(&self) -> String {
+        deployment_key(&self.service, self.slot)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationRecord {
+    pub id: String,
+    pub kind: OperationKind,
+    pub status: OperationStatus,
+    pub service: String,
+    pub slot: Slot,
+    pub deployment_id: String,
+    pub error: Option<String>,
+    pub messages: Vec<String>,
+    pub started_ms: u64,
+    pub ended_ms: Option<u64>,
+}
+
+impl OperationRecord {
+    pub fn key(&self) -> String {
+        operation_key(&self.id)
+    }
+
+    pub fn view(&self) -> OperationView {
+        OperationView {
+            id: self.id.clone(),
+            kind: self.kind,
+            status: self.status,
+            service: self.service.clone(),
+            slot: self.slot,
+            deployment_id: self.deployment_id.clone(),
+            error: self.error.clone(),
+            messages: self.messages.clone(),
+            started: rfc3339(self.started_ms),
+            ended: self.ended_ms.map(rfc3339),
+        }
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialize")
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, FabricError> {
+    serde_json::from_slice(bytes).map_err(|source| FabricError::Corrupt {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+/// Every record under `prefix`, with its mod revision.
+pub fn load_all<T: for<'de> Deserialize<'de>>(
+    store: &dyn StateStore,
+    prefix: &str,
+) -> Result<Vec<T>, FabricError> {
+    let (kvs, _) = store.range(prefix)?;
+    kvs.iter().map(|kv| decode(&kv.key, &kv.value)).collect()
+}

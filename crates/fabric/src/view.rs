@@ -1,0 +1,119 @@
+//! What the management API shows (serialized as JSON, camelCase).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use weft_agent::protocol::InstanceStatus;
+
+use crate::Slot;
+
+/// Azure's Get Operation Status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationView {
+    pub id: String,
+    pub kind: OperationKind,
+    pub status: OperationStatus,
+    pub service: String,
+    pub slot: Slot,
+    pub deployment_id: String,
+    /// Why it failed, in words (the failing instance and its message).
+    pub error: Option<String>,
+    /// Things the user should know that did not fail it (a VIP port that was
+    /// taken and remapped).
+    pub messages: Vec<String>,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub ended: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OperationKind {
+    CreateDeployment,
+    DeleteDeployment,
+}
+
+/// Azure's operation `Status` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OperationStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceView {
+    pub name: String,
+    pub deployments: Vec<DeploymentView>,
+}
+
+/// Azure's deployment `Status` values that weft uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeploymentStatus {
+    /// Being created: instances are starting.
+    Deploying,
+    Running,
+    Deleting,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentView {
+    /// 32 lower-case hex digits.
+    pub id: String,
+    pub slot: Slot,
+    pub label: String,
+    pub status: DeploymentStatus,
+    pub package_digest: String,
+    /// RFC 3339, UTC.
+    pub created: String,
+    /// The deployment's public endpoints: one per input endpoint and one per
+    /// instance for instance input endpoints.
+    pub vips: Vec<VipView>,
+    pub roles: Vec<RoleView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VipView {
+    pub role: String,
+    pub endpoint: String,
+    /// Set for an instance input endpoint's per-instance port.
+    pub instance: Option<String>,
+    /// Where clients connect.
+    pub address: SocketAddr,
+    /// The port the definition asked for; differs from `address`'s when it
+    /// was taken and remapped.
+    pub requested_port: u16,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleView {
+    pub name: String,
+    pub instance_count: u32,
+    pub upgrade_domain_count: u32,
+    pub instances: Vec<InstanceView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceView {
+    /// `<Role>_IN_<n>`.
+    pub id: String,
+    /// `RoleStateUnknown` until the agent first reports the instance.
+    pub status: InstanceStatus,
+    /// In its VIPs' backend sets.
+    pub ready: bool,
+    pub upgrade_domain: u32,
+    pub fault_domain: u32,
+    /// Where each endpoint of the instance listens (after remapping).
+    pub endpoints: BTreeMap<String, SocketAddr>,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub message: Option<String>,
+}

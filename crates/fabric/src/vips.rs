@@ -1,0 +1,99 @@
+//! The deployment's VIPs: binding (with remapping when a port is taken) and
+//! each VIP's backend set, computed from the agent's reports.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use weft_agent::protocol::{InstanceReport, InstanceSpec};
+use weft_lb::{Backend, LbError, Vip, VipConfig};
+
+use crate::FabricError;
+use crate::spec::VipPlan;
+
+/// A bound VIP and the backends it was last given.
+#[derive(Debug, Clone)]
+pub struct LiveVip {
+    pub vip: Vip,
+    pub backends: Vec<Backend>,
+}
+
+fn describe(plan: &VipPlan) -> String {
+    match &plan.instance {
+        Some(instance) => format!(
+            "instance input endpoint {}/{} of {instance}",
+            plan.role, plan.endpoint
+        ),
+        None => format!("input endpoint {}/{}", plan.role, plan.endpoint),
+    }
+}
+
+/// Binds `plan` on `host`, at `previous` (the port a former run bound) or
+/// the requested port; if that port is taken, at a free one, saying so.
+pub async fn bind(
+    host: IpAddr,
+    plan: &VipPlan,
+    previous: Option<u16>,
+    config: &VipConfig,
+) -> Result<(Vip, Option<String>), FabricError> {
+    let port = previous.unwrap_or(plan.requested_port);
+    let err = |source| FabricError::Vip {
+        endpoint: describe(plan),
+        source,
+    };
+    match Vip::bind(SocketAddr::new(host, port), config.clone()).await {
+        Ok(vip) => Ok((vip, None)),
+        Err(LbError::AddrInUse { addr }) => {
+            let vip = Vip::bind(SocketAddr::new(host, 0), config.clone())
+                .await
+                .map_err(err)?;
+            let message = format!(
+                "{}: port {} on {} is in use; listening on {} instead",
+                describe(plan),
+                addr.port(),
+                addr.ip(),
+                vip.local_addr()
+            );
+            tracing::warn!(endpoint = %describe(plan), requested = %addr, bound = %vip.local_addr(), "vip port remapped");
+            Ok((vip, Some(message)))
+        }
+        Err(source) => Err(err(source)),
+    }
+}
+
+/// The backends `plan` should have: the Ready instances of its role (or its
+/// one instance) at the address their endpoint actually listens on.
+pub fn backends(
+    plan: &VipPlan,
+    instances: &[InstanceSpec],
+    reports: &BTreeMap<String, InstanceReport>,
+) -> Vec<Backend> {
+    instances
+        .iter()
+        .filter(|spec| spec.role == plan.role)
+        .filter(|spec| {
+            plan.instance
+                .as_ref()
+                .is_none_or(|i| *i == spec.instance_id)
+        })
+        .filter_map(|spec| {
+            let report = reports.get(&spec.instance_id)?;
+            let current = report.deployment_id == spec.deployment_id
+                && report.incarnation == spec.incarnation
+                && report.ready;
+            let addr = *report.endpoints.get(&plan.endpoint)?;
+            current.then(|| Backend {
+                id: spec.instance_id.clone(),
+                addr: reachable(addr),
+            })
+        })
+        .collect()
+}
+
+/// An instance listening on every address is reached over loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    }
+}
