@@ -86,7 +86,8 @@ impl Shared {
 }
 
 impl RuntimeHost {
-    /// Serves `info` (and an empty topology) on a Unix socket at `socket`.
+    /// Serves `info` (and an empty topology) on a Unix socket at `socket`
+    /// (made absolute against the current directory).
     ///
     /// A socket file left at `socket` by a previous run that nobody answers
     /// on any more is replaced. A live endpoint there is `AddrInUse`; a file
@@ -94,6 +95,8 @@ impl RuntimeHost {
     /// than [`MAX_SOCKET_PATH`] bytes is `InvalidInput`. Must be called
     /// within a Tokio runtime.
     pub async fn bind(socket: &Path, info: InstanceInfo) -> io::Result<RuntimeHost> {
+        // The instance runs in its approot, so it must get an absolute path.
+        let socket = &std::path::absolute(socket)?;
         let len = socket.as_os_str().len();
         if len > MAX_SOCKET_PATH {
             return Err(io::Error::new(
@@ -140,7 +143,7 @@ impl RuntimeHost {
         })
     }
 
-    /// The value for the instance's `WEFT_RUNTIME`: `unix:<path>`.
+    /// The value for the instance's `WEFT_RUNTIME`: `unix:<absolute path>`.
     pub fn address(&self) -> String {
         format!("unix:{}", self.path.display())
     }

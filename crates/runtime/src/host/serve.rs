@@ -24,6 +24,9 @@ use crate::protocol::{EVENTS_CONTENT_TYPE, ErrorBody, RuntimeEvent, StatusBody};
 /// The largest request body accepted (a status is a few bytes).
 const MAX_BODY: usize = 64 * 1024;
 
+/// How long to wait after a failed accept before trying again.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
 type ResponseBody = BoxBody<Bytes, Infallible>;
 
 /// Accepts connections until `stop` turns true, then lets open ones finish
@@ -43,7 +46,10 @@ pub(super) async fn accept_loop(
                     connections.spawn(serve_connection(stream, shared, stop));
                 }
                 Err(e) => {
+                    // Out of file descriptors, most likely: back off instead
+                    // of spinning on the same error.
                     tracing::warn!(error = %e, "runtime endpoint failed to accept a connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
