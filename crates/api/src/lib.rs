@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod error;
+pub mod server;
 pub mod token;
 pub mod wire;
 

@@ -19,6 +19,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the fabric on this host and deploy an application (Ctrl-C stops it)
+    Up(cmd::up::Args),
+    /// Deploy a package and configuration to a running fabric
+    Deploy(cmd::deploy::Args),
+    /// Show services, deployments, roles and instances of a running fabric
+    Status(cmd::status::Args),
+    /// Print a role instance's captured output
+    Logs(cmd::logs::Args),
+    /// Delete a deployment from a running fabric
+    Delete(cmd::delete::Args),
     /// Check a service definition and configuration; report every problem
     Validate(cmd::validate::Args),
     /// Build, inspect, verify and unpack service packages (.cspkg)
@@ -42,6 +52,11 @@ fn main() -> ExitCode {
 
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Up(args) => cmd::up::run(args),
+        Command::Deploy(args) => cmd::deploy::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Logs(args) => cmd::logs::run(args),
+        Command::Delete(args) => cmd::delete::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Package(args) => cmd::package::run(args),
         Command::Vhd(args) => cmd::vhd::run(args),

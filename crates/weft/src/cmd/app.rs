@@ -111,9 +111,12 @@ impl AppArgs {
             let config = self.config.clone().context("--package needs --config")?;
             let mut opened = weft_package::Package::open(package)
                 .with_context(|| format!("cannot open package {}", package.display()))?;
-            let csdef = opened
-                .service_definition()
-                .with_context(|| format!("cannot read the service definition in {}", package.display()))?;
+            let csdef = opened.service_definition().with_context(|| {
+                format!(
+                    "cannot read the service definition in {}",
+                    package.display()
+                )
+            })?;
             let service = match &self.service {
                 Some(s) => s.clone(),
                 None => check_model(&PathBuf::from("ServiceDefinition.csdef"), &csdef, &config)?,

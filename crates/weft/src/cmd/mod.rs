@@ -4,7 +4,12 @@
 
 pub mod app;
 pub mod completions;
+pub mod delete;
+pub mod deploy;
+pub mod logs;
 pub mod package;
+pub mod status;
 pub mod storage;
+pub mod up;
 pub mod validate;
 pub mod vhd;
