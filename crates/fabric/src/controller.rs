@@ -435,13 +435,15 @@ impl<A: AgentApi> Inner<A> {
     /// Writes records in one transaction and mirrors them in memory.
     pub fn commit(
         &self,
-        deployment: Option<Result<&DeploymentRecord, &str>>,
+        deployment: Option<Result<&DeploymentRecord, &DeploymentKey>>,
         operation: Option<&OperationRecord>,
     ) -> Result<(), FabricError> {
         let mut ops = Vec::new();
         match deployment {
             Some(Ok(d)) => ops.push(Op::Put(d.key(), record::encode(d))),
-            Some(Err(key)) => ops.push(Op::Delete(key.to_owned())),
+            Some(Err((service, slot))) => {
+                ops.push(Op::Delete(record::deployment_key(service, *slot)))
+            }
             None => {}
         }
         if let Some(o) = operation {
@@ -453,6 +455,9 @@ impl<A: AgentApi> Inner<A> {
             && let Some(live) = state.deployments.get_mut(&(d.service.clone(), d.slot))
         {
             live.record = d.clone();
+        }
+        if let Some(Err(key)) = deployment {
+            state.deployments.remove(key);
         }
         if let Some(o) = operation {
             state.operations.insert(o.id.clone(), o.clone());

@@ -540,12 +540,9 @@ async fn run_delete<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id
         OperationKind::DeleteDeployment => OperationStatus::Succeeded,
         OperationKind::CreateDeployment => OperationStatus::Failed,
     };
-    let dkey = record::deployment_key(&key.0, key.1);
-    if let Err(e) = inner.commit(Some(Err(&dkey)), Some(&op)) {
+    if let Err(e) = inner.commit(Some(Err(&key)), Some(&op)) {
         tracing::error!(operation = %op_id, error = %e, "failed to record the removal");
         return;
     }
-    inner.lock().deployments.remove(&key);
-    inner.generation.send_modify(|g| *g += 1);
     tracing::info!(operation = %op_id, deployment = %deployment_id, status = ?op.status, "deployment removed");
 }

@@ -1,0 +1,405 @@
+//! Test harness: an in-memory, scriptable [`AgentApi`] whose "instances" are
+//! small TCP servers answering with their instance id, and a fixture
+//! service (package + configuration) built in a temporary directory.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use weft_agent::protocol::{
+    AgentApi, InstanceReport, InstanceSpec, InstanceStatus, LogLine, LogPage, LogQuery, LogStream,
+};
+use weft_runtime::protocol::Topology;
+
+/// What a fake instance does once applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Listens and reports Ready.
+    Ready,
+    /// Listens but stays StartingRole (never ready).
+    Hold,
+    /// Reports FailedStartingRole with this message.
+    Fail(String),
+}
+
+#[derive(Clone)]
+pub struct FakeAgent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: watch::Sender<Vec<InstanceReport>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Behaviour by instance id, else by role, else Ready.
+    behaviours: BTreeMap<String, Behaviour>,
+    reports: BTreeMap<String, InstanceReport>,
+    servers: BTreeMap<String, tokio::task::JoinHandle<()>>,
+    /// The instance ids of every apply, in order.
+    applies: Vec<Vec<String>>,
+    topologies: Vec<(String, Topology)>,
+    /// Instance ids ever started, with how many times.
+    starts: BTreeMap<String, u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("fake agent: {0}")]
+pub struct FakeError(String);
+
+impl FakeAgent {
+    pub fn new() -> FakeAgent {
+        FakeAgent {
+            inner: Arc::new(Inner {
+                tx: watch::channel(Vec::new()).0,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap()
+    }
+
+    /// Sets what instances (by id or by role) do when next started.
+    pub fn behave(&self, id_or_role: &str, behaviour: Behaviour) {
+        self.state()
+            .behaviours
+            .insert(id_or_role.to_owned(), behaviour);
+    }
+
+    /// Flips an instance's readiness (as a probe or Busy would).
+    pub fn set_ready(&self, id: &str, ready: bool) {
+        let mut state = self.state();
+        let report = state.reports.get_mut(id).expect("no such instance");
+        report.ready = ready;
+        report.status = if ready {
+            InstanceStatus::ReadyRole
+        } else {
+            InstanceStatus::BusyRole
+        };
+        self.publish(&state);
+    }
+
+    pub fn last_apply(&self) -> Vec<String> {
+        self.state().applies.last().cloned().unwrap_or_default()
+    }
+
+    pub fn applies(&self) -> Vec<Vec<String>> {
+        self.state().applies.clone()
+    }
+
+    pub fn starts(&self) -> BTreeMap<String, u32> {
+        self.state().starts.clone()
+    }
+
+    pub fn topologies(&self) -> Vec<(String, Topology)> {
+        self.state().topologies.clone()
+    }
+
+    pub fn running(&self) -> BTreeSet<String> {
+        self.state().servers.keys().cloned().collect()
+    }
+
+    fn publish(&self, state: &State) {
+        self.inner
+            .tx
+            .send_replace(state.reports.values().cloned().collect());
+    }
+}
+
+impl AgentApi for FakeAgent {
+    type Error = FakeError;
+
+    async fn apply(&self, desired: Vec<InstanceSpec>) -> Result<(), FakeError> {
+        let mut state = self.state();
+        state
+            .applies
+            .push(desired.iter().map(|s| s.instance_id.clone()).collect());
+        let wanted: BTreeSet<&str> = desired.iter().map(|s| s.instance_id.as_str()).collect();
+        let gone: Vec<String> = state
+            .reports
+            .keys()
+            .filter(|id| !wanted.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for id in gone {
+            state.reports.remove(&id);
+            if let Some(server) = state.servers.remove(&id) {
+                server.abort();
+            }
+        }
+        for spec in desired {
+            if state.reports.contains_key(&spec.instance_id) {
+                continue;
+            }
+            let behaviour = state
+                .behaviours
+                .get(&spec.instance_id)
+                .or_else(|| state.behaviours.get(&spec.role))
+                .cloned()
+                .unwrap_or(Behaviour::Ready);
+            *state.starts.entry(spec.instance_id.clone()).or_default() += 1;
+            let mut endpoints = BTreeMap::new();
+            if behaviour != Behaviour::Fail(String::new())
+                && !matches!(behaviour, Behaviour::Fail(_))
+            {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                listener.set_nonblocking(true).unwrap();
+                let addr = listener.local_addr().unwrap();
+                for ep in &spec.endpoints {
+                    endpoints.insert(ep.name.clone(), addr);
+                }
+                let id = spec.instance_id.clone();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                state
+                    .servers
+                    .insert(spec.instance_id.clone(), tokio::spawn(serve(listener, id)));
+            }
+            let (status, ready, message) = match &behaviour {
+                Behaviour::Ready => (InstanceStatus::ReadyRole, true, None),
+                Behaviour::Hold => (
+                    InstanceStatus::StartingRole,
+                    false,
+                    Some("starting".to_owned()),
+                ),
+                Behaviour::Fail(m) => (InstanceStatus::FailedStartingRole, false, Some(m.clone())),
+            };
+            state.reports.insert(
+                spec.instance_id.clone(),
+                InstanceReport {
+                    instance_id: spec.instance_id.clone(),
+                    deployment_id: spec.deployment_id.clone(),
+                    role: spec.role.clone(),
+                    incarnation: spec.incarnation,
+                    status,
+                    ready,
+                    endpoints,
+                    pid: Some(4242),
+                    restarts: 0,
+                    message,
+                },
+            );
+        }
+        self.publish(&state);
+        Ok(())
+    }
+
+    fn reports(&self) -> watch::Receiver<Vec<InstanceReport>> {
+        self.inner.tx.subscribe()
+    }
+
+    async fn set_topology(&self, deployment_id: &str, topology: Topology) -> Result<(), FakeError> {
+        self.state()
+            .topologies
+            .push((deployment_id.to_owned(), topology));
+        Ok(())
+    }
+
+    async fn logs(&self, instance_id: &str, _query: LogQuery) -> Result<LogPage, FakeError> {
+        if !self.state().reports.contains_key(instance_id) {
+            return Err(FakeError(format!("no instance {instance_id}")));
+        }
+        Ok(LogPage {
+            lines: vec![LogLine {
+                stream: LogStream::Stdout,
+                text: format!("{instance_id} says hi"),
+            }],
+            cursor: 1,
+        })
+    }
+
+    async fn shutdown(&self) -> Result<(), FakeError> {
+        let mut state = self.state();
+        state.reports.clear();
+        for (_, server) in std::mem::take(&mut state.servers) {
+            server.abort();
+        }
+        self.publish(&state);
+        Ok(())
+    }
+}
+
+/// Answers every connection with `<instance id>\n`, then keeps it open
+/// until the client closes it.
+async fn serve(listener: tokio::net::TcpListener, id: String) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            return;
+        };
+        let id = id.clone();
+        tokio::spawn(async move {
+            let _ = conn.write_all(format!("{id}\n").as_bytes()).await;
+            let mut sink = [0u8; 64];
+            while let Ok(n) = conn.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// Connects to `addr` and returns the first line the backend sends (empty
+/// when the VIP closed the connection: no backend).
+pub async fn who(addr: SocketAddr) -> String {
+    let (line, _conn) = hold(addr).await;
+    line
+}
+
+/// Like [`who`] but keeps the connection open.
+pub async fn hold(addr: SocketAddr) -> (String, tokio::net::TcpStream) {
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), conn.read(&mut byte)).await {
+            Ok(Ok(1)) if byte[0] != b'\n' => buf.push(byte[0]),
+            _ => break,
+        }
+    }
+    (String::from_utf8(buf).unwrap(), conn)
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub package: PathBuf,
+    pub cscfg: Vec<u8>,
+    pub port: u16,
+}
+
+pub fn csdef(port: u16) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<ServiceDefinition name="shop" xmlns="http://schemas.microsoft.com/ServiceHosting/2008/10/ServiceDefinition" upgradeDomainCount="3">
+  <LoadBalancerProbes>
+    <LoadBalancerProbe name="Health" protocol="http" path="/healthz" intervalInSeconds="5" timeoutInSeconds="11" />
+  </LoadBalancerProbes>
+  <WebRole name="Web" vmsize="Small">
+    <Runtime>
+      <Environment>
+        <Variable name="PORT"><RoleInstanceValue xpath="/RoleEnvironment/CurrentInstance/Endpoints/Endpoint[@name='HttpIn']/@port" /></Variable>
+        <Variable name="MODE" value="fast" />
+      </Environment>
+      <EntryPoint><ProgramEntryPoint commandLine="./web.sh" setReadyOnProcessStart="true" /></EntryPoint>
+    </Runtime>
+    <ConfigurationSettings><Setting name="Greeting" /></ConfigurationSettings>
+    <Endpoints>
+      <InputEndpoint name="HttpIn" protocol="http" port="{port}" localPort="*" loadBalancerProbe="Health" />
+    </Endpoints>
+    <LocalResources><LocalStorage name="Scratch" sizeInMB="64" cleanOnRoleRecycle="true" /></LocalResources>
+  </WebRole>
+  <WorkerRole name="Worker" vmsize="ExtraSmall">
+    <Runtime><EntryPoint><ProgramEntryPoint commandLine="./work.sh" setReadyOnProcessStart="true" /></EntryPoint></Runtime>
+    <Startup><Task commandLine="./prepare.sh" taskType="simple" /></Startup>
+  </WorkerRole>
+</ServiceDefinition>
+"#
+    )
+}
+
+pub fn cscfg(web: u32, worker: u32) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<ServiceConfiguration serviceName="shop" xmlns="http://schemas.microsoft.com/ServiceHosting/2008/10/ServiceConfiguration" osFamily="7" osVersion="*">
+  <Role name="Web">
+    <Instances count="{web}" />
+    <ConfigurationSettings><Setting name="Greeting" value="hi" /></ConfigurationSettings>
+  </Role>
+  <Role name="Worker"><Instances count="{worker}" /></Role>
+</ServiceConfiguration>
+"#
+    )
+    .into_bytes()
+}
+
+/// The fixture service with its VIP on `port`.
+pub fn fixture_on(port: u16) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    for (role, file) in [("Web", "web.sh"), ("Worker", "work.sh")] {
+        std::fs::create_dir_all(src.join(role)).unwrap();
+        std::fs::write(src.join(role).join(file), "#!/bin/sh\nexec sleep 1000\n").unwrap();
+    }
+    let package = dir.path().join("shop.cspkg");
+    weft_package::build_package(
+        &weft_package::PackageSpec {
+            service_definition: csdef(port).into_bytes(),
+            roles: ["Web", "Worker"]
+                .iter()
+                .map(|r| weft_package::RoleSource {
+                    name: (*r).to_owned(),
+                    dir: src.join(r),
+                })
+                .collect(),
+        },
+        &package,
+        &weft_package::BuildOptions::default(),
+    )
+    .unwrap();
+    Fixture {
+        dir,
+        package,
+        cscfg: cscfg(2, 1),
+        port,
+    }
+}
+
+pub fn fixture() -> Fixture {
+    fixture_on(free_port())
+}
+
+pub fn state_dir(f: &Fixture) -> PathBuf {
+    f.dir.path().join("state")
+}
+
+pub fn store_at(dir: &Path) -> Arc<dyn weft_store::StateStore> {
+    std::fs::create_dir_all(dir).unwrap();
+    Arc::new(weft_store::SqliteStore::open(&dir.join("fabric.db")).unwrap())
+}
+
+pub fn config(dir: &Path) -> weft_fabric::FabricConfig {
+    let mut c = weft_fabric::FabricConfig::new(dir);
+    c.deploy_timeout = Duration::from_secs(10);
+    c.drain_timeout = Duration::from_secs(10);
+    c
+}
+
+pub fn request(f: &Fixture, service: &str) -> weft_fabric::DeployRequest {
+    weft_fabric::DeployRequest {
+        service: service.to_owned(),
+        slot: weft_fabric::Slot::Production,
+        package: f.package.clone(),
+        configuration: f.cscfg.clone(),
+        label: String::new(),
+    }
+}
+
+/// Waits (up to 10 s) until `cond` holds, polling on a short interval.
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
