@@ -319,6 +319,20 @@ fn check_spec(spec: &InstanceSpec) -> Result<(), AgentError> {
     Ok(())
 }
 
+impl Drop for Shared {
+    /// The last handle and supervisor are gone (the runtime they ran in was
+    /// dropped): nothing supervises the instances any more, so none may
+    /// keep running.
+    fn drop(&mut self) {
+        if let Err(e) = kill_leftovers(&self.state_dir, &self.run_dir, self.cgroups.as_ref()) {
+            tracing::error!(error = %e, "failed to kill the instances of a dropped agent");
+        }
+        if let Some(root) = &self.cgroups {
+            let _ = fs::remove_dir(root.path());
+        }
+    }
+}
+
 /// Instance ids name directories, cgroups and log books.
 fn check_instance_id(id: &str) -> Result<(), AgentError> {
     let ok = !id.is_empty()

@@ -3,18 +3,21 @@
 //! captured, and (when the agent has cgroups) inside the instance's cgroup
 //! from its first instruction, so nothing it forks can escape the group.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::cgroup::Cgroup;
 use crate::logs::{LogBook, pump};
+use crate::procs;
 use crate::protocol::LogStream;
 
 pub(crate) struct Launch<'a> {
@@ -40,11 +43,49 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Waits until the process and every process left in its group have
+    /// exited.
+    pub(crate) async fn wait_group(&mut self) {
+        let _ = self.child.wait().await;
+        let pid = self.pid;
+        loop {
+            let alive = tokio::task::spawn_blocking(move || procs::group_alive(pid))
+                .await
+                .unwrap_or(false);
+            if !alive {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The line given to `/bin/sh -c`. A single command naming its program by
+/// path (`./hello web`, `/usr/bin/x --flag`) gets `exec` in front, so the
+/// process the agent watches and signals is the program itself rather than
+/// a shell waiting for it (bash does the same for `-c`; dash does not).
+pub(crate) fn shell_line(command_line: &str) -> Cow<'_, str> {
+    let plain = command_line.trim().chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                ' ' | '\t' | '_' | '.' | '/' | ':' | ',' | '+' | '@' | '%' | '-'
+            )
+    });
+    let first = command_line.split_whitespace().next().unwrap_or("");
+    if plain && first.contains('/') {
+        Cow::Owned(format!("exec {}", command_line.trim()))
+    } else {
+        Cow::Borrowed(command_line)
+    }
+}
+
 pub(crate) fn spawn(launch: Launch<'_>) -> io::Result<Process> {
     let mut command = tokio::process::Command::new("/bin/sh");
     command
         .arg("-c")
-        .arg(launch.command_line)
+        .arg(shell_line(launch.command_line).as_ref())
         .current_dir(launch.cwd)
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
@@ -80,4 +121,27 @@ pub(crate) fn spawn(launch: Launch<'_>) -> io::Result<Process> {
         tokio::spawn(pump(launch.logs.clone(), LogStream::Stderr, stderr));
     }
     Ok(Process { child, pid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_line;
+
+    #[test]
+    fn only_a_single_command_by_path_is_execed() {
+        let cases = [
+            ("./hello web", "exec ./hello web"),
+            ("  /usr/bin/env -i x ", "exec /usr/bin/env -i x"),
+            ("sleep 1000", "sleep 1000"),
+            ("exit 1", "exit 1"),
+            ("./a.sh && ./b.sh", "./a.sh && ./b.sh"),
+            ("./a.sh > out", "./a.sh > out"),
+            ("FOO=1 ./a.sh", "FOO=1 ./a.sh"),
+            ("./a.sh $HOME", "./a.sh $HOME"),
+            ("./a.sh; ./b.sh", "./a.sh; ./b.sh"),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(shell_line(line), expected, "{line}");
+        }
+    }
 }

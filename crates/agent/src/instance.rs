@@ -602,11 +602,11 @@ impl Supervisor {
         let grace = self.shared.config.grace_period;
         let waited = timeout(grace, async {
             if let Some(entry) = running.entry.as_mut() {
-                let _ = entry.child.wait().await;
+                entry.wait_group().await;
             }
             for (kind, _, task) in running.tasks.iter_mut() {
                 if *kind == TaskType::Foreground {
-                    let _ = task.child.wait().await;
+                    task.wait_group().await;
                 }
             }
         })
@@ -635,10 +635,10 @@ impl Supervisor {
         let marker = self.host.as_ref().map(|h| h.address());
         let id = self.id.clone();
         let killed = tokio::task::spawn_blocking(move || {
-            if let Some(group) = group {
-                if let Err(e) = group.kill_and_remove(KILL_TIMEOUT) {
-                    tracing::error!(instance = %id, error = %e, "failed to kill the instance's cgroup");
-                }
+            if let Some(group) = group
+                && let Err(e) = group.kill_and_remove(KILL_TIMEOUT)
+            {
+                tracing::error!(instance = %id, error = %e, "failed to kill the instance's cgroup");
             }
             if let Some(marker) = marker {
                 let alive = procs::kill_marked(RUNTIME_ENV, &marker, KILL_TIMEOUT);

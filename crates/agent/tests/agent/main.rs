@@ -1,0 +1,13 @@
+//! The agent against real processes: small shell-script roles packaged
+//! with weft-package, run, supervised, probed and stopped.
+
+mod common;
+
+mod env;
+mod lifecycle;
+mod logs;
+mod orphans;
+mod ports;
+mod readiness;
+mod restart;
+mod startup;

@@ -1,0 +1,203 @@
+//! Nothing an instance started survives its stop, nor a crash of the
+//! agent followed by a new agent on the same state directory.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use weft_agent::protocol::AgentApi;
+use weft_agent::{Agent, CgroupMode};
+
+use crate::common::*;
+
+/// The entry point forks a grandchild that leaves the process group with
+/// setsid and records its pid.
+const DAEMONIZING: &str = r#"setsid sh -c 'echo $$ > "$SCRATCH/grandchild.pid"; exec sleep 1000' &
+exec sleep 1000"#;
+
+async fn no_orphans(mode: CgroupMode) {
+    let role = package(&[("run.sh", DAEMONIZING)]);
+    let state = tempfile::tempdir().unwrap();
+    let mut cfg = config(state.path());
+    cfg.cgroup = mode;
+    let agent = Agent::open(cfg).unwrap();
+    if mode == CgroupMode::Off {
+        assert!(!agent.uses_cgroups());
+    }
+    agent
+        .apply(vec![spec(&role, "Worker_IN_0", "./run.sh")])
+        .await
+        .unwrap();
+    until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+    let grandchild: u32 = read_when_written(&scratch(&agent, "Worker_IN_0").join("grandchild.pid"))
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(grandchild));
+    assert_eq!(processes_of(state.path(), "Worker_IN_0").len(), 2);
+
+    shutdown(&agent).await;
+    assert!(
+        !alive(grandchild),
+        "the setsid grandchild {grandchild} survived the stop"
+    );
+    assert_eq!(processes_of(state.path(), "Worker_IN_0"), Vec::<u32>::new());
+}
+
+#[tokio::test]
+async fn a_setsid_grandchild_dies_with_its_instance() {
+    no_orphans(CgroupMode::Auto).await;
+}
+
+#[tokio::test]
+async fn a_setsid_grandchild_dies_with_its_instance_without_cgroups() {
+    no_orphans(CgroupMode::Off).await;
+}
+
+/// The first agent of the reopen test, in a child process that the test
+/// SIGKILLs once the instance runs: an agent that ended without a shutdown.
+#[test]
+#[ignore = "run as a child process by reopening_after_an_unclean_end_kills_the_leftovers_first"]
+fn first_agent_process() {
+    let var = |name: &str| std::env::var(name).expect("run by the reopen test");
+    let state = PathBuf::from(var("WEFT_TEST_STATE"));
+    let role = packaged(
+        PathBuf::from(var("WEFT_TEST_PACKAGE")),
+        var("WEFT_TEST_DIGEST"),
+    );
+    let mut cfg = config(&state);
+    cfg.cgroup = if var("WEFT_TEST_CGROUP") == "off" {
+        CgroupMode::Off
+    } else {
+        CgroupMode::Auto
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let agent = Agent::open(cfg).unwrap();
+        agent
+            .apply(vec![spec(&role, "Worker_IN_0", "./run.sh")])
+            .await
+            .unwrap();
+        let reports = until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+        let gc = read_when_written(&scratch(&agent, "Worker_IN_0").join("grandchild.pid")).await;
+        let entry = report(&reports, "Worker_IN_0").unwrap().pid.unwrap();
+        let out = state.with_extension("first");
+        std::fs::write(&out, format!("{entry} {}", gc.trim())).unwrap();
+        std::future::pending::<()>().await;
+    });
+}
+
+#[tokio::test]
+async fn reopening_after_an_unclean_end_kills_the_leftovers_first() {
+    for mode in [CgroupMode::Auto, CgroupMode::Off] {
+        let role = package(&[("run.sh", DAEMONIZING)]);
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mut first = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "orphans::first_agent_process",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("WEFT_TEST_STATE", &state)
+            .env("WEFT_TEST_PACKAGE", &role.package)
+            .env("WEFT_TEST_DIGEST", &role.digest)
+            .env(
+                "WEFT_TEST_CGROUP",
+                if mode == CgroupMode::Off {
+                    "off"
+                } else {
+                    "auto"
+                },
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = state.with_extension("first");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let text = loop {
+            if let Ok(text) = std::fs::read_to_string(&out)
+                && !text.is_empty()
+            {
+                break text;
+            }
+            if let Ok(Some(status)) = first.try_wait() {
+                panic!("{mode:?}: the first agent ended early: {status}");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{mode:?}: the first agent never got ready"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let (entry, grandchild) = text.split_once(' ').unwrap();
+        let (entry, grandchild): (u32, u32) = (entry.parse().unwrap(), grandchild.parse().unwrap());
+        first.kill().unwrap();
+        first.wait().unwrap();
+        assert!(
+            alive(entry) && alive(grandchild),
+            "{mode:?}: the leftovers run before the reopen"
+        );
+
+        let mut cfg = config(&state);
+        cfg.cgroup = mode;
+        let agent = Agent::open(cfg).unwrap();
+        assert!(
+            !alive(entry),
+            "{mode:?}: open killed the old entry point {entry}"
+        );
+        assert!(
+            !alive(grandchild),
+            "{mode:?}: open killed the old grandchild {grandchild}"
+        );
+        std::fs::remove_file(scratch(&agent, "Worker_IN_0").join("grandchild.pid")).unwrap();
+        agent
+            .apply(vec![spec(&role, "Worker_IN_0", "./run.sh")])
+            .await
+            .unwrap();
+        until(&agent, "ready again", |r| ready(r, "Worker_IN_0")).await;
+        read_when_written(&scratch(&agent, "Worker_IN_0").join("grandchild.pid")).await;
+        assert_eq!(
+            processes_of(&state, "Worker_IN_0").len(),
+            2,
+            "{mode:?}: exactly one copy of the instance (entry + grandchild)"
+        );
+        shutdown(&agent).await;
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_agent_runtime_without_shutdown_leaves_no_process() {
+    let role = package(&[("run.sh", DAEMONIZING)]);
+    let state = tempfile::tempdir().unwrap();
+    let cfg = config(state.path());
+    let (entry, grandchild) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let pids = rt.block_on(async {
+                let agent = Agent::open(cfg.clone()).unwrap();
+                agent
+                    .apply(vec![spec(&role, "Worker_IN_0", "./run.sh")])
+                    .await
+                    .unwrap();
+                let reports = until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+                let gc =
+                    read_when_written(&scratch(&agent, "Worker_IN_0").join("grandchild.pid")).await;
+                (
+                    report(&reports, "Worker_IN_0").unwrap().pid.unwrap(),
+                    gc.trim().parse::<u32>().unwrap(),
+                )
+            });
+            drop(rt);
+            pids
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(!alive(entry), "the entry point {entry} outlived its agent");
+    assert!(
+        !alive(grandchild),
+        "the grandchild {grandchild} outlived its agent"
+    );
+}

@@ -1,0 +1,143 @@
+//! Startup tasks with Azure's semantics.
+
+use std::time::Instant;
+
+use weft_agent::protocol::{AgentApi, InstanceStatus, StartupTaskSpec, TaskType};
+
+use crate::common::*;
+
+fn task(command_line: &str, task_type: TaskType) -> StartupTaskSpec {
+    StartupTaskSpec {
+        command_line: command_line.into(),
+        task_type,
+        elevated: false,
+        environment: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn simple_tasks_run_in_order_before_the_entry_point() {
+    let role = package(&[
+        ("one.sh", r#"echo one >> "$SCRATCH/order""#),
+        ("two.sh", r#"echo two >> "$SCRATCH/order""#),
+        (
+            "run.sh",
+            r#"echo entry >> "$SCRATCH/order"; exec sleep 1000"#,
+        ),
+    ]);
+    let (_state, agent) = open();
+    let mut s = spec(&role, "Worker_IN_0", "./run.sh");
+    s.startup = vec![
+        task("./one.sh", TaskType::Simple),
+        task("./two.sh", TaskType::Simple),
+    ];
+    agent.apply(vec![s]).await.unwrap();
+    until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+    let order = scratch(&agent, "Worker_IN_0").join("order");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !std::fs::read_to_string(&order)
+        .unwrap_or_default()
+        .contains("entry")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the entry point never wrote"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(&order).unwrap(),
+        "one\ntwo\nentry\n"
+    );
+    shutdown(&agent).await;
+}
+
+#[tokio::test]
+async fn a_failing_simple_task_fails_the_start_with_its_exit_status() {
+    let role = package(&[
+        ("prep.sh", "exit 3"),
+        ("run.sh", r#"touch "$SCRATCH/entry-ran"; exec sleep 1000"#),
+    ]);
+    let (_state, agent) = open();
+    let mut s = spec(&role, "Worker_IN_0", "./run.sh");
+    s.startup = vec![task("./prep.sh", TaskType::Simple)];
+    agent.apply(vec![s]).await.unwrap();
+    let reports = until(&agent, "failed", |r| {
+        report(r, "Worker_IN_0").is_some_and(|x| x.status == InstanceStatus::FailedStartingRole)
+    })
+    .await;
+    let r = report(&reports, "Worker_IN_0").unwrap();
+    assert_eq!(
+        r.message.as_deref(),
+        Some("startup task `./prep.sh` exited with status 3")
+    );
+    assert!(!r.ready);
+    assert!(
+        !scratch(&agent, "Worker_IN_0").join("entry-ran").exists(),
+        "the entry point never ran"
+    );
+    shutdown(&agent).await;
+}
+
+#[tokio::test]
+async fn a_foreground_task_keeps_the_instance_from_stopping_until_it_exits() {
+    // On SIGTERM the task takes a while to finish its work, then exits.
+    let role = package(&[
+        (
+            "fg.sh",
+            r#"trap 'sleep 0.3; echo finished > "$SCRATCH/fg"; exit 0' TERM
+echo started > "$SCRATCH/fg"
+while :; do sleep 0.05; done"#,
+        ),
+        ("run.sh", "exec sleep 1000"),
+    ]);
+    let (_state, agent) = open();
+    let mut s = spec(&role, "Worker_IN_0", "./run.sh");
+    s.startup = vec![task("./fg.sh", TaskType::Foreground)];
+    agent.apply(vec![s]).await.unwrap();
+    until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+    let marker = scratch(&agent, "Worker_IN_0").join("fg");
+    assert_eq!(read_when_written(&marker).await, "started\n");
+
+    let stopping = Instant::now();
+    shutdown(&agent).await;
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "finished\n",
+        "the stop waited for the foreground task (took {:?})",
+        stopping.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_background_task_does_not_keep_the_instance_alive() {
+    let role = package(&[
+        (
+            "bg.sh",
+            r#"echo $$ > "$SCRATCH/bg.pid"; trap '' TERM; while :; do sleep 0.05; done"#,
+        ),
+        ("run.sh", "exec sleep 1000"),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let mut cfg = config(state.path());
+    cfg.grace_period = std::time::Duration::from_secs(30);
+    let agent = weft_agent::Agent::open(cfg).unwrap();
+    let mut s = spec(&role, "Worker_IN_0", "./run.sh");
+    s.startup = vec![task("./bg.sh", TaskType::Background)];
+    agent.apply(vec![s]).await.unwrap();
+    until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+    let bg: u32 = read_when_written(&scratch(&agent, "Worker_IN_0").join("bg.pid"))
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    // The task ignores SIGTERM; the stop does not wait the 30 s grace for it.
+    let stopping = Instant::now();
+    shutdown(&agent).await;
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        stopping.elapsed()
+    );
+    assert!(!alive(bg), "the background task {bg} was killed");
+}
