@@ -11,26 +11,24 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
-use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 use weft_runtime::host::RuntimeHost;
-use weft_runtime::protocol::{Change, RUNTIME_ENV, RuntimeEvent, Topology};
+use weft_runtime::protocol::{Change, RuntimeEvent, Topology};
 
 use crate::agent::Shared;
 use crate::cgroup::Cgroup;
-use crate::driver::{self, Launch, Process};
+use crate::driver::Process;
 use crate::env::{self, Placement};
-use crate::health::{Facts, assess};
 use crate::logs::LogBook;
 use crate::prepare;
-use crate::probe::{Probe, Verdict};
-use crate::procs;
+mod run;
+mod stop;
+
 use crate::protocol::{InstanceReport, InstanceSpec, InstanceStatus, TaskType};
 
 /// How long the processes of a killed instance may take to disappear.
@@ -135,14 +133,14 @@ enum Ended {
 }
 
 impl Supervisor {
-    fn cgroup(&self) -> Option<Cgroup> {
+    pub(super) fn cgroup(&self) -> Option<Cgroup> {
         self.shared
             .cgroups
             .as_ref()
             .map(|root| root.instance(&self.id))
     }
 
-    fn publish(&mut self, status: InstanceStatus, ready: bool, message: Option<String>) {
+    pub(super) fn publish(&mut self, status: InstanceStatus, ready: bool, message: Option<String>) {
         self.report.status = status;
         self.report.ready = ready;
         self.report.message = message;
@@ -150,7 +148,7 @@ impl Supervisor {
     }
 
     /// Whether the desired spec still is incarnation `incarnation`.
-    fn still(&self, incarnation: u64) -> bool {
+    pub(super) fn still(&self, incarnation: u64) -> bool {
         self.desired
             .borrow()
             .as_ref()
@@ -320,7 +318,7 @@ impl Supervisor {
 
     /// Same incarnation, other values (settings): tell the instance with
     /// Changing / Changed around the new values, as Azure does.
-    fn update_same_incarnation(&mut self, spec: &mut InstanceSpec, prepared: &Prepared) {
+    pub(super) fn update_same_incarnation(&mut self, spec: &mut InstanceSpec, prepared: &Prepared) {
         let Some(new) = self.desired.borrow().clone() else {
             return;
         };
@@ -349,7 +347,7 @@ impl Supervisor {
     }
 
     /// Applies a new topology of this deployment to the runtime endpoint.
-    fn update_topology(&mut self, deployment_id: &str) {
+    pub(super) fn update_topology(&mut self, deployment_id: &str) {
         let Some(new) = self
             .topologies
             .borrow_and_update()
@@ -377,284 +375,6 @@ impl Supervisor {
         }
         self.topology = Some(new);
     }
-
-    /// Starts the startup tasks and the entry point and supervises them
-    /// until the entry point exits or the desired spec changes.
-    async fn run_once(&mut self, spec: &mut InstanceSpec, prepared: &Prepared) -> Ended {
-        self.report.pid = None;
-        let starting = if self.cycling {
-            InstanceStatus::CyclingRole
-        } else {
-            InstanceStatus::StartingRole
-        };
-        let message = self.report.message.take().filter(|_| self.cycling);
-        self.publish(starting, false, message);
-        let mut running = Running::default();
-        if let Err(message) = prepare::local_resources(&self.shared, spec) {
-            return Ended::Failed(message);
-        }
-        let group = self.cgroup();
-        if let Some(group) = &group {
-            let created = group
-                .create()
-                .and_then(|()| group.child("tasks").create())
-                .and_then(|()| group.child("entry").create());
-            if let Err(e) = created {
-                return Ended::Failed(format!(
-                    "failed to create cgroup {}: {e}",
-                    group.path().display()
-                ));
-            }
-        }
-        let tasks_group = group.as_ref().map(|g| g.child("tasks"));
-        let entry_group = group.as_ref().map(|g| g.child("entry"));
-
-        for task in spec.startup.clone() {
-            let mut env = prepared.env.clone();
-            if let Err(message) =
-                env::extend(&mut env, &task.environment, spec, &prepared.placement)
-            {
-                self.kill_all(&mut running).await;
-                return Ended::Failed(format!("startup task `{}`: {message}", task.command_line));
-            }
-            let process = driver::spawn(Launch {
-                command_line: &task.command_line,
-                cwd: &prepared.approot,
-                env: &env,
-                cgroup: tasks_group.as_ref(),
-                logs: prepared.logs.clone(),
-            });
-            let mut process = match process {
-                Ok(p) => p,
-                Err(e) => {
-                    self.kill_all(&mut running).await;
-                    return Ended::Failed(format!(
-                        "failed to start startup task `{}`: {e}",
-                        task.command_line
-                    ));
-                }
-            };
-            tracing::info!(instance = %self.id, task = %task.command_line, kind = ?task.task_type, pid = process.pid, "startup task started");
-            if task.task_type != TaskType::Simple {
-                running
-                    .tasks
-                    .push((task.task_type, task.command_line.clone(), process));
-                continue;
-            }
-            loop {
-                tokio::select! {
-                    status = process.child.wait() => {
-                        match status {
-                            Ok(s) if s.success() => break,
-                            Ok(s) => {
-                                self.kill_all(&mut running).await;
-                                return Ended::Failed(format!("startup task `{}` {}", task.command_line, describe(s)));
-                            }
-                            Err(e) => {
-                                self.kill_all(&mut running).await;
-                                return Ended::Failed(format!("failed to wait for startup task `{}`: {e}", task.command_line));
-                            }
-                        }
-                    }
-                    changed = self.desired.changed() => {
-                        if changed.is_err() || !self.still(spec.incarnation) {
-                            running.tasks.push((TaskType::Simple, task.command_line.clone(), process));
-                            self.stop_all(&mut running).await;
-                            return Ended::Desired;
-                        }
-                        self.update_same_incarnation(spec, prepared);
-                    }
-                }
-            }
-        }
-
-        let Some(command_line) = spec.entry_point.clone() else {
-            self.kill_all(&mut running).await;
-            return Ended::Failed("the role has no entry point weft can run".into());
-        };
-        let mut status_rx = match &self.host {
-            Some(host) => {
-                host.clear_status();
-                host.status()
-            }
-            None => watch::Sender::new(None).subscribe(),
-        };
-        status_rx.borrow_and_update();
-        match driver::spawn(Launch {
-            command_line: &command_line,
-            cwd: &prepared.approot,
-            env: &prepared.env,
-            cgroup: entry_group.as_ref(),
-            logs: prepared.logs.clone(),
-        }) {
-            Ok(p) => running.entry = Some(p),
-            Err(e) => {
-                self.kill_all(&mut running).await;
-                return Ended::Failed(format!(
-                    "failed to start the entry point `{command_line}`: {e}"
-                ));
-            }
-        }
-        self.report.pid = running.entry.as_ref().map(|p| p.pid);
-        tracing::info!(instance = %self.id, pid = self.report.pid, "entry point started");
-
-        let (verdicts_tx, mut verdicts) = watch::channel(BTreeMap::<String, Verdict>::new());
-        for ep in &spec.endpoints {
-            let (Some(probe), Some((addr, _))) =
-                (&ep.probe, prepared.placement.endpoints.get(&ep.name))
-            else {
-                continue;
-            };
-            let port = match probe.port {
-                Some(p) if Some(p) != ep.local_port => p,
-                _ => addr.port(),
-            };
-            verdicts_tx.send_modify(|v| {
-                v.insert(
-                    ep.name.clone(),
-                    Err(format!("probe {} not answered yet", ep.name)),
-                );
-            });
-            let probe = Probe {
-                name: ep.name.clone(),
-                addr: std::net::SocketAddr::new(addr.ip(), port),
-                http_path: probe.http_path.clone(),
-                interval: Duration::from_millis(probe.interval_ms.max(1)),
-                timeout: Duration::from_millis(probe.timeout_ms.max(1)),
-            };
-            running
-                .probes
-                .push(tokio::spawn(probe.run(verdicts_tx.clone())));
-        }
-        drop(verdicts_tx);
-        let mut passed: BTreeSet<String> = BTreeSet::new();
-        let probe_count = verdicts.borrow().len();
-
-        loop {
-            let facts = {
-                let v = verdicts.borrow_and_update();
-                for (name, verdict) in v.iter() {
-                    if verdict.is_ok() {
-                        passed.insert(name.clone());
-                    }
-                }
-                Facts {
-                    ready_on_start: spec.set_ready_on_process_start,
-                    said: *status_rx.borrow_and_update(),
-                    probe_failure: v.values().find_map(|r| r.clone().err()),
-                    probes_passed_once: passed.len() == probe_count,
-                    cycling: self.cycling,
-                }
-            };
-            let (status, ready, message) = assess(&facts);
-            self.publish(status, ready, message);
-            let Some(entry) = running.entry.as_mut() else {
-                return Ended::Desired;
-            };
-            tokio::select! {
-                exit = entry.child.wait() => {
-                    let why = match exit {
-                        Ok(s) => format!("the entry point `{command_line}` {}", describe(s)),
-                        Err(e) => format!("failed to wait for the entry point: {e}"),
-                    };
-                    running.entry = None;
-                    self.kill_all(&mut running).await;
-                    return Ended::Crashed(why);
-                }
-                changed = self.desired.changed() => {
-                    if changed.is_err() || !self.still(spec.incarnation) {
-                        self.stop_all(&mut running).await;
-                        return Ended::Desired;
-                    }
-                    self.update_same_incarnation(spec, prepared);
-                }
-                Ok(()) = status_rx.changed() => {}
-                Ok(()) = verdicts.changed() => {}
-                Ok(()) = self.topologies.changed() => {
-                    let deployment = spec.deployment_id.clone();
-                    self.update_topology(&deployment);
-                }
-            }
-        }
-    }
-
-    /// Azure's stop: Stopping on the runtime endpoint, SIGTERM, up to the
-    /// grace period for the entry point and foreground tasks to exit, then
-    /// SIGKILL of everything the instance started.
-    async fn stop_all(&mut self, running: &mut Running) {
-        self.report.pid = running.entry.as_ref().map(|p| p.pid);
-        self.publish(InstanceStatus::StoppingRole, false, None);
-        for probe in running.probes.drain(..) {
-            probe.abort();
-        }
-        if let Some(host) = &self.host {
-            host.publish(RuntimeEvent::Stopping);
-        }
-        if let Some(entry) = &running.entry {
-            entry.signal_group(Signal::SIGTERM);
-        }
-        for (_, _, task) in &running.tasks {
-            task.signal_group(Signal::SIGTERM);
-        }
-        if let Some(group) = self.cgroup() {
-            group.signal(Signal::SIGTERM);
-        }
-        let grace = self.shared.config.grace_period;
-        let waited = timeout(grace, async {
-            if let Some(entry) = running.entry.as_mut() {
-                entry.wait_group().await;
-            }
-            for (kind, _, task) in running.tasks.iter_mut() {
-                if *kind == TaskType::Foreground {
-                    task.wait_group().await;
-                }
-            }
-        })
-        .await;
-        if waited.is_err() {
-            tracing::warn!(instance = %self.id, grace_ms = grace.as_millis() as u64, "instance did not stop within the grace period; killing it");
-        }
-        self.kill_all(running).await;
-        self.report.pid = None;
-        self.publish(InstanceStatus::StoppedVM, false, None);
-        tracing::info!(instance = %self.id, "instance stopped");
-    }
-
-    /// SIGKILL of every process the instance started, waiting until none
-    /// is left.
-    async fn kill_all(&mut self, running: &mut Running) {
-        for probe in running.probes.drain(..) {
-            probe.abort();
-        }
-        let mut processes: Vec<Process> = running.entry.take().into_iter().collect();
-        processes.extend(running.tasks.drain(..).map(|(_, _, p)| p));
-        for p in &processes {
-            p.signal_group(Signal::SIGKILL);
-        }
-        let group = self.cgroup();
-        let marker = self.host.as_ref().map(|h| h.address());
-        let id = self.id.clone();
-        let killed = tokio::task::spawn_blocking(move || {
-            if let Some(group) = group
-                && let Err(e) = group.kill_and_remove(KILL_TIMEOUT)
-            {
-                tracing::error!(instance = %id, error = %e, "failed to kill the instance's cgroup");
-            }
-            if let Some(marker) = marker {
-                let alive = procs::kill_marked(RUNTIME_ENV, &marker, KILL_TIMEOUT);
-                if alive > 0 {
-                    tracing::error!(instance = %id, alive, "processes of the instance survived SIGKILL");
-                }
-            }
-        })
-        .await;
-        if let Err(e) = killed {
-            tracing::error!(instance = %self.id, error = %e, "failed to kill the instance's processes");
-        }
-        for mut p in processes {
-            let _ = timeout(Duration::from_secs(1), p.child.wait()).await;
-        }
-    }
 }
 
 /// The delay before restart number `crashes` (1-based) in the window: none
@@ -665,21 +385,6 @@ pub(crate) fn backoff(crashes: usize, base: Duration, max: Duration) -> Duration
     }
     let shift = (crashes - 2).min(30) as u32;
     base.saturating_mul(1u32 << shift).min(max)
-}
-
-/// `exited with status 3` / `was killed by signal SIGKILL`.
-fn describe(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    if let Some(code) = status.code() {
-        format!("exited with status {code}")
-    } else if let Some(sig) = status.signal() {
-        match Signal::try_from(sig) {
-            Ok(s) => format!("was killed by signal {s}"),
-            Err(_) => format!("was killed by signal {sig}"),
-        }
-    } else {
-        format!("ended: {status}")
-    }
 }
 
 #[cfg(test)]
