@@ -10,4 +10,5 @@ mod orphans;
 mod ports;
 mod readiness;
 mod restart;
+mod runtime;
 mod startup;
