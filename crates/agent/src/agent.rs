@@ -216,8 +216,12 @@ impl AgentApi for Agent {
             .unwrap_or_else(|e| e.into_inner())
             .get(instance_id)
             .cloned();
+        let failed = |source: std::io::Error| AgentError::Logs {
+            instance_id: instance_id.to_owned(),
+            source,
+        };
         if let Some(book) = known {
-            return Ok(book.query(&query));
+            return book.query(&query).map_err(failed);
         }
         let dir = self.shared.instance_dir(instance_id).join("logs");
         if !dir.is_dir() {
@@ -225,14 +229,8 @@ impl AgentApi for Agent {
                 instance_id: instance_id.to_owned(),
             });
         }
-        let book = self
-            .shared
-            .log_book(instance_id)
-            .map_err(|source| AgentError::Logs {
-                instance_id: instance_id.to_owned(),
-                source,
-            })?;
-        Ok(book.query(&query))
+        let book = self.shared.log_book(instance_id).map_err(failed)?;
+        book.query(&query).map_err(failed)
     }
 
     async fn shutdown(&self) -> Result<(), AgentError> {

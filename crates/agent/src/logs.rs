@@ -3,6 +3,10 @@
 //! (`stdout.log.1` is the newest), plus an in-memory ring of recent lines
 //! that gives both streams one order and cursors for `weft logs -f`.
 //!
+//! A tail of one stream is read from the files (everything kept); a tail of
+//! both streams, and following, come from the ring (the last
+//! [`RING_LINES`] lines, in the order the agent read them).
+//!
 //! Cursors are `base + n` where `base` is the wall clock in microseconds
 //! when the book was opened, so they keep growing across agent restarts.
 
@@ -18,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use crate::protocol::{LogLine, LogPage, LogQuery, LogStream};
 
 /// Lines kept in memory per instance for ordering and following.
-const RING_LINES: usize = 10_000;
+const RING_LINES: usize = 2_000;
 /// A line longer than this is cut into pieces.
 const MAX_LINE: usize = 64 << 10;
 
@@ -128,9 +132,23 @@ impl LogBook {
         Ok(())
     }
 
-    /// Lines for a query, from memory.
-    pub(crate) fn query(&self, query: &LogQuery) -> LogPage {
+    /// Lines for a query.
+    pub(crate) fn query(&self, query: &LogQuery) -> io::Result<LogPage> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if query.after.is_none() && query.stream != LogStream::Both {
+            // Under the lock, so the cursor is exactly after the last line.
+            let lines = self.read_files(query.stream, query.tail)?;
+            return Ok(LogPage {
+                lines: lines
+                    .into_iter()
+                    .map(|text| LogLine {
+                        stream: query.stream,
+                        text,
+                    })
+                    .collect(),
+                cursor: inner.next.saturating_sub(1),
+            });
+        }
         let wanted = |s: LogStream| query.stream == LogStream::Both || query.stream == s;
         let matching = inner.ring.iter().filter(|(_, s, _)| wanted(*s));
         let picked: Vec<&(u64, LogStream, String)> = match (query.after, query.tail) {
@@ -147,7 +165,7 @@ impl LogBook {
             .map(|(seq, _, _)| *seq)
             .or(query.after)
             .unwrap_or_else(|| inner.next.saturating_sub(1));
-        LogPage {
+        Ok(LogPage {
             lines: picked
                 .into_iter()
                 .map(|(_, stream, text)| LogLine {
@@ -156,7 +174,39 @@ impl LogBook {
                 })
                 .collect(),
             cursor,
+        })
+    }
+
+    /// The last `tail` lines (all when `None`) of a stream's files, oldest
+    /// rotated file first.
+    fn read_files(&self, stream: LogStream, tail: Option<usize>) -> io::Result<Vec<String>> {
+        let name = file_name(stream);
+        let mut chunks: Vec<Vec<String>> = Vec::new();
+        let mut count = 0;
+        for k in 0..=self.keep {
+            let path = if k == 0 {
+                self.dir.join(name)
+            } else {
+                self.dir.join(format!("{name}.{k}"))
+            };
+            let bytes = match fs::read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let lines: Vec<String> = String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            count += lines.len();
+            chunks.push(lines);
+            if tail.is_some_and(|t| count >= t) {
+                break;
+            }
         }
+        let all: Vec<String> = chunks.into_iter().rev().flatten().collect();
+        let skip = tail.map_or(0, |t| all.len().saturating_sub(t));
+        Ok(all.into_iter().skip(skip).collect())
     }
 }
 

@@ -1,5 +1,5 @@
 //! Load balancer probes (`LoadBalancerProbe`): a TCP connect, or an HTTP
-//! `GET path` that must answer `200 OK`. Probed every 50 ms until the first
+//! `GET path` that must answer `200 OK`. Probed every 25 ms until the first
 //! success so a (re)started instance is taken into rotation at once, then
 //! every `interval`; the probe fails when no attempt succeeded for
 //! `timeout`, as Azure's load balancer counts it.
@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep, timeout};
 
 /// How often to probe until the first success.
-const EAGER: Duration = Duration::from_millis(50);
+const EAGER: Duration = Duration::from_millis(25);
 
 #[derive(Debug, Clone)]
 pub(crate) struct Probe {

@@ -87,6 +87,31 @@ exec sleep 1000"#,
     assert_eq!(texts, ["line 197", "line 198", "line 199"]);
     assert!(tail.lines.iter().all(|l| l.stream == LogStream::Stdout));
 
+    // Everything kept, across the rotated files, in order.
+    let kept = agent
+        .logs(
+            "Worker_IN_0",
+            LogQuery {
+                stream: LogStream::Stdout,
+                tail: None,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let numbers: Vec<u32> = kept
+        .lines
+        .iter()
+        .map(|l| l.text.strip_prefix("line ").unwrap().parse().unwrap())
+        .collect();
+    let first = numbers[0];
+    assert_eq!(numbers, (first..200).collect::<Vec<_>>());
+    assert!(
+        numbers.len() > newest.lines().count(),
+        "rotated files are read too"
+    );
+    assert!(first > 0, "the oldest rotated file was dropped");
+
     // Following from the cursor: nothing new yet, then only the new lines.
     let all = agent
         .logs(
