@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     /// deployment id → topology
     pub(crate) topologies: watch::Sender<BTreeMap<String, Topology>>,
     logs: Mutex<BTreeMap<String, Arc<LogBook>>>,
+    /// approot path → the lock its one unpacker holds
+    unpacking: Mutex<BTreeMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     /// instance id → its supervisor's desired spec (`None`: remove it)
     pub(crate) instances: tokio::sync::Mutex<BTreeMap<String, watch::Sender<Option<InstanceSpec>>>>,
     /// Supervisors still running.
@@ -116,6 +118,7 @@ impl Agent {
                 reports_tx: watch::Sender::new(Vec::new()),
                 topologies: watch::Sender::new(BTreeMap::new()),
                 logs: Mutex::new(BTreeMap::new()),
+                unpacking: Mutex::new(BTreeMap::new()),
                 instances: tokio::sync::Mutex::new(BTreeMap::new()),
                 live: watch::Sender::new(0),
                 shut_down: AtomicBool::new(false),
@@ -268,6 +271,13 @@ impl Shared {
         )?);
         logs.insert(instance_id.to_owned(), book.clone());
         Ok(book)
+    }
+
+    /// The lock that makes instances of one role version wait for a single
+    /// unpack of their shared approot instead of each unpacking it.
+    pub(crate) fn unpack_lock(&self, approot: &Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut unpacking = self.unpacking.lock().unwrap_or_else(|e| e.into_inner());
+        unpacking.entry(approot.to_path_buf()).or_default().clone()
     }
 
     /// Publishes a report when it differs from the last one.

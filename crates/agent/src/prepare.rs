@@ -26,6 +26,11 @@ pub(crate) async fn approot(shared: &Shared, spec: &InstanceSpec) -> Result<Path
     if target.is_dir() {
         return Ok(target);
     }
+    let lock = shared.unpack_lock(&target);
+    let _unpacking = lock.lock().await;
+    if target.is_dir() {
+        return Ok(target);
+    }
     let package = spec.package.clone();
     let role = spec.role.clone();
     let dest = target.clone();
