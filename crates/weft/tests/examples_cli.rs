@@ -45,15 +45,19 @@ fn every_example_validates_without_diagnostics_and_packages() {
             assert_eq!(stdout.trim(), "0 errors, 0 warnings", "{}", cscfg.display());
         }
 
-        // Every role directory named after its role, as `weft up` will expect.
+        // Every role directory named after its role, as `weft up` expects.
+        // A role's program is a link to what `cargo build --release` makes;
+        // package this build's copy of it instead.
         let tmp = tempfile::tempdir().unwrap();
         let output = tmp.path().join("app.cspkg");
         let mut args: Vec<std::ffi::OsString> = vec!["package".into(), csdef.clone().into()];
         for role in std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()) {
             if role.is_dir() {
                 let name = role.file_name().unwrap().to_string_lossy().into_owned();
+                let copy = tmp.path().join(&name);
+                copy_role(&role, &copy);
                 args.push("--role".into());
-                args.push(format!("{name}={}", role.display()).into());
+                args.push(format!("{name}={}", copy.display()).into());
             }
         }
         args.extend(["-o".into(), output.clone().into()]);
@@ -73,5 +77,37 @@ fn every_example_validates_without_diagnostics_and_packages() {
             "{}",
             String::from_utf8_lossy(&out.stdout)
         );
+    }
+}
+
+/// Copies a role folder; a link to `target/release/<bin>` becomes this
+/// build's `<bin>` (built beside `weft`).
+fn copy_role(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&path).unwrap();
+            let bin = link.file_name().unwrap();
+            assert!(
+                link.ends_with(Path::new("target/release").join(bin)),
+                "{} links to {}: a role folder may only link to a program cargo builds",
+                path.display(),
+                link.display()
+            );
+            let built = Path::new(env!("CARGO_BIN_EXE_weft")).with_file_name(bin);
+            assert!(
+                built.is_file(),
+                "{} not built: cargo nextest run --workspace builds it",
+                built.display()
+            );
+            std::fs::copy(&built, &target).unwrap();
+        } else if meta.is_dir() {
+            copy_role(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
     }
 }
