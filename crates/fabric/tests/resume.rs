@@ -149,3 +149,86 @@ fn shutdown_keeps_the_desired_state_for_the_next_open() {
         c.shutdown().await;
     });
 }
+
+#[test]
+fn a_rollback_interrupted_by_a_crash_finishes_as_failed_with_its_reason() {
+    let f = fixture();
+    let dir = state_dir(&f);
+    let first = runtime();
+    let op = first.block_on(async {
+        let agent = FakeAgent::new();
+        agent.behave(
+            "Worker",
+            Behaviour::Fail("entry point exited with status 1".into()),
+        );
+        agent.hang_on_removal();
+        let c = Controller::open(config(&dir), store_at(&dir), agent.clone())
+            .await
+            .unwrap();
+        let op = c.deploy(request(&f, "shop")).await.unwrap();
+        until("the rollback started", || {
+            c.services()
+                .first()
+                .is_some_and(|s| s.deployments[0].status == DeploymentStatus::Deleting)
+        })
+        .await;
+        assert_eq!(
+            c.operation(&op).unwrap().status,
+            OperationStatus::InProgress
+        );
+        op
+    });
+    drop(first);
+    runtime().block_on(async {
+        let agent = FakeAgent::new();
+        let c = Controller::open(config(&dir), store_at(&dir), agent.clone())
+            .await
+            .unwrap();
+        let done = c.wait(&op).await.unwrap();
+        assert_eq!(done.status, OperationStatus::Failed);
+        assert_eq!(
+            done.error.as_deref(),
+            Some(
+                "role instance Worker_IN_0 is FailedStartingRole: entry point exited with status 1"
+            )
+        );
+        assert!(c.services().is_empty());
+        until("nothing runs", || agent.running().is_empty()).await;
+        std::net::TcpListener::bind(("127.0.0.1", f.port))
+            .expect("the rolled-back VIP still holds its port");
+        c.shutdown().await;
+    });
+}
+
+#[test]
+fn a_delete_interrupted_by_a_crash_completes_after_a_restart() {
+    let f = fixture();
+    let dir = state_dir(&f);
+    let first = runtime();
+    let del = first.block_on(async {
+        let agent = FakeAgent::new();
+        let c = Controller::open(config(&dir), store_at(&dir), agent.clone())
+            .await
+            .unwrap();
+        let op = c.deploy(request(&f, "shop")).await.unwrap();
+        assert_eq!(
+            c.wait(&op).await.unwrap().status,
+            OperationStatus::Succeeded
+        );
+        agent.hang_on_removal();
+        c.delete_deployment("shop", Slot::Production).await.unwrap()
+    });
+    drop(first);
+    runtime().block_on(async {
+        let agent = FakeAgent::new();
+        let c = Controller::open(config(&dir), store_at(&dir), agent.clone())
+            .await
+            .unwrap();
+        let done = c.wait(&del).await.unwrap();
+        assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+        assert!(c.services().is_empty());
+        assert!(agent.last_apply().is_empty());
+        until("nothing runs", || agent.running().is_empty()).await;
+        c.shutdown().await;
+    });
+}

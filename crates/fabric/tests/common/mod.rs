@@ -49,6 +49,9 @@ struct State {
     topologies: Vec<(String, Topology)>,
     /// Instance ids ever started, with how many times.
     starts: BTreeMap<String, u32>,
+    /// An apply that would stop an instance never returns (a controller
+    /// killed while stopping instances).
+    hang_on_removal: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,10 @@ impl FakeAgent {
         self.publish(&state);
     }
 
+    pub fn hang_on_removal(&self) {
+        self.state().hang_on_removal = true;
+    }
+
     pub fn last_apply(&self) -> Vec<String> {
         self.state().applies.last().cloned().unwrap_or_default()
     }
@@ -120,6 +127,17 @@ impl AgentApi for FakeAgent {
     type Error = FakeError;
 
     async fn apply(&self, desired: Vec<InstanceSpec>) -> Result<(), FakeError> {
+        let hang = {
+            let state = self.state();
+            state.hang_on_removal
+                && state
+                    .reports
+                    .keys()
+                    .any(|id| !desired.iter().any(|s| s.instance_id == *id))
+        };
+        if hang {
+            std::future::pending::<()>().await;
+        }
         let mut state = self.state();
         state
             .applies
