@@ -88,13 +88,21 @@ impl Agent {
 
         let tag = state_tag(&state_dir);
         let run_dir = run_dir(&state_dir, &tag);
+        // Limited instances run as another user and must reach their own
+        // socket (each socket file is mode 0600, owned by its instance's
+        // user), so the directory is then traversable but not listable.
+        let mode = if config.limited_user.is_some() {
+            0o711
+        } else {
+            0o700
+        };
         fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(mode)
             .create(&run_dir)
             .map_err(|e| AgentError::io("create the runtime socket directory", &run_dir, e))?;
-        fs::set_permissions(&run_dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| AgentError::io("make private", &run_dir, e))?;
+        fs::set_permissions(&run_dir, fs::Permissions::from_mode(mode))
+            .map_err(|e| AgentError::io("set the permissions of", &run_dir, e))?;
         let cgroups = match config.cgroup {
             CgroupMode::Auto => CgroupRoot::detect(&tag),
             CgroupMode::Off => None,

@@ -41,6 +41,11 @@ pub struct AgentConfig {
     /// The address instances listen on and endpoints are reported with.
     pub host_address: IpAddr,
     pub cgroup: CgroupMode,
+    /// The user that instances with `executionContext="limited"` (every
+    /// process of the instance whose spec is not `elevated`) run as when the
+    /// agent runs as root, e.g. `nobody`. `None`: they run as the agent's
+    /// own user. The state directory must then be traversable by that user.
+    pub limited_user: Option<String>,
 }
 
 impl AgentConfig {
@@ -58,6 +63,7 @@ impl AgentConfig {
             crash_window: Duration::from_secs(60),
             host_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             cgroup: CgroupMode::Auto,
+            limited_user: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::unistd::{Gid, Pid, Uid};
 
 use crate::cgroup::Cgroup;
 use crate::logs::{LogBook, pump};
@@ -26,6 +26,15 @@ pub(crate) struct Launch<'a> {
     pub(crate) env: &'a [(String, String)],
     pub(crate) cgroup: Option<&'a Cgroup>,
     pub(crate) logs: Arc<LogBook>,
+    /// Run as this user instead of the agent's.
+    pub(crate) user: Option<Credentials>,
+}
+
+/// Who a process runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    pub(crate) uid: Uid,
+    pub(crate) gid: Gid,
 }
 
 /// A started process, leader of its own process group.
@@ -98,16 +107,29 @@ pub(crate) fn spawn(launch: Launch<'_>) -> io::Result<Process> {
         Some(cgroup) => Some(cgroup.procs_for_join()?),
         None => None,
     };
-    if let Some(procs) = procs.as_ref() {
-        let fd = procs.as_fd().try_clone_to_owned()?;
+    let fd = match procs.as_ref() {
+        Some(procs) => Some(procs.as_fd().try_clone_to_owned()?),
+        None => None,
+    };
+    let user = launch.user;
+    if fd.is_some() || user.is_some() {
         // SAFETY: the closure runs in the forked child before exec. It only
-        // calls write(2) on a descriptor opened before the fork (no
-        // allocation, no lock), which is async-signal-safe. Writing "0" to
-        // cgroup.procs moves the calling process into the group, so the
-        // command and everything it forks start inside it.
+        // makes system calls on values prepared before the fork (no
+        // allocation, no lock): write(2) on an open descriptor, setgroups(2),
+        // setgid(2), setuid(2), all async-signal-safe. Writing "0" to
+        // cgroup.procs moves the calling process into the group (while still
+        // privileged), so the command and everything it forks start inside
+        // it; then the process drops to the instance's user.
         unsafe {
             command.pre_exec(move || {
-                nix::unistd::write(&fd, b"0").map_err(io::Error::from)?;
+                if let Some(fd) = &fd {
+                    nix::unistd::write(fd, b"0").map_err(io::Error::from)?;
+                }
+                if let Some(user) = user {
+                    nix::unistd::setgroups(&[user.gid]).map_err(io::Error::from)?;
+                    nix::unistd::setgid(user.gid).map_err(io::Error::from)?;
+                    nix::unistd::setuid(user.uid).map_err(io::Error::from)?;
+                }
                 Ok(())
             });
         }

@@ -11,6 +11,7 @@ use weft_package::{Package, PackageError, UnpackOptions};
 use weft_runtime::protocol::{Endpoint, InstanceInfo, LocalResource};
 
 use crate::agent::Shared;
+use crate::driver::Credentials;
 use crate::env::{Placement, protocol_name};
 use crate::protocol::InstanceSpec;
 
@@ -63,11 +64,34 @@ pub(crate) async fn approot(shared: &Shared, spec: &InstanceSpec) -> Result<Path
     Ok(target)
 }
 
+/// The user limited processes run as: [`crate::AgentConfig::limited_user`]
+/// when the agent runs as root.
+pub(crate) fn limited_user(shared: &Shared) -> Result<Option<Credentials>, String> {
+    let Some(name) = &shared.config.limited_user else {
+        return Ok(None);
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    match nix::unistd::User::from_name(name) {
+        Ok(Some(user)) => Ok(Some(Credentials {
+            uid: user.uid,
+            gid: user.gid,
+        })),
+        Ok(None) => Err(format!(
+            "the limited user {name} does not exist on this host"
+        )),
+        Err(e) => Err(format!("failed to look up the limited user {name}: {e}")),
+    }
+}
+
 /// Creates (or, with `cleanOnRoleRecycle`, empties) every local storage
-/// directory: `<state>/instances/<id>/local/<name>`.
+/// directory: `<state>/instances/<id>/local/<name>`, owned by the
+/// instance's user when it is limited.
 pub(crate) fn local_resources(
     shared: &Shared,
     spec: &InstanceSpec,
+    limited: Option<Credentials>,
 ) -> Result<BTreeMap<String, PathBuf>, String> {
     let base = shared.instance_dir(&spec.instance_id).join("local");
     let mut dirs = BTreeMap::new();
@@ -89,6 +113,15 @@ pub(crate) fn local_resources(
                 dir.display()
             )
         })?;
+        if let Some(user) = limited {
+            nix::unistd::chown(&dir, Some(user.uid), Some(user.gid)).map_err(|e| {
+                format!(
+                    "failed to give local storage {} at {} to the instance's user: {e}",
+                    resource.name,
+                    dir.display()
+                )
+            })?;
+        }
         dirs.insert(resource.name.clone(), dir);
     }
     Ok(dirs)

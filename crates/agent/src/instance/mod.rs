@@ -22,7 +22,7 @@ use weft_runtime::protocol::{Change, RuntimeEvent, Topology};
 
 use crate::agent::Shared;
 use crate::cgroup::Cgroup;
-use crate::driver::Process;
+use crate::driver::{Credentials, Process};
 use crate::env::{self, Placement};
 use crate::logs::LogBook;
 use crate::prepare;
@@ -108,6 +108,8 @@ struct Supervisor {
 
 /// One incarnation, prepared.
 struct Prepared {
+    /// Who processes that are not elevated run as (`None`: the agent's user).
+    limited: Option<Credentials>,
     approot: PathBuf,
     placement: Placement,
     env: Vec<(String, String)>,
@@ -256,6 +258,7 @@ impl Supervisor {
     }
 
     async fn prepare(&mut self, spec: &InstanceSpec) -> Result<Prepared, String> {
+        let limited = prepare::limited_user(&self.shared)?;
         let approot = prepare::approot(&self.shared, spec).await?;
         let endpoints = prepare::endpoints(&self.shared, spec)?;
         let logs = self
@@ -306,9 +309,18 @@ impl Supervisor {
             .collect();
         if let Some(host) = &self.host {
             host.set_info(prepare::instance_info(spec, &placement));
+            if let Some(user) = limited.filter(|_| !spec.elevated) {
+                nix::unistd::chown(host.path(), Some(user.uid), Some(user.gid)).map_err(|e| {
+                    format!(
+                        "failed to give the runtime socket {} to the instance's user: {e}",
+                        host.path().display()
+                    )
+                })?;
+            }
         }
         let env = env::instance_env(spec, &placement)?;
         Ok(Prepared {
+            limited,
             approot,
             placement,
             env,

@@ -30,7 +30,7 @@ impl Supervisor {
         let message = self.report.message.take().filter(|_| self.cycling);
         self.publish(starting, false, message);
         let mut running = Running::default();
-        if let Err(message) = prepare::local_resources(&self.shared, spec) {
+        if let Err(message) = prepare::local_resources(&self.shared, spec, prepared.limited) {
             return Ended::Failed(message);
         }
         let group = self.cgroup();
@@ -63,6 +63,7 @@ impl Supervisor {
                 env: &env,
                 cgroup: tasks_group.as_ref(),
                 logs: prepared.logs.clone(),
+                user: prepared.limited.filter(|_| !task.elevated),
             });
             let mut process = match process {
                 Ok(p) => p,
@@ -126,6 +127,7 @@ impl Supervisor {
             env: &prepared.env,
             cgroup: entry_group.as_ref(),
             logs: prepared.logs.clone(),
+            user: prepared.limited.filter(|_| !spec.elevated),
         }) {
             Ok(p) => running.entry = Some(p),
             Err(e) => {

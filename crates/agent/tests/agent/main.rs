@@ -5,6 +5,7 @@ mod common;
 
 mod env;
 mod lifecycle;
+mod limited;
 mod logs;
 mod orphans;
 mod ports;
