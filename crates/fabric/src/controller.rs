@@ -163,13 +163,13 @@ impl<A: AgentApi> Controller<A> {
             .map(OperationRecord::view)
     }
 
-    /// Waits until operation `id` is no longer in progress; `None` if there
-    /// is no such operation.
+    /// Waits until operation `id` is no longer in progress (or the
+    /// controller shuts down); `None` if there is no such operation.
     pub async fn wait(&self, id: &str) -> Option<OperationView> {
         let mut rx = self.inner.generation.subscribe();
         loop {
             let view = self.operation(id)?;
-            if view.status != OperationStatus::InProgress {
+            if view.status != OperationStatus::InProgress || self.inner.lock().closed {
                 return Some(view);
             }
             if rx.changed().await.is_err() {
@@ -456,8 +456,10 @@ impl<A: AgentApi> Inner<A> {
         {
             live.record = d.clone();
         }
-        if let Some(Err(key)) = deployment {
-            state.deployments.remove(key);
+        if let Some(Err(key)) = deployment
+            && let Some(live) = state.deployments.remove(key)
+        {
+            state.topology.remove(&live.record.id);
         }
         if let Some(o) = operation {
             state.operations.insert(o.id.clone(), o.clone());

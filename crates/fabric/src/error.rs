@@ -74,6 +74,8 @@ pub enum FabricError {
     },
     #[error("the controller is shut down")]
     ShutDown,
+    #[error("internal error while trying to {what}: {message}")]
+    Internal { what: &'static str, message: String },
 }
 
 impl FabricError {
@@ -95,7 +97,8 @@ impl FabricError {
             | FabricError::Store(_)
             | FabricError::Corrupt { .. }
             | FabricError::Agent { .. }
-            | FabricError::Vip { .. } => 500,
+            | FabricError::Vip { .. }
+            | FabricError::Internal { .. } => 500,
         }
     }
 }

@@ -132,7 +132,7 @@ pub async fn deploy<A: AgentApi>(
         Ok::<_, FabricError>((model, digest, kept))
     })
     .await
-    .map_err(|e| FabricError::Agent {
+    .map_err(|e| FabricError::Internal {
         what: "validate the package",
         message: e.to_string(),
     })??;
