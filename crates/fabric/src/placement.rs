@@ -103,4 +103,20 @@ mod tests {
                 .all(|p| p.update_domain == 0 && p.fault_domain == 0)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn domains_are_balanced_and_ids_unique(count in 0u32..200, uds in 1u32..20, fds in 1u32..4) {
+            let placed = place("R", count, uds, fds);
+            let per = per_upgrade_domain(&placed, uds);
+            proptest::prop_assert_eq!(per.iter().sum::<u32>(), count);
+            let (min, max) = (per.iter().min().unwrap(), per.iter().max().unwrap());
+            proptest::prop_assert!(max - min <= 1, "unbalanced: {:?}", per);
+            // Lower domains fill first, as Azure's numbering does.
+            proptest::prop_assert!(per.windows(2).all(|w| w[0] >= w[1]));
+            let ids: std::collections::BTreeSet<_> = placed.iter().map(|p| &p.instance_id).collect();
+            proptest::prop_assert_eq!(ids.len(), count as usize);
+            proptest::prop_assert!(placed.iter().all(|p| p.update_domain < uds && p.fault_domain < fds));
+        }
+    }
 }
