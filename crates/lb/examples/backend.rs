@@ -1,5 +1,6 @@
-//! A small fast HTTP/1.1 backend for bench/lb.sh: answers every request with
-//! `200 hello`, keep-alive unless the client asks otherwise.
+//! A small fast HTTP/1.1 backend for bench/lb.sh: answers `GET /1m` with a
+//! 1 MiB body and every other request with `200 hello`, keep-alive unless
+//! the client asks otherwise.
 //!
 //! Usage: backend ADDR [THREADS]
 
@@ -31,12 +32,19 @@ fn main() -> anyhow::Result<()> {
 async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     println!("backend listening on {}", listener.local_addr()?);
+    let big = Bytes::from(vec![b'x'; 1 << 20]);
     loop {
         let (conn, _) = listener.accept().await?;
         conn.set_nodelay(true)?;
+        let big = big.clone();
         tokio::spawn(async move {
-            let service = service_fn(|_req: Request<hyper::body::Incoming>| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello\n"))))
+            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let body = if req.uri().path() == "/1m" {
+                    big.clone()
+                } else {
+                    Bytes::from_static(b"hello\n")
+                };
+                async move { Ok::<_, Infallible>(Response::new(Full::new(body))) }
             });
             // A client that goes away mid-request is normal under load.
             let _ = http1::Builder::new()
