@@ -32,6 +32,7 @@ fn main() {
         *b = x as u8;
     }
     std::fs::write(role.join("program.bin"), &blob).unwrap();
+    drop(blob);
     let package = dir.path().join("app.cspkg");
     let manifest = weft_package::build_package(
         &weft_package::PackageSpec {
@@ -61,6 +62,17 @@ fn main() {
     println!("| cold (unpack 8 MiB approot once) | {cold:.1} |");
     println!("| warm (approot already unpacked) | {warm:.1} |");
     println!("goal: deploy → 20 instances Ready < 1000 ms (whole fabric)");
+}
+
+/// This process's resident set (the agent, its supervisors, runtime
+/// endpoints and log books; not the instances).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 async fn start(state: &Path, package: &Path, digest: &str, n: usize) -> f64 {
@@ -95,6 +107,10 @@ async fn start(state: &Path, package: &Path, digest: &str, n: usize) -> f64 {
         .await
         .unwrap();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    println!(
+        "agent process RSS with {n} instances running: {} KiB",
+        rss_kib()
+    );
     agent.shutdown().await.unwrap();
     ms
 }

@@ -58,7 +58,10 @@ pub(crate) struct Shared {
     /// Supervisors still running.
     live: watch::Sender<usize>,
     shut_down: AtomicBool,
-    _lock: Flock<File>,
+    /// Shutdown completed: no process of any instance is left.
+    stopped: AtomicBool,
+    /// Held until shutdown: one agent per state directory.
+    lock: Mutex<Option<Flock<File>>>,
 }
 
 impl Agent {
@@ -130,7 +133,8 @@ impl Agent {
                 instances: tokio::sync::Mutex::new(BTreeMap::new()),
                 live: watch::Sender::new(0),
                 shut_down: AtomicBool::new(false),
-                _lock: lock,
+                stopped: AtomicBool::new(false),
+                lock: Mutex::new(Some(lock)),
             }),
         })
     }
@@ -249,6 +253,17 @@ impl AgentApi for Agent {
         self.apply_inner(Vec::new()).await?;
         let mut live = self.shared.live.subscribe();
         let _ = live.wait_for(|n| *n == 0).await;
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        if let Some(root) = &self.shared.cgroups {
+            let _ = fs::remove_dir(root.path());
+        }
+        // Nothing runs any more: another agent may take the directory,
+        // even while handles of this one linger.
+        self.shared
+            .lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         tracing::info!(state_dir = %self.shared.state_dir.display(), "agent shut down");
         Ok(())
     }
@@ -340,6 +355,10 @@ impl Drop for Shared {
     /// dropped): nothing supervises the instances any more, so none may
     /// keep running.
     fn drop(&mut self) {
+        if self.stopped.load(Ordering::SeqCst) {
+            // Everything stopped; the directory may already be another's.
+            return;
+        }
         if let Err(e) = kill_leftovers(&self.state_dir, &self.run_dir, self.cgroups.as_ref()) {
             tracing::error!(error = %e, "failed to kill the instances of a dropped agent");
         }

@@ -144,3 +144,122 @@ pub(crate) fn protocol_name(protocol: EndpointProtocol) -> &'static str {
         EndpointProtocol::Any => "any",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+
+    use super::{Placement, env_name, resolve};
+    use crate::protocol::{
+        EndpointProtocol, InstanceSpec, LocalResourceSpec, PackageRef, ResourceLimits,
+    };
+
+    fn spec() -> InstanceSpec {
+        InstanceSpec {
+            deployment_id: "d".repeat(32),
+            role: "Web".into(),
+            instance_id: "Web_IN_2".into(),
+            update_domain: 2,
+            fault_domain: 0,
+            incarnation: 1,
+            package: PackageRef {
+                path: PathBuf::from("/p.cspkg"),
+                digest: "ab".into(),
+            },
+            startup: Vec::new(),
+            entry_point: None,
+            set_ready_on_process_start: true,
+            environment: Vec::new(),
+            settings: BTreeMap::from([("Greeting".to_owned(), "hi".to_owned())]),
+            local_resources: vec![LocalResourceSpec {
+                name: "Temp".into(),
+                size_mb: 64,
+                clean_on_role_recycle: true,
+            }],
+            endpoints: Vec::new(),
+            elevated: false,
+            limits: ResourceLimits::default(),
+        }
+    }
+
+    fn placement() -> Placement {
+        Placement {
+            runtime_address: "unix:/s".into(),
+            local_resources: BTreeMap::from([("Temp".to_owned(), PathBuf::from("/l/Temp"))]),
+            endpoints: BTreeMap::from([(
+                "Http".to_owned(),
+                (
+                    SocketAddr::from(([127, 0, 0, 1], 8081)),
+                    EndpointProtocol::Http,
+                ),
+            )]),
+        }
+    }
+
+    #[test]
+    fn xpaths_resolve_for_this_instance_or_say_why_not() {
+        let i = "/RoleEnvironment/CurrentInstance";
+        let cases: Vec<(String, Result<&str, &str>)> = vec![
+            (format!("{i}/@id"), Ok("Web_IN_2")),
+            (format!("{i}/@updateDomain"), Ok("2")),
+            (
+                format!("{i}/Endpoints/Endpoint[@name='Http']/@port"),
+                Ok("8081"),
+            ),
+            (
+                format!("{i}/Endpoints/Endpoint[@name='Http']/@address"),
+                Ok("127.0.0.1"),
+            ),
+            (
+                format!("{i}/Endpoints/Endpoint[@name='Http']/@protocol"),
+                Ok("http"),
+            ),
+            (
+                format!("{i}/LocalResources/LocalResource[@name='Temp']/@path"),
+                Ok("/l/Temp"),
+            ),
+            (
+                format!("{i}/LocalResources/LocalResource[@name='Temp']/@sizeInMB"),
+                Ok("64"),
+            ),
+            (
+                format!("{i}/ConfigurationSettings/ConfigurationSetting[@name='Greeting']/@value"),
+                Ok("hi"),
+            ),
+            (
+                format!("{i}/Endpoints/Endpoint[@name='Tcp']/@port"),
+                Err("names endpoint Tcp, which the role does not have"),
+            ),
+            (
+                format!("{i}/LocalResources/LocalResource[@name='Cache']/@path"),
+                Err("names local resource Cache, which the role does not have"),
+            ),
+            (
+                "/RoleEnvironment/Deployment/@name".into(),
+                Err("is not one weft can resolve"),
+            ),
+        ];
+        for (xpath, expected) in cases {
+            let got = resolve(&xpath, &spec(), &placement());
+            match expected {
+                Ok(value) => assert_eq!(got.as_deref(), Ok(value), "{xpath}"),
+                Err(why) => {
+                    let message = got.expect_err(&xpath);
+                    assert!(message.contains(why), "{xpath}: {message}");
+                    assert!(
+                        message.contains(&xpath),
+                        "{xpath}: the message names the xpath"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn endpoint_names_become_variable_names() {
+        assert_eq!(env_name("HttpIn"), "HTTPIN");
+        assert_eq!(env_name("my-ep.1"), "MY_EP_1");
+    }
+}

@@ -142,3 +142,36 @@ async fn a_package_that_does_not_match_its_digest_fails_the_start() {
     assert!(message.contains("not the abab"), "{message}");
     shutdown(&agent).await;
 }
+
+#[tokio::test]
+async fn after_shutdown_a_new_agent_takes_the_state_directory_and_the_old_handle_refuses_work() {
+    let role = package(&[("run.sh", "exec sleep 1000")]);
+    let (state, agent) = open();
+    agent
+        .apply(vec![spec(&role, "Worker_IN_0", "./run.sh")])
+        .await
+        .unwrap();
+    until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+    shutdown(&agent).await;
+
+    let next = weft_agent::Agent::open(config(state.path()))
+        .expect("the directory is free after shutdown");
+    next.apply(vec![spec(&role, "Worker_IN_0", "./run.sh")])
+        .await
+        .unwrap();
+    let reports = until(&next, "ready under the new agent", |r| {
+        ready(r, "Worker_IN_0")
+    })
+    .await;
+    let pid = report(&reports, "Worker_IN_0").unwrap().pid.unwrap();
+
+    let err = agent.apply(Vec::new()).await.unwrap_err();
+    assert_eq!(err.to_string(), "the agent is shut down");
+    drop(agent);
+    assert!(
+        alive(pid),
+        "dropping the old handle leaves the new agent's instance alone"
+    );
+    assert_eq!(processes_of(state.path(), "Worker_IN_0"), vec![pid]);
+    shutdown(&next).await;
+}
