@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,6 +72,24 @@ struct Shared {
     backends: BackendSet,
     registry: Arc<Registry>,
     counters: Counters,
+    /// When the "no backend" warning was last logged, in milliseconds since
+    /// `started` (a VIP without backends under load would log per
+    /// connection otherwise).
+    last_no_backend_warning_ms: AtomicU64,
+    started: Instant,
+}
+
+impl Shared {
+    /// Whether to log the "no backend" warning now: at most once a second.
+    fn no_backend_warning_due(&self) -> bool {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_no_backend_warning_ms.load(Ordering::Relaxed);
+        (last == 0 || now.saturating_sub(last) >= 1000)
+            && self
+                .last_no_backend_warning_ms
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 impl Vip {
@@ -87,6 +106,8 @@ impl Vip {
             backends: BackendSet::default(),
             registry: Registry::new(),
             counters: Counters::default(),
+            last_no_backend_warning_ms: AtomicU64::new(0),
+            started: Instant::now(),
         });
         let (stop, stopped) = watch::channel(false);
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
@@ -253,17 +274,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
 fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(code) if code == libc_errno::EMFILE || code == libc_errno::ENFILE
-            || code == libc_errno::ENOBUFS || code == libc_errno::ENOMEM
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
-}
-
-/// The errno values of Linux that mean "out of a resource".
-mod libc_errno {
-    pub(super) const EMFILE: i32 = 24;
-    pub(super) const ENFILE: i32 = 23;
-    pub(super) const ENOBUFS: i32 = 105;
-    pub(super) const ENOMEM: i32 = 12;
 }
 
 async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: TaskGuard) {
@@ -273,7 +285,12 @@ async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: 
     }
     let Some((backend, upstream, tracked)) = connect(&shared).await else {
         Counters::bump(&shared.counters.no_backend);
-        warn!(vip = %shared.local_addr, %peer, "no backend could take the connection, closing it");
+        if shared.no_backend_warning_due() {
+            let stats = shared.counters.snapshot();
+            warn!(vip = %shared.local_addr, %peer, backends = shared.backends.snapshot().len(), no_backend_total = stats.no_backend, "no backend could take the connection, closing it");
+        } else {
+            debug!(vip = %shared.local_addr, %peer, "no backend could take the connection, closing it");
+        }
         return;
     };
     Counters::bump(&shared.counters.proxied);
