@@ -353,6 +353,10 @@ async fn run_create<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id
                 }
             }
         }
+        Err(_) if inner.lock().closed => {
+            // Shut down mid-way: the operation stays in progress and the
+            // next open resumes it.
+        }
         Err(reason) => {
             tracing::warn!(operation = %op_id, deployment = %record.id, reason = %reason, "deployment failed; rolling back");
             record.status = DeploymentStatus::Deleting;

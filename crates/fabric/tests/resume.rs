@@ -232,3 +232,40 @@ fn a_delete_interrupted_by_a_crash_completes_after_a_restart() {
         c.shutdown().await;
     });
 }
+
+#[test]
+fn a_deploy_interrupted_by_shutdown_resumes_instead_of_rolling_back() {
+    let f = fixture();
+    let dir = state_dir(&f);
+    runtime().block_on(async {
+        let agent = FakeAgent::new();
+        agent.behave("Web", Behaviour::Hold);
+        let c = Controller::open(config(&dir), store_at(&dir), agent.clone())
+            .await
+            .unwrap();
+        let op = c.deploy(request(&f, "shop")).await.unwrap();
+        until("the agent has the instances", || {
+            agent.last_apply().len() == 3
+        })
+        .await;
+        c.shutdown().await;
+        let view = c.wait(&op).await.unwrap();
+        assert_eq!(
+            view.status,
+            OperationStatus::InProgress,
+            "shutdown ended the deploy: {view:?}"
+        );
+
+        let agent = FakeAgent::new();
+        let c = Controller::open(config(&dir), store_at(&dir), agent.clone())
+            .await
+            .unwrap();
+        let done = c.wait(&op).await.unwrap();
+        assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+        assert_eq!(
+            c.services()[0].deployments[0].status,
+            DeploymentStatus::Running
+        );
+        c.shutdown().await;
+    });
+}
