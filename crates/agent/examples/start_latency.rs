@@ -101,6 +101,7 @@ async fn start(state: &Path, package: &Path, digest: &str, n: usize) -> f64 {
         })
         .collect();
     let mut rx = agent.reports();
+    let before = rss_kib();
     let started = Instant::now();
     agent.apply(specs).await.unwrap();
     rx.wait_for(|r| r.len() == n && r.iter().all(|r| r.ready))
@@ -108,7 +109,7 @@ async fn start(state: &Path, package: &Path, digest: &str, n: usize) -> f64 {
         .unwrap();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     println!(
-        "agent process RSS with {n} instances running: {} KiB",
+        "agent process RSS: {before} KiB before, {} KiB with {n} instances running",
         rss_kib()
     );
     agent.shutdown().await.unwrap();
