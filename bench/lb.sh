@@ -4,8 +4,9 @@
 # loopback, HAProxy in TCP mode (option splice-auto) and a weft-lb VIP
 # (crates/lb/examples/vip.rs), both with the same number of threads. The
 # same wrk load hits the backend directly, then through each proxy:
-# keep-alive, and a new connection per request (Connection: close).
-# Prints requests/s, p50, p99, the proxies' CPU time per 1000 requests,
+# keep-alive, a new connection per request (Connection: close), and bulk
+# (keep-alive, 1 MiB responses, 8 connections).
+# Prints requests/s, MiB/s, p50, p99, the proxies' CPU time per request,
 # and the ratios weft vs haproxy.
 #
 # Usage: bench/lb.sh [SECONDS (10)] [CONNECTIONS (64)] [PROXY_THREADS (1)] [ROUNDS (2)]
@@ -86,38 +87,48 @@ to_ms() {
     printf "%.3f", n }'
 }
 
-# run NAME PORT MODE -> "rps p50 p99 errors cpu_per_1k"
+# wrk Transfer/sec ("1.23GB", "980.5MB", "12.00KB") in MiB/s.
+to_mib() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /GB$/) n *= 1024; else if (v ~ /KB$/) n /= 1024; else if (v ~ /[0-9]B$/) n /= 1048576
+    printf "%.1f", n }'
+}
+
+# run PORT MODE [PID] -> "rps p50 p99 errors cpu_us_per_request mib_per_s"
 run() {
-  local name=$1 port=$2 mode=$3 pid=${4:-} header=() out before after
+  local port=$1 mode=$2 pid=${3:-} header=() path=/ c=$conns out before after
   [[ $mode == close ]] && header=(-H "Connection: close")
+  [[ $mode == bulk ]] && { path=/1m; c=$((conns < 8 ? conns : 8)); }
   [[ -n $pid ]] && before=$(cpu_secs "$pid")
-  out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "${header[@]}" "http://127.0.0.1:$port/")
+  out=$(wrk -t1 -c"$c" -d"${secs}s" --latency "${header[@]}" "http://127.0.0.1:$port$path")
   [[ -n $pid ]] && after=$(cpu_secs "$pid")
-  local rps p50 p99 errors total cpu=-
+  local rps p50 p99 errors total cpu=- mib
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
   errors=$(awk '/Socket errors/ { gsub(",", ""); s = $4 + $6 + $8 + $10 } /Non-2xx/ { s += $NF } END { print s + 0 }' <<<"$out")
   total=$(awk '/requests in/ { print $1 }' <<<"$out")
+  mib=$(to_mib "$(awk '/^Transfer\/sec:/ { print $2 }' <<<"$out")")
   [[ -n $pid ]] && cpu=$(awk -v a="$after" -v b="$before" -v n="$total" 'BEGIN { printf "%.1f", (a - b) * 1000 * 1000 / n }')
-  echo "$rps $p50 $p99 $errors $cpu"
+  echo "$rps $p50 $p99 $errors $cpu $mib"
 }
 
 echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, load before $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "load: wrk -t1 -c$conns -d${secs}s, proxies and backend with $threads thread(s) each, all on loopback, best of $rounds round(s)"
+echo "load: wrk -t1 -c$conns (bulk: -c$((conns < 8 ? conns : 8))) -d${secs}s, proxies and backend with $threads thread(s) each, all on loopback, best of $rounds round(s)"
 echo "$(haproxy -v | head -1)"
 
 declare -A best
 for round in $(seq "$rounds"); do
-  for mode in keepalive close; do
+  for mode in keepalive close bulk; do
     for target in direct haproxy weft; do
       case $target in
-        direct) r=$(run direct $backend_port $mode) ;;
-        haproxy) r=$(run haproxy $haproxy_port $mode $haproxy_pid) ;;
-        weft) r=$(run weft $weft_port $mode $weft_pid) ;;
+        direct) r=$(run $backend_port $mode) ;;
+        haproxy) r=$(run $haproxy_port $mode $haproxy_pid) ;;
+        weft) r=$(run $weft_port $mode $weft_pid) ;;
       esac
       key="$mode/$target"
-      prev=${best[$key]:-"0 0 0 0 -"}
+      prev=${best[$key]:-"0 0 0 0 - 0"}
       if awk -v a="${r%% *}" -v b="${prev%% *}" 'BEGIN { exit !(a > b) }'; then best[$key]=$r; fi
     done
   done
@@ -125,18 +136,18 @@ done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
-echo "| load | target | requests/s | p50 ms | p99 ms | errors | proxy CPU µs/request |"
-echo "|---|---|---|---|---|---|---|"
-for mode in keepalive close; do
+echo "| load | target | requests/s | MiB/s | p50 ms | p99 ms | errors | proxy CPU µs/request |"
+echo "|---|---|---|---|---|---|---|---|"
+for mode in keepalive close bulk; do
   for target in direct haproxy weft; do
-    read -r rps p50 p99 errors cpu <<<"${best[$mode/$target]}"
-    printf '| %s | %s | %.0f | %s | %s | %s | %s |\n' "$mode" "$target" "$rps" "$p50" "$p99" "$errors" "$cpu"
+    read -r rps p50 p99 errors cpu mib <<<"${best[$mode/$target]}"
+    printf '| %s | %s | %.0f | %s | %s | %s | %s | %s |\n' "$mode" "$target" "$rps" "$mib" "$p50" "$p99" "$errors" "$cpu"
   done
 done
 echo
 echo "| load | weft/haproxy requests/s (>1 = weft faster) | haproxy/weft p50 (>1 = weft lower) | haproxy/weft p99 | haproxy/weft CPU per request |"
 echo "|---|---|---|---|---|"
-for mode in keepalive close; do
+for mode in keepalive close bulk; do
   read -r hr hp50 hp99 _ hcpu <<<"${best[$mode/haproxy]}"
   read -r wr wp50 wp99 _ wcpu <<<"${best[$mode/weft]}"
   awk -v m="$mode" -v hr="$hr" -v wr="$wr" -v h5="$hp50" -v w5="$wp50" -v h9="$hp99" -v w9="$wp99" -v hc="$hcpu" -v wc="$wcpu" \
