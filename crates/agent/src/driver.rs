@@ -8,12 +8,13 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Gid, Pid, Uid};
+use tokio::sync::watch;
 
 use crate::cgroup::Cgroup;
 use crate::logs::{LogBook, pump};
@@ -37,10 +38,11 @@ pub(crate) struct Credentials {
     pub(crate) gid: Gid,
 }
 
-/// A started process, leader of its own process group.
+/// A started process, leader of its own process group. A task reaps it
+/// as soon as it exits (no zombie lingers until the instance stops).
 pub(crate) struct Process {
-    pub(crate) child: tokio::process::Child,
     pub(crate) pid: u32,
+    exit: watch::Receiver<Option<Result<ExitStatus, String>>>,
 }
 
 impl Process {
@@ -53,10 +55,18 @@ impl Process {
 }
 
 impl Process {
+    /// Waits until the process exits.
+    pub(crate) async fn wait(&mut self) -> Result<ExitStatus, String> {
+        match self.exit.wait_for(Option::is_some).await {
+            Ok(exit) => exit.clone().unwrap_or_else(|| Err("no exit status".into())),
+            Err(_) => Err("the process's reaper is gone".into()),
+        }
+    }
+
     /// Waits until the process and every process left in its group have
     /// exited.
     pub(crate) async fn wait_group(&mut self) {
-        let _ = self.child.wait().await;
+        let _ = self.wait().await;
         let pid = self.pid;
         loop {
             let alive = tokio::task::spawn_blocking(move || procs::group_alive(pid))
@@ -142,7 +152,12 @@ pub(crate) fn spawn(launch: Launch<'_>) -> io::Result<Process> {
     if let Some(stderr) = child.stderr.take() {
         tokio::spawn(pump(launch.logs.clone(), LogStream::Stderr, stderr));
     }
-    Ok(Process { child, pid })
+    let (tx, exit) = watch::channel(None);
+    tokio::spawn(async move {
+        let status = child.wait().await.map_err(|e| e.to_string());
+        tx.send_replace(Some(status));
+    });
+    Ok(Process { pid, exit })
 }
 
 #[cfg(test)]

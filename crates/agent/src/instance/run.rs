@@ -84,7 +84,7 @@ impl Supervisor {
             }
             loop {
                 tokio::select! {
-                    status = process.child.wait() => {
+                    status = process.wait() => {
                         match status {
                             Ok(s) if s.success() => break,
                             Ok(s) => {
@@ -194,7 +194,7 @@ impl Supervisor {
                 return Ended::Desired;
             };
             tokio::select! {
-                exit = entry.child.wait() => {
+                exit = entry.wait() => {
                     let why = match exit {
                         Ok(s) => format!("the entry point `{command_line}` {}", describe(s)),
                         Err(e) => format!("failed to wait for the entry point: {e}"),

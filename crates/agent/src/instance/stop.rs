@@ -86,7 +86,7 @@ impl Supervisor {
             tracing::error!(instance = %self.id, error = %e, "failed to kill the instance's processes");
         }
         for mut p in processes {
-            let _ = timeout(Duration::from_secs(1), p.child.wait()).await;
+            let _ = timeout(Duration::from_secs(1), p.wait()).await;
         }
     }
 }

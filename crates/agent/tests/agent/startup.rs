@@ -141,3 +141,28 @@ async fn a_background_task_does_not_keep_the_instance_alive() {
     );
     assert!(!alive(bg), "the background task {bg} was killed");
 }
+
+#[tokio::test]
+async fn a_background_task_that_ends_is_reaped_while_the_instance_runs() {
+    let role = package(&[
+        ("bg.sh", r#"echo $$ > "$SCRATCH/bg.pid""#),
+        ("run.sh", "exec sleep 1000"),
+    ]);
+    let (_state, agent) = open();
+    let mut s = spec(&role, "Worker_IN_0", "./run.sh");
+    s.startup = vec![task("./bg.sh", TaskType::Background)];
+    agent.apply(vec![s]).await.unwrap();
+    until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+    let bg = read_when_written(&scratch(&agent, "Worker_IN_0").join("bg.pid")).await;
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{}", bg.trim()));
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while proc_dir.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ended task {} stays a zombie",
+            bg.trim()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    shutdown(&agent).await;
+}
