@@ -1,15 +1,56 @@
 //! The weft agent: one per host. Prepares role instances from a package,
-//! starts them through a driver, supervises, probes and stops them, and
-//! reports their status to the controller through [`protocol::AgentApi`].
+//! starts them through the `process` driver, supervises, probes and stops
+//! them, and reports their status to the controller through
+//! [`protocol::AgentApi`] (in-process here; the same messages travel as
+//! JSON when the fabric spans hosts).
 //!
 //! ```text
 //! Agent (handle) ── apply(desired) ──► one supervisor task per instance
-//!                                       prepare: approot, local storage, ports, runtime endpoint, env
-//!                                       run: startup tasks, entry point (driver: /bin/sh -c, own
-//!                                            process group, own cgroup), probes, runtime status
-//!                                       stop: Stopping, SIGTERM, grace, SIGKILL of the cgroup
-//!        ◄── reports() (watch) ──────── every status change
+//!   prepare: approot (unpacked once per package digest and role), local storage,
+//!            ports (declared, else remapped), runtime endpoint, environment
+//!   run:     startup tasks (simple in order, background, foreground), then the
+//!            entry point: /bin/sh -c in the approot, own process group, own cgroup
+//!   watch:   exit → recycle with backoff (CyclingRole on a crash loop);
+//!            probes + the instance's Busy/Ready → report.ready
+//!   stop:    Stopping event, SIGTERM, grace, SIGKILL of everything it started
+//!        ◄── reports() (a watch of every instance's InstanceReport)
 //! ```
+//!
+//! ```no_run
+//! use weft_agent::protocol::AgentApi;
+//! use weft_agent::{Agent, AgentConfig};
+//!
+//! # async fn demo(specs: Vec<weft_agent::protocol::InstanceSpec>) -> Result<(), weft_agent::AgentError> {
+//! let agent = Agent::open(AgentConfig::new("/var/lib/weft/agent"))?; // kills a previous run's leftovers
+//! agent.apply(specs).await?;                                          // declarative
+//! let mut reports = agent.reports();
+//! reports.wait_for(|r| r.iter().all(|i| i.ready)).await.ok();
+//! agent.shutdown().await?;                                            // nothing left running
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # On disk (`AgentConfig::state_dir`)
+//!
+//! ```text
+//! agent.lock                         flock: one agent per state directory
+//! approots/<package digest>/<role>/  read-only, shared by the role's instances
+//! instances/<id>/local/<name>/       LocalStorage (emptied per start when cleanOnRoleRecycle)
+//! instances/<id>/logs/{stdout,stderr}.log[.N]
+//! run/<n>.sock                       runtime endpoints (or /tmp/weft-<hash>/ when the path is long)
+//! ```
+//!
+//! # No orphans, never two copies
+//!
+//! Every process joins the instance's cgroup v2 group
+//! (`weft-<hash of the state dir>/<instance>/{entry,tasks}`) before it
+//! executes anything, so `cgroup.kill` reaches even what `setsid`s away.
+//! Without a writable cgroup2 mount, process groups plus a `/proc` scan for
+//! the instance's `WEFT_RUNTIME` value do the same (a process that scrubs
+//! its environment escapes only this fallback). [`Agent::open`] kills
+//! whatever a previous agent on the same state directory left running
+//! before it returns, and a dropped agent that was not shut down kills its
+//! instances.
 
 mod agent;
 mod cgroup;
