@@ -296,6 +296,7 @@ fn deployment_view(live: &Live, reports: &BTreeMap<String, InstanceReport>) -> D
                     .collect(),
             })
             .collect(),
+        notes: r.notes.clone(),
     }
 }
 
@@ -495,11 +496,15 @@ impl<A: AgentApi> Inner<A> {
             new_ports[i] = Some(vip.local_addr().port());
             bound_now.push((i, vip));
         }
-        let record = {
+        if bound_now.is_empty() {
+            return Ok(messages);
+        }
+        let (record, live_notes) = {
             let mut state = self.lock();
             let Some(live) = state.deployments.get_mut(key) else {
                 return Ok(messages);
             };
+            let live_notes = live.record.notes.clone();
             for (i, vip) in bound_now {
                 live.vips[i] = Some(LiveVip {
                     vip,
@@ -508,9 +513,12 @@ impl<A: AgentApi> Inner<A> {
             }
             let mut record = live.record.clone();
             record.vip_ports = new_ports;
-            record
+            // What this binding says replaces what an earlier one said.
+            record.notes = record.plan.notes.clone();
+            record.notes.extend(messages.iter().cloned());
+            (record, live_notes)
         };
-        if record.vip_ports != ports {
+        if record.vip_ports != ports || record.notes != live_notes {
             self.commit(Some(Ok(&record)), None)?;
         }
         self.sync_backends();

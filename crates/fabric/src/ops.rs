@@ -163,6 +163,7 @@ pub async fn deploy<A: AgentApi>(
             }
         }
     }
+    let plan_notes = plan.notes.clone();
     let op = OperationRecord {
         id: new_id(),
         kind: OperationKind::CreateDeployment,
@@ -190,6 +191,7 @@ pub async fn deploy<A: AgentApi>(
         vip_ports: vec![None; plan.vips.len()],
         plan,
         operation: Some(op.id.clone()),
+        notes: plan_notes,
     };
     let key = record.key();
     occupied(inner)?;

@@ -37,6 +37,10 @@ pub struct DeploymentRecord {
     pub vip_ports: Vec<Option<u16>>,
     /// The operation working on this deployment.
     pub operation: Option<String>,
+    /// Things the user should know about it (a VIP port remapped when the
+    /// controller restarted).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl DeploymentRecord {

@@ -74,6 +74,10 @@ pub struct DeploymentView {
     /// instance for instance input endpoints.
     pub vips: Vec<VipView>,
     pub roles: Vec<RoleView>,
+    /// Things the user should know that did not fail anything (a VIP port
+    /// that was taken and remapped).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

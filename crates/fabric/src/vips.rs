@@ -27,37 +27,49 @@ fn describe(plan: &VipPlan) -> String {
     }
 }
 
-/// Binds `plan` on `host`, at `previous` (the port a former run bound) or
-/// the requested port; if that port is taken, at a free one, saying so.
+/// Binds `plan` on `host` at its requested port; if that is taken, at
+/// `previous` (the port a former run fell back to, so clients keep it), else
+/// at any free port — saying so whenever it is not the requested port.
 pub async fn bind(
     host: IpAddr,
     plan: &VipPlan,
     previous: Option<u16>,
     config: &VipConfig,
 ) -> Result<(Vip, Option<String>), FabricError> {
-    let port = previous.unwrap_or(plan.requested_port);
     let err = |source| FabricError::Vip {
         endpoint: describe(plan),
         source,
     };
-    match Vip::bind(SocketAddr::new(host, port), config.clone()).await {
-        Ok(vip) => Ok((vip, None)),
-        Err(LbError::AddrInUse { addr }) => {
-            let vip = Vip::bind(SocketAddr::new(host, 0), config.clone())
-                .await
-                .map_err(err)?;
-            let message = format!(
-                "{}: port {} on {} is in use; listening on {} instead",
-                describe(plan),
-                addr.port(),
-                addr.ip(),
-                vip.local_addr()
-            );
-            tracing::warn!(endpoint = %describe(plan), requested = %addr, bound = %vip.local_addr(), "vip port remapped");
-            Ok((vip, Some(message)))
+    let mut candidates = vec![plan.requested_port];
+    candidates.extend(previous.filter(|p| *p != plan.requested_port));
+    let mut bound = None;
+    for port in candidates {
+        match Vip::bind(SocketAddr::new(host, port), config.clone()).await {
+            Ok(vip) => {
+                bound = Some(vip);
+                break;
+            }
+            Err(LbError::AddrInUse { .. }) => continue,
+            Err(source) => return Err(err(source)),
         }
-        Err(source) => Err(err(source)),
     }
+    let vip = match bound {
+        Some(vip) => vip,
+        None => Vip::bind(SocketAddr::new(host, 0), config.clone())
+            .await
+            .map_err(err)?,
+    };
+    if vip.local_addr().port() == plan.requested_port {
+        return Ok((vip, None));
+    }
+    let message = format!(
+        "{}: port {} on {host} is in use; listening on {} instead",
+        describe(plan),
+        plan.requested_port,
+        vip.local_addr()
+    );
+    tracing::warn!(endpoint = %describe(plan), requested = plan.requested_port, bound = %vip.local_addr(), "vip port remapped");
+    Ok((vip, Some(message)))
 }
 
 /// The backends `plan` should have: the Ready instances of its role (or its

@@ -299,6 +299,7 @@ async fn a_taken_vip_port_is_remapped_and_the_operation_says_so() {
             vip.address
         )]
     );
+    assert_eq!(c.services()[0].deployments[0].notes, done.messages);
     assert!(who(vip.address).await.starts_with("Web_IN_"));
     c.shutdown().await;
 }

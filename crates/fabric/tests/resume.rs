@@ -269,3 +269,68 @@ fn a_deploy_interrupted_by_shutdown_resumes_instead_of_rolling_back() {
         c.shutdown().await;
     });
 }
+
+#[test]
+fn a_vip_port_taken_while_the_fabric_was_down_is_remapped_and_noted() {
+    let f = fixture();
+    let dir = state_dir(&f);
+    runtime().block_on(async {
+        let c = Controller::open(config(&dir), store_at(&dir), FakeAgent::new()).await.unwrap();
+        let op = c.deploy(request(&f, "shop")).await.unwrap();
+        assert_eq!(c.wait(&op).await.unwrap().status, OperationStatus::Succeeded);
+        assert!(c.services()[0].deployments[0].notes.is_empty());
+        c.shutdown().await;
+
+        let _squatter = std::net::TcpListener::bind(("127.0.0.1", f.port)).unwrap();
+        let c = Controller::open(config(&dir), store_at(&dir), FakeAgent::new()).await.unwrap();
+        let d = c.services()[0].deployments[0].clone();
+        let vip = &d.vips[0];
+        assert_ne!(vip.address.port(), f.port);
+        assert_eq!(
+            d.notes,
+            [format!(
+                "input endpoint Web/HttpIn: port {} on 127.0.0.1 is in use; listening on {} instead",
+                f.port, vip.address
+            )]
+        );
+        until("instances ready", || c.services()[0].deployments[0].roles[0].instances.iter().all(|i| i.ready)).await;
+        assert!(who(vip.address).await.starts_with("Web_IN_"));
+        c.shutdown().await;
+    });
+}
+
+#[test]
+fn a_freed_vip_port_is_taken_back_and_the_note_cleared() {
+    let f = fixture();
+    let dir = state_dir(&f);
+    runtime().block_on(async {
+        let squatter = std::net::TcpListener::bind(("127.0.0.1", f.port)).unwrap();
+        let c = Controller::open(config(&dir), store_at(&dir), FakeAgent::new())
+            .await
+            .unwrap();
+        let op = c.deploy(request(&f, "shop")).await.unwrap();
+        assert_eq!(
+            c.wait(&op).await.unwrap().status,
+            OperationStatus::Succeeded
+        );
+        assert_ne!(
+            c.services()[0].deployments[0].vips[0].address.port(),
+            f.port
+        );
+        assert_eq!(c.services()[0].deployments[0].notes.len(), 1);
+        c.shutdown().await;
+        drop(squatter);
+
+        let c = Controller::open(config(&dir), store_at(&dir), FakeAgent::new())
+            .await
+            .unwrap();
+        let d = c.services()[0].deployments[0].clone();
+        assert_eq!(
+            d.vips[0].address.port(),
+            f.port,
+            "the VIP did not return to its requested port"
+        );
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        c.shutdown().await;
+    });
+}
