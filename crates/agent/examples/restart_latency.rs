@@ -2,7 +2,11 @@
 //! point is killed, against the floor of any supervisor (a shell loop that
 //! respawns the same command at once), in the same run.
 //!
-//! `cargo run --release -p weft-agent --example restart_latency [rounds]`
+//! `cargo run --release -p weft-agent --example restart_latency [rounds] [hello binary]`
+//!
+//! With the path of the `hello` example binary, a third row measures the
+//! realistic case: `hello web` listening on its endpoint, an HTTP probe on
+//! `/healthz`, and the role reporting Ready itself on its runtime endpoint.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -10,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use weft_agent::protocol::{AgentApi, InstanceSpec, PackageRef, ResourceLimits};
+use weft_agent::protocol::{
+    AgentApi, EndpointKind, EndpointProtocol, EndpointSpec, InstanceSpec, PackageRef, ProbeSpec,
+    ResourceLimits,
+};
 use weft_agent::{Agent, AgentConfig};
 
 fn main() {
@@ -39,8 +46,32 @@ fn main() {
     .unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let agent_ms = rt.block_on(agent_rounds(dir.path(), &package, &manifest.digest, rounds));
+    let spec = shell_spec(&package, &manifest.digest);
+    let agent_ms = rt.block_on(agent_rounds(&dir.path().join("a"), spec, rounds));
     let shell_ms = shell_rounds(&role, rounds);
+    let hello_ms = std::env::args().nth(2).map(|hello| {
+        let web = dir.path().join("Web");
+        std::fs::create_dir_all(&web).unwrap();
+        std::fs::copy(&hello, web.join("hello")).unwrap();
+        let package = dir.path().join("hello.cspkg");
+        let manifest = weft_package::build_package(
+            &weft_package::PackageSpec {
+                service_definition: b"<ServiceDefinition name=\"hello\"/>".to_vec(),
+                roles: vec![weft_package::RoleSource {
+                    name: "Web".into(),
+                    dir: web,
+                }],
+            },
+            &package,
+            &weft_package::BuildOptions::default(),
+        )
+        .unwrap();
+        rt.block_on(agent_rounds(
+            &dir.path().join("h"),
+            hello_spec(&package, &manifest.digest),
+            rounds,
+        ))
+    });
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -59,6 +90,12 @@ fn main() {
         "| weft-agent (report Ready again) | {:.1} | {:.1} | {:.1} | {:.1} |",
         a[0], a[1], a[2], a[3]
     );
+    if let Some(h) = hello_ms.as_deref().map(summary) {
+        println!(
+            "| weft-agent, hello web (listening, /healthz probe, said Ready) | {:.1} | {:.1} | {:.1} | {:.1} |",
+            h[0], h[1], h[2], h[3]
+        );
+    }
     println!(
         "| ratio agent / shell | {:.2} | {:.2} | {:.2} | {:.2} |",
         a[0] / s[0],
@@ -69,12 +106,8 @@ fn main() {
     println!("goal: weft-agent p99 < 300 ms");
 }
 
-async fn agent_rounds(dir: &Path, package: &Path, digest: &str, rounds: usize) -> Vec<f64> {
-    let mut config = AgentConfig::new(dir.join("state"));
-    // Every kill is a first crash: the immediate restart is what is measured.
-    config.crash_window = Duration::from_millis(1);
-    let agent = Agent::open(config).unwrap();
-    let spec = InstanceSpec {
+fn shell_spec(package: &Path, digest: &str) -> InstanceSpec {
+    InstanceSpec {
         deployment_id: "0".repeat(32),
         role: "Worker".into(),
         instance_id: "Worker_IN_0".into(),
@@ -94,7 +127,37 @@ async fn agent_rounds(dir: &Path, package: &Path, digest: &str, rounds: usize) -
         endpoints: Vec::new(),
         elevated: false,
         limits: ResourceLimits::default(),
-    };
+    }
+}
+
+/// `hello web` as examples/hello's csdef declares it.
+fn hello_spec(package: &Path, digest: &str) -> InstanceSpec {
+    let mut spec = shell_spec(package, digest);
+    spec.role = "Web".into();
+    spec.instance_id = "Web_IN_0".into();
+    spec.entry_point = Some("./hello web".into());
+    spec.set_ready_on_process_start = false;
+    spec.settings = [("Greeting".to_owned(), "bench".to_owned())].into();
+    spec.endpoints = vec![EndpointSpec {
+        name: "HttpIn".into(),
+        kind: EndpointKind::Input,
+        protocol: EndpointProtocol::Http,
+        local_port: None,
+        probe: Some(ProbeSpec {
+            http_path: Some("/healthz".into()),
+            port: None,
+            interval_ms: 5000,
+            timeout_ms: 11000,
+        }),
+    }];
+    spec
+}
+
+async fn agent_rounds(dir: &Path, spec: InstanceSpec, rounds: usize) -> Vec<f64> {
+    let mut config = AgentConfig::new(dir);
+    // Every kill is a first crash: the immediate restart is what is measured.
+    config.crash_window = Duration::from_millis(1);
+    let agent = Agent::open(config).unwrap();
     agent.apply(vec![spec]).await.unwrap();
     let mut rx = agent.reports();
     let mut times = Vec::new();

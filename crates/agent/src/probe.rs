@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use http_body_util::Empty;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep, timeout};
 
 /// How often to probe until the first success.
@@ -26,6 +27,8 @@ pub(crate) struct Probe {
     pub(crate) http_path: Option<String>,
     pub(crate) interval: Duration,
     pub(crate) timeout: Duration,
+    /// Notified when the instance reports a status.
+    pub(crate) kick: Arc<Notify>,
 }
 
 /// The probe's verdict: `Ok` while passing, `Err(why)` while not (yet).
@@ -70,12 +73,16 @@ impl Probe {
             if verdicts.is_closed() {
                 return;
             }
-            sleep(if last_ok.is_some() {
-                self.interval
+            if last_ok.is_some() {
+                sleep(self.interval).await;
             } else {
-                EAGER
-            })
-            .await;
+                // Until the first success, also probe at once when the
+                // instance says something (it usually listens by then).
+                tokio::select! {
+                    _ = sleep(EAGER) => {}
+                    _ = self.kick.notified() => {}
+                }
+            }
         }
     }
 

@@ -140,6 +140,7 @@ impl Supervisor {
         self.report.pid = running.entry.as_ref().map(|p| p.pid);
         tracing::info!(instance = %self.id, pid = self.report.pid, "entry point started");
 
+        let kick = std::sync::Arc::new(tokio::sync::Notify::new());
         let (verdicts_tx, mut verdicts) = watch::channel(BTreeMap::<String, Verdict>::new());
         for ep in &spec.endpoints {
             let (Some(probe), Some((addr, _))) =
@@ -163,6 +164,7 @@ impl Supervisor {
                 http_path: probe.http_path.clone(),
                 interval: Duration::from_millis(probe.interval_ms.max(1)),
                 timeout: Duration::from_millis(probe.timeout_ms.max(1)),
+                kick: kick.clone(),
             };
             running
                 .probes
@@ -210,7 +212,7 @@ impl Supervisor {
                     }
                     self.update_same_incarnation(spec, prepared);
                 }
-                Ok(()) = status_rx.changed() => {}
+                Ok(()) = status_rx.changed() => kick.notify_waiters(),
                 Ok(()) = verdicts.changed() => {}
                 Ok(()) = self.topologies.changed() => {
                     let deployment = spec.deployment_id.clone();
