@@ -1,7 +1,8 @@
 //! Relaying bytes between a client and a backend connection.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -12,24 +13,86 @@ const FIRST_BUFFER: usize = 4 * 1024;
 /// Largest buffer per direction, reached by doubling whenever a read fills
 /// the buffer: a bulk transfer then moves in few system calls.
 const MAX_BUFFER: usize = 64 * 1024;
+/// The idle watchdog looks this many times per idle timeout, so an idle
+/// connection is closed between 1 and 1 + 1/CHECKS idle timeouts.
+const IDLE_CHECKS: u32 = 8;
 
-/// Copies both directions until both are finished, or one fails. When one
-/// side stops sending (EOF), the write side towards the other is shut down,
-/// so a half-close reaches the peer and the other direction carries on.
-/// Returns the bytes sent client→backend and backend→client.
-pub(crate) async fn relay(mut client: TcpStream, mut backend: TcpStream) -> io::Result<(u64, u64)> {
+/// How a relayed connection ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// Both sides finished; bytes client→backend and backend→client.
+    Finished(u64, u64),
+    /// Nothing moved in either direction for the idle timeout.
+    Idle,
+}
+
+/// Copies both directions until both are finished, or one fails, or nothing
+/// moves for `idle_timeout`. When one side stops sending (EOF), the write
+/// side towards the other is shut down, so a half-close reaches the peer and
+/// the other direction carries on.
+pub(crate) async fn relay(
+    mut client: TcpStream,
+    mut backend: TcpStream,
+    idle_timeout: Option<Duration>,
+) -> io::Result<Ended> {
     let (mut client_read, mut client_write) = client.split();
     let (mut backend_read, mut backend_write) = backend.split();
     // Once one direction has forwarded its EOF, the other one ends with the
     // close of both sockets, which sends the FIN: no separate shutdown.
     let one_finished = AtomicBool::new(false);
-    tokio::try_join!(
-        one_way(&mut client_read, &mut backend_write, &one_finished),
-        one_way(&mut backend_read, &mut client_write, &one_finished),
-    )
+    let activity = AtomicU64::new(0);
+    let both = async {
+        tokio::try_join!(
+            one_way(
+                &mut client_read,
+                &mut backend_write,
+                &one_finished,
+                &activity
+            ),
+            one_way(
+                &mut backend_read,
+                &mut client_write,
+                &one_finished,
+                &activity
+            ),
+        )
+    };
+    let Some(idle_timeout) = idle_timeout else {
+        let (up, down) = both.await?;
+        return Ok(Ended::Finished(up, down));
+    };
+    tokio::select! {
+        finished = both => finished.map(|(up, down)| Ended::Finished(up, down)),
+        () = idle(&activity, idle_timeout) => Ok(Ended::Idle),
+    }
 }
 
-async fn one_way<R, W>(from: &mut R, to: &mut W, one_finished: &AtomicBool) -> io::Result<u64>
+/// Resolves once `activity` has not changed for `timeout`.
+async fn idle(activity: &AtomicU64, timeout: Duration) {
+    let step = timeout / IDLE_CHECKS;
+    let mut seen = activity.load(Ordering::Relaxed);
+    let mut quiet_steps = 0;
+    loop {
+        tokio::time::sleep(step).await;
+        let now = activity.load(Ordering::Relaxed);
+        if now == seen {
+            quiet_steps += 1;
+            if quiet_steps >= IDLE_CHECKS {
+                return;
+            }
+        } else {
+            seen = now;
+            quiet_steps = 0;
+        }
+    }
+}
+
+async fn one_way<R, W>(
+    from: &mut R,
+    to: &mut W,
+    one_finished: &AtomicBool,
+    activity: &AtomicU64,
+) -> io::Result<u64>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -40,6 +103,7 @@ where
     loop {
         buf.clear();
         let n = from.read_buf(&mut buf).await?;
+        activity.fetch_add(1, Ordering::Relaxed);
         if n == 0 {
             if !one_finished.swap(true, Ordering::Relaxed) {
                 to.shutdown().await?;

@@ -17,6 +17,8 @@ pub struct VipStats {
     pub no_backend: u64,
     /// Established connections cut by a drain or close timeout.
     pub cut: u64,
+    /// Connections closed by the idle timeout.
+    pub idle_closed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -26,6 +28,7 @@ pub(crate) struct Counters {
     pub(crate) refused_skipped: AtomicU64,
     pub(crate) no_backend: AtomicU64,
     pub(crate) cut: AtomicU64,
+    pub(crate) idle_closed: AtomicU64,
 }
 
 impl Counters {
@@ -40,6 +43,7 @@ impl Counters {
             refused_skipped: self.refused_skipped.load(Ordering::Relaxed),
             no_backend: self.no_backend.load(Ordering::Relaxed),
             cut: self.cut.load(Ordering::Relaxed),
+            idle_closed: self.idle_closed.load(Ordering::Relaxed),
         }
     }
 }

@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 
 use crate::backend::{Backend, BackendSet};
 use crate::error::LbError;
-use crate::proxy;
+use crate::proxy::{self, Ended};
 use crate::registry::{Registry, TaskGuard, Tracked};
 use crate::stats::{Counters, DrainReport, VipStats};
 
@@ -29,8 +29,13 @@ pub struct VipConfig {
     /// skipped for the next one (2 s).
     pub connect_timeout: Duration,
     /// How long [`Vip::close`] waits for open connections before cutting
-    /// them (30 s, Azure's default drain on a load-balancer probe change).
+    /// them (30 s).
     pub drain_timeout: Duration,
+    /// A connection on which no byte moved in either direction for this
+    /// long is closed (Azure's load-balancer idle timeout: 4 minutes by
+    /// default, `idleTimeoutInMinutes` 4 to 30 on the endpoint). `None`:
+    /// never.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for VipConfig {
@@ -38,6 +43,7 @@ impl Default for VipConfig {
         VipConfig {
             connect_timeout: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(4 * 60)),
         }
     }
 }
@@ -295,8 +301,12 @@ async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: 
     };
     Counters::bump(&shared.counters.proxied);
     tokio::select! {
-        relayed = proxy::relay(client, upstream) => match relayed {
-            Ok((up, down)) => debug!(vip = %shared.local_addr, %peer, backend = %backend.id, up, down, "connection ended"),
+        relayed = proxy::relay(client, upstream, shared.config.idle_timeout) => match relayed {
+            Ok(Ended::Finished(up, down)) => debug!(vip = %shared.local_addr, %peer, backend = %backend.id, up, down, "connection ended"),
+            Ok(Ended::Idle) => {
+                Counters::bump(&shared.counters.idle_closed);
+                debug!(vip = %shared.local_addr, %peer, backend = %backend.id, "idle connection closed");
+            }
             Err(e) => debug!(vip = %shared.local_addr, %peer, backend = %backend.id, error = %e, "connection ended with an error"),
         },
         () = tracked.cut() => {

@@ -391,3 +391,37 @@ async fn open_connections_lists_the_set_and_whoever_still_has_connections() {
         BTreeMap::from([("B".into(), 1), ("C".into(), 0)])
     );
 }
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_timeout_and_a_busy_one_is_not() {
+    let a = NamedEcho::start("A").await;
+    let idle_timeout = Duration::from_millis(300);
+    let vip = Vip::bind(
+        any_port(),
+        VipConfig {
+            idle_timeout: Some(idle_timeout),
+            ..VipConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    vip.set_backends(vec![a.backend.clone()]);
+    let idle = Client::connect(vip.local_addr()).await;
+    let mut busy = Client::connect(vip.local_addr()).await;
+    // The busy connection talks for three idle timeouts; the idle one is
+    // closed meanwhile.
+    let started = tokio::time::Instant::now();
+    let idle_closed = tokio::spawn(idle.expect_closed());
+    while started.elapsed() < idle_timeout * 3 {
+        busy.round_trip("still here").await;
+        tokio::time::sleep(idle_timeout / 10).await;
+    }
+    idle_closed.await.unwrap();
+    assert!(
+        started.elapsed() >= idle_timeout,
+        "closed before the idle timeout"
+    );
+    busy.round_trip("and still served").await;
+    assert_eq!(vip.stats().idle_closed, 1);
+    busy.finish().await;
+}
