@@ -26,11 +26,21 @@ pub(crate) struct Placement {
     pub(crate) endpoints: BTreeMap<String, (SocketAddr, EndpointProtocol)>,
 }
 
-/// The instance's environment, or why an xpath cannot be resolved.
+/// The role's environment (`Runtime/Environment`, for the entry point), or
+/// why an xpath cannot be resolved.
 pub(crate) fn instance_env(
     spec: &InstanceSpec,
     placement: &Placement,
 ) -> Result<Vec<(String, String)>, String> {
+    let mut env = base_env(spec, placement);
+    extend(&mut env, &spec.environment, spec, placement)?;
+    Ok(env)
+}
+
+/// What every process of the instance gets: the kept variables and the
+/// `WEFT_*` ones. Startup tasks get this plus their own `Task/Environment`,
+/// not the role's `Runtime/Environment` (as on Azure).
+pub(crate) fn base_env(spec: &InstanceSpec, placement: &Placement) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     for name in KEPT {
         match std::env::var(name) {
@@ -49,8 +59,7 @@ pub(crate) fn instance_env(
             addr.to_string(),
         ));
     }
-    extend(&mut env, &spec.environment, spec, placement)?;
-    Ok(env)
+    env
 }
 
 /// Adds `vars` (resolved) to `env`, a later value replacing an earlier one.

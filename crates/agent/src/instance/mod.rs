@@ -112,7 +112,10 @@ struct Prepared {
     limited: Option<Credentials>,
     approot: PathBuf,
     placement: Placement,
+    /// The entry point's environment.
     env: Vec<(String, String)>,
+    /// What startup tasks start from (without `Runtime/Environment`).
+    base_env: Vec<(String, String)>,
     logs: Arc<LogBook>,
 }
 
@@ -319,11 +322,13 @@ impl Supervisor {
             }
         }
         let env = env::instance_env(spec, &placement)?;
+        let base_env = env::base_env(spec, &placement);
         Ok(Prepared {
             limited,
             approot,
             placement,
             env,
+            base_env,
             logs,
         })
     }

@@ -50,7 +50,7 @@ impl Supervisor {
         let entry_group = group.as_ref().map(|g| g.child("entry"));
 
         for task in spec.startup.clone() {
-            let mut env = prepared.env.clone();
+            let mut env = prepared.base_env.clone();
             if let Err(message) =
                 env::extend(&mut env, &task.environment, spec, &prepared.placement)
             {

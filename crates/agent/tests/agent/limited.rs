@@ -34,10 +34,8 @@ exec sleep 1000"#,
     let agent = Agent::open(cfg).unwrap();
     let mut limited = spec(&role, "Worker_IN_0", "./run.sh");
     limited.startup = vec![StartupTaskSpec {
-        command_line: "./task.sh".into(),
-        task_type: TaskType::Simple,
         elevated: true,
-        environment: Vec::new(),
+        ..crate::startup::task("./task.sh", TaskType::Simple)
     }];
     let mut elevated = spec(&role, "Worker_IN_1", "./run.sh");
     elevated.elevated = true;

@@ -2,16 +2,24 @@
 
 use std::time::Instant;
 
-use weft_agent::protocol::{AgentApi, InstanceStatus, StartupTaskSpec, TaskType};
+use weft_agent::protocol::{AgentApi, EnvValue, EnvVar, InstanceStatus, StartupTaskSpec, TaskType};
 
 use crate::common::*;
 
-fn task(command_line: &str, task_type: TaskType) -> StartupTaskSpec {
+/// A task with its own `SCRATCH` (tasks do not see the role's
+/// `Runtime/Environment`).
+pub fn task(command_line: &str, task_type: TaskType) -> StartupTaskSpec {
     StartupTaskSpec {
         command_line: command_line.into(),
         task_type,
         elevated: false,
-        environment: Vec::new(),
+        environment: vec![EnvVar {
+            name: "SCRATCH".into(),
+            value: EnvValue::XPath(
+                "/RoleEnvironment/CurrentInstance/LocalResources/LocalResource[@name='Scratch']/@path"
+                    .into(),
+            ),
+        }],
     }
 }
 
@@ -164,5 +172,43 @@ async fn a_background_task_that_ends_is_reaped_while_the_instance_runs() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    shutdown(&agent).await;
+}
+
+#[tokio::test]
+async fn a_task_gets_its_own_environment_not_the_roles() {
+    let role = package(&[
+        (
+            "task.sh",
+            r#"echo "role=${ROLE_ONLY:-unset} task=${TASK_ONLY:-unset} id=$WEFT_INSTANCE_ID" > "$SCRATCH/task-env""#,
+        ),
+        (
+            "run.sh",
+            r#"echo "role=${ROLE_ONLY:-unset} task=${TASK_ONLY:-unset}" > "$SCRATCH/entry-env"; exec sleep 1000"#,
+        ),
+    ]);
+    let (_state, agent) = open();
+    let mut s = spec(&role, "Worker_IN_0", "./run.sh");
+    s.environment.push(EnvVar {
+        name: "ROLE_ONLY".into(),
+        value: EnvValue::Literal("r".into()),
+    });
+    let mut t = task("./task.sh", TaskType::Simple);
+    t.environment.push(EnvVar {
+        name: "TASK_ONLY".into(),
+        value: EnvValue::Literal("t".into()),
+    });
+    s.startup = vec![t];
+    agent.apply(vec![s]).await.unwrap();
+    until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+    let dir = scratch(&agent, "Worker_IN_0");
+    assert_eq!(
+        read_when_written(&dir.join("task-env")).await,
+        "role=unset task=t id=Worker_IN_0\n"
+    );
+    assert_eq!(
+        read_when_written(&dir.join("entry-env")).await,
+        "role=r task=unset\n"
+    );
     shutdown(&agent).await;
 }
