@@ -100,6 +100,27 @@ pub(crate) fn shell_line(command_line: &str) -> Cow<'_, str> {
     }
 }
 
+/// For a command line that names its program by path, checks that the
+/// program is there and executable (relative paths from the approot), so
+/// a missing program is a clear failure rather than a crash loop of status
+/// 127. Other command lines are left to the shell.
+pub(crate) fn check_program(command_line: &str, approot: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(first) = command_line.split_whitespace().next() else {
+        return Err("the command line is empty".into());
+    };
+    if !first.contains('/') || first.contains(['$', '`', '"', '\'', '\\', '*', '?', '~']) {
+        return Ok(());
+    }
+    let path = approot.join(first);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(m) if m.is_file() => Err(format!("{first} is not executable in the approot")),
+        Ok(_) => Err(format!("{first} is not a file in the approot")),
+        Err(_) => Err(format!("{first} does not exist in the approot")),
+    }
+}
+
 pub(crate) fn spawn(launch: Launch<'_>) -> io::Result<Process> {
     let mut command = tokio::process::Command::new("/bin/sh");
     command
@@ -162,7 +183,37 @@ pub(crate) fn spawn(launch: Launch<'_>) -> io::Result<Process> {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_line;
+    use super::{check_program, shell_line};
+
+    #[test]
+    fn a_program_named_by_path_must_exist_and_be_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("run.sh"), "").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("data"), "").unwrap();
+        let cases = [
+            ("./run.sh web", Ok(())),
+            ("sleep 1", Ok(())),
+            ("$HOME/x", Ok(())),
+            (
+                "./nope",
+                Err("./nope does not exist in the approot".to_owned()),
+            ),
+            (
+                "./data",
+                Err("./data is not executable in the approot".to_owned()),
+            ),
+            ("   ", Err("the command line is empty".to_owned())),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(check_program(line, dir.path()), expected, "{line}");
+        }
+    }
 
     #[test]
     fn only_a_single_command_by_path_is_execed() {

@@ -113,6 +113,10 @@ impl Supervisor {
             self.kill_all(&mut running).await;
             return Ended::Failed("the role has no entry point weft can run".into());
         };
+        if let Err(message) = driver::check_program(&command_line, &prepared.approot) {
+            self.kill_all(&mut running).await;
+            return Ended::Failed(format!("the entry point `{command_line}`: {message}"));
+        }
         let mut status_rx = match &self.host {
             Some(host) => {
                 host.clear_status();
@@ -223,11 +227,17 @@ impl Supervisor {
     }
 }
 
-/// `exited with status 3` / `was killed by signal SIGKILL`.
+/// `exited with status 3` / `was killed by signal SIGKILL`, with the
+/// shell's meaning of 126 and 127.
 fn describe(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     if let Some(code) = status.code() {
-        format!("exited with status {code}")
+        let hint = match code {
+            126 => " (the shell found the command but could not execute it)",
+            127 => " (the shell did not find the command)",
+            _ => "",
+        };
+        format!("exited with status {code}{hint}")
     } else if let Some(sig) = status.signal() {
         match Signal::try_from(sig) {
             Ok(s) => format!("was killed by signal {s}"),

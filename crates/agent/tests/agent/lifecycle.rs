@@ -175,3 +175,22 @@ async fn after_shutdown_a_new_agent_takes_the_state_directory_and_the_old_handle
     assert_eq!(processes_of(state.path(), "Worker_IN_0"), vec![pid]);
     shutdown(&next).await;
 }
+
+#[tokio::test]
+async fn a_missing_entry_program_fails_the_start_clearly() {
+    let role = package(&[("run.sh", "exec sleep 1000")]);
+    let (_state, agent) = open();
+    agent
+        .apply(vec![spec(&role, "Worker_IN_0", "./hello web")])
+        .await
+        .unwrap();
+    let reports = until(&agent, "failed", |r| {
+        report(r, "Worker_IN_0").is_some_and(|x| x.status == InstanceStatus::FailedStartingRole)
+    })
+    .await;
+    assert_eq!(
+        report(&reports, "Worker_IN_0").unwrap().message.as_deref(),
+        Some("the entry point `./hello web`: ./hello does not exist in the approot")
+    );
+    shutdown(&agent).await;
+}
