@@ -316,47 +316,64 @@ async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: 
     }
 }
 
+/// How often one client connection starts over with the newest backend set
+/// when the set changed under it (then the set changes faster than a
+/// connect completes, and the connection is closed).
+const SET_CHANGE_RETRIES: usize = 8;
+
 /// Connects to the next backend in round-robin order that accepts, skipping
-/// the ones that fail (and trying recently failed ones last).
+/// the ones that fail (and trying recently failed ones last). A backend
+/// removed while the connect was in flight is let go, and the choice starts
+/// over with the newest set.
 async fn connect(shared: &Arc<Shared>) -> Option<(Backend, TcpStream, Tracked)> {
-    let list = shared.backends.snapshot();
-    for i in shared.backends.try_order(&list) {
-        let entry = &list[i];
-        let backend = &entry.backend;
-        match tokio::time::timeout(
-            shared.config.connect_timeout,
-            TcpStream::connect(backend.addr),
-        )
-        .await
-        {
-            Ok(Ok(upstream)) => {
-                let tracked = shared.registry.register(&backend.id);
-                // Registered first, then checked: a drain that starts after
-                // the set changed either sees this connection or this check
-                // sees the new set.
-                if !shared.backends.contains(backend) {
-                    debug!(vip = %shared.local_addr, backend = %backend.id, "backend removed while connecting, trying the next");
-                    continue;
+    let mut failed: Vec<Backend> = Vec::new();
+    'set: for _ in 0..SET_CHANGE_RETRIES {
+        let list = shared.backends.snapshot();
+        for i in shared.backends.try_order(&list) {
+            let entry = &list[i];
+            let backend = &entry.backend;
+            if failed.contains(backend) {
+                continue;
+            }
+            match tokio::time::timeout(
+                shared.config.connect_timeout,
+                TcpStream::connect(backend.addr),
+            )
+            .await
+            {
+                Ok(Ok(upstream)) => {
+                    let tracked = shared.registry.register(&backend.id);
+                    // Registered first, then checked: a drain that starts
+                    // after the set changed either sees this connection or
+                    // this check sees the new set.
+                    if !shared.backends.contains(backend) {
+                        debug!(vip = %shared.local_addr, backend = %backend.id, "backend removed while connecting, choosing again");
+                        continue 'set;
+                    }
+                    if let Err(e) = upstream.set_nodelay(true) {
+                        debug!(vip = %shared.local_addr, backend = %backend.id, error = %e, "backend connection failed");
+                        Counters::bump(&shared.counters.refused_skipped);
+                        failed.push(backend.clone());
+                        continue;
+                    }
+                    shared.backends.healthy(entry);
+                    return Some((backend.clone(), upstream, tracked));
                 }
-                if let Err(e) = upstream.set_nodelay(true) {
-                    debug!(vip = %shared.local_addr, backend = %backend.id, error = %e, "backend connection failed");
+                Ok(Err(e)) => {
+                    shared.backends.suspect(entry);
                     Counters::bump(&shared.counters.refused_skipped);
-                    continue;
+                    failed.push(backend.clone());
+                    debug!(vip = %shared.local_addr, backend = %backend.id, addr = %backend.addr, error = %e, "backend refused, trying the next");
                 }
-                shared.backends.healthy(entry);
-                return Some((backend.clone(), upstream, tracked));
-            }
-            Ok(Err(e)) => {
-                shared.backends.suspect(entry);
-                Counters::bump(&shared.counters.refused_skipped);
-                debug!(vip = %shared.local_addr, backend = %backend.id, addr = %backend.addr, error = %e, "backend refused, trying the next");
-            }
-            Err(_) => {
-                shared.backends.suspect(entry);
-                Counters::bump(&shared.counters.refused_skipped);
-                debug!(vip = %shared.local_addr, backend = %backend.id, addr = %backend.addr, "backend connect timed out, trying the next");
+                Err(_) => {
+                    shared.backends.suspect(entry);
+                    Counters::bump(&shared.counters.refused_skipped);
+                    failed.push(backend.clone());
+                    debug!(vip = %shared.local_addr, backend = %backend.id, addr = %backend.addr, "backend connect timed out, trying the next");
+                }
             }
         }
+        return None;
     }
     None
 }

@@ -425,3 +425,43 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout_and_a_busy_one_is_n
     assert_eq!(vip.stats().idle_closed, 1);
     busy.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_client_sees_an_error_while_the_set_keeps_changing() {
+    let (a, b) = (NamedEcho::start("A").await, NamedEcho::start("B").await);
+    let vip = vip().await;
+    vip.set_backends(vec![a.backend.clone()]);
+    let addr = vip.local_addr();
+    let clients: Vec<_> = (0..8)
+        .map(|n| {
+            tokio::spawn(async move {
+                for i in 0..40 {
+                    let mut client = Client::connect(addr).await;
+                    client.round_trip(&format!("client {n} request {i}")).await;
+                    client.finish().await;
+                }
+            })
+        })
+        .collect();
+    let sets = [
+        vec![b.backend.clone()],
+        vec![a.backend.clone(), b.backend.clone()],
+        vec![a.backend.clone()],
+    ];
+    let mut flips = 0;
+    while !clients.iter().all(|c| c.is_finished()) {
+        vip.set_backends(sets[flips % sets.len()].clone());
+        flips += 1;
+        tokio::task::yield_now().await;
+    }
+    for client in clients {
+        client.await.expect("a client saw an error");
+    }
+    let stats = vip.stats();
+    assert_eq!(
+        (stats.proxied, stats.no_backend, stats.cut),
+        (320, 0, 0),
+        "after {flips} set changes"
+    );
+    assert!(a.accepted() > 0 && b.accepted() > 0, "both backends served");
+}
