@@ -99,9 +99,13 @@ pub fn spec(role: &Role, id: &str, entry: &str) -> InstanceSpec {
     }
 }
 
-/// Test defaults: short grace and backoff.
+/// Test defaults: short grace and backoff. `WEFT_TEST_NO_CGROUP=1` runs
+/// every test on the process-group fallback.
 pub fn config(state: &Path) -> AgentConfig {
     let mut config = AgentConfig::new(state);
+    if std::env::var_os("WEFT_TEST_NO_CGROUP").is_some() {
+        config.cgroup = weft_agent::CgroupMode::Off;
+    }
     config.grace_period = Duration::from_secs(3);
     config.restart_backoff_base = Duration::from_millis(10);
     config.restart_backoff_max = Duration::from_millis(200);
