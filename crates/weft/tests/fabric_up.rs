@@ -29,7 +29,7 @@ fn deploy_serve_kill_an_instance_and_recover_without_a_failed_request() {
         ready_line.starts_with("hello: 3 instances ready in"),
         "{ready_line}"
     );
-    let url_line = fabric.wait_line("Web/HttpIn", Duration::from_secs(1));
+    let url_line = fabric.wait_line("hello Web/HttpIn: ", Duration::from_secs(1));
     assert!(url_line.contains("http://127.0.0.1:"), "{url_line}");
 
     // Three instances, spread over upgrade and fault domains as Azure does.
@@ -304,4 +304,64 @@ fn bad_deployments_are_refused_and_leave_the_running_one_untouched() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("for the management API"), "{stderr}");
+}
+
+#[test]
+fn a_package_and_config_deploy_and_a_taken_vip_port_is_remapped_and_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Hold a port, and ask for it as the web role's VIP port.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().port();
+    let app = hello_app(tmp.path(), |c| with_instances(&c, "Web", 1));
+    let csdef = app.join("ServiceDefinition.csdef");
+    let text = std::fs::read_to_string(&csdef).unwrap();
+    std::fs::write(
+        &csdef,
+        text.replace("port=\"8080\"", &format!("port=\"{taken}\"")),
+    )
+    .unwrap();
+    let package = tmp.path().join("hello.cspkg");
+    let out = std::process::Command::new(WEFT)
+        .args(["package", csdef.to_str().unwrap()])
+        .args(["--role", &format!("Web={}", app.join("Web").display())])
+        .args([
+            "--role",
+            &format!("Worker={}", app.join("Worker").display()),
+        ])
+        .args(["-o", package.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let state = tmp.path().join("state");
+    let config = app.join("ServiceConfiguration.Local.cscfg");
+    let mut fabric = Fabric::start(
+        &state,
+        &[
+            "--package",
+            package.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let note = fabric.wait_line("note:", Duration::from_secs(1));
+    assert!(
+        note.contains(&format!("port {taken}")) && note.contains("in use"),
+        "{note}"
+    );
+    let vip = fabric.web_vip("hello");
+    assert_ne!(vip.port(), taken);
+    let (status, body) = http(vip, "GET", "/", &[]).unwrap();
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("Web_IN_0"));
+    let table = String::from_utf8_lossy(&fabric.weft(&["status"]).stdout).into_owned();
+    assert!(
+        table.contains(&format!("(port {taken} was taken)")),
+        "{table}"
+    );
+    drop(holder);
 }
