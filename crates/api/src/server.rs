@@ -412,3 +412,35 @@ async fn logs<A: AgentApi>(
         .await?;
     Ok(Json(page).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Every route the router serves is in the OpenAPI document, with the
+    /// same methods, and nothing else is.
+    #[test]
+    fn the_openapi_document_describes_exactly_the_routes() {
+        let source = include_str!("server.rs");
+        let router =
+            &source[source.find("Router::new()").unwrap()..source.find(".fallback(").unwrap()];
+        let mut served = BTreeSet::new();
+        for chunk in router.split(".route(").skip(1) {
+            let path = chunk.split('"').nth(1).unwrap();
+            for method in ["get", "put", "post", "delete"] {
+                if chunk.contains(&format!("{method}(")) {
+                    served.insert((path.to_owned(), method.to_owned()));
+                }
+            }
+        }
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for method in ops.as_object().unwrap().keys() {
+                documented.insert((path.clone(), method.clone()));
+            }
+        }
+        assert_eq!(served, documented);
+        assert!(served.len() >= 9, "{served:?}");
+    }
+}
