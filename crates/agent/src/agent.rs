@@ -111,6 +111,9 @@ impl Agent {
             CgroupMode::Off => None,
         };
         kill_leftovers(&state_dir, &run_dir, cgroups.as_ref())?;
+        if let Some(root) = &cgroups {
+            root.sweep_abandoned(Duration::from_secs(60));
+        }
         tracing::info!(
             state_dir = %state_dir.display(),
             run_dir = %run_dir.display(),

@@ -54,6 +54,47 @@ impl CgroupRoot {
         &self.path
     }
 
+    /// Removes what agents on other state directories left when they were
+    /// killed and never reopened: `weft-*` groups beside this one with no
+    /// process in them and untouched for `idle` (a live agent's groups are
+    /// either populated or about to be, within moments).
+    pub(crate) fn sweep_abandoned(&self, idle: Duration) {
+        let (Some(parent), Some(own)) = (self.path.parent(), self.path.file_name()) else {
+            return;
+        };
+        let Ok(entries) = fs::read_dir(parent) else {
+            return;
+        };
+        let old = |p: &Path| {
+            fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= idle)
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let path = e.path();
+            if name == own
+                || !name.to_string_lossy().starts_with("weft-")
+                || !e.file_type().is_ok_and(|t| t.is_dir())
+            {
+                continue;
+            }
+            let group = Cgroup { path: path.clone() };
+            if group.pids().is_empty() && old(&path) {
+                match remove_tree(&path) {
+                    Ok(()) => {
+                        tracing::info!(cgroup = %path.display(), "removed an abandoned cgroup")
+                    }
+                    Err(e) => {
+                        tracing::debug!(cgroup = %path.display(), error = %e, "abandoned cgroup not removed")
+                    }
+                }
+            }
+        }
+    }
+
     /// The group of one instance (not created yet).
     pub(crate) fn instance(&self, instance_id: &str) -> Cgroup {
         Cgroup {
