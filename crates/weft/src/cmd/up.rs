@@ -48,8 +48,9 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     grace: u64,
 
-    /// Seconds a leaving instance's open connections may take to finish
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// Seconds a leaving instance's open connections (and, on Ctrl-C, every
+    /// VIP's) may take to finish before they are cut
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     drain: u64,
 }
 
@@ -114,6 +115,7 @@ async fn serve(args: &Args, state: &Path, app: Option<app::App>) -> anyhow::Resu
     let agent = Agent::open(agent_config).context("cannot start the agent")?;
     let mut fabric_config = FabricConfig::new(state.join("fabric"));
     fabric_config.drain_timeout = Duration::from_secs(args.drain);
+    fabric_config.vip.drain_timeout = Duration::from_secs(args.drain);
     let controller = Controller::open(fabric_config, store, agent)
         .await
         .context("cannot start the controller")?;
