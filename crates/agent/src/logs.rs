@@ -255,3 +255,42 @@ pub(crate) async fn pump<R: AsyncRead + Unpin>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::LogBook;
+    use crate::protocol::{LogQuery, LogStream};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever is written and however it rotates, what is kept is the
+        /// newest lines in order, nothing else, at most `keep + 1` files.
+        #[test]
+        fn rotation_keeps_the_newest_lines_in_order(
+            lines in proptest::collection::vec("[^\n\r]{0,40}", 0..200),
+            rotate in 1u64..400,
+            keep in 0usize..4,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let book = LogBook::open(dir.path(), rotate, keep).unwrap();
+            for line in &lines {
+                book.append(LogStream::Stdout, line.clone());
+            }
+            let page = book
+                .query(&LogQuery { stream: LogStream::Stdout, tail: None, after: None })
+                .unwrap();
+            let kept: Vec<String> = page.lines.into_iter().map(|l| l.text).collect();
+            prop_assert!(kept.len() <= lines.len());
+            prop_assert_eq!(&kept[..], &lines[lines.len() - kept.len()..]);
+            let files = std::fs::read_dir(dir.path()).unwrap().count();
+            prop_assert!(files <= keep + 1, "{} files", files);
+            let tail = book
+                .query(&LogQuery { stream: LogStream::Stdout, tail: Some(3), after: None })
+                .unwrap();
+            prop_assert_eq!(tail.lines.len(), kept.len().min(3));
+        }
+    }
+}
