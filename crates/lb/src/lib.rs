@@ -35,6 +35,7 @@ mod backend;
 mod error;
 mod proxy;
 mod registry;
+mod splice;
 mod stats;
 mod vip;
 

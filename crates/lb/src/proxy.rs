@@ -4,14 +4,19 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tracing::debug;
+
+use crate::splice::Pipe;
 
 /// First buffer per direction: enough for a typical request or response
 /// head, and cheap for the many short connections of a busy VIP.
 const FIRST_BUFFER: usize = 4 * 1024;
 /// Largest buffer per direction, reached by doubling whenever a read fills
-/// the buffer: a bulk transfer then moves in few system calls.
+/// the buffer. A read that fills even this one means a bulk transfer: the
+/// direction then switches to splice(2) (see [`crate::splice`]).
 const MAX_BUFFER: usize = 64 * 1024;
 /// The idle watchdog looks this many times per idle timeout, so an idle
 /// connection is closed between 1 and 1 + 1/CHECKS idle timeouts.
@@ -87,22 +92,27 @@ async fn idle(activity: &AtomicU64, timeout: Duration) {
     }
 }
 
-async fn one_way<R, W>(
-    from: &mut R,
-    to: &mut W,
+async fn one_way(
+    from: &mut ReadHalf<'_>,
+    to: &mut WriteHalf<'_>,
     one_finished: &AtomicBool,
     activity: &AtomicU64,
-) -> io::Result<u64>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
+) -> io::Result<u64> {
     // read_buf fills the spare capacity: the buffer is never zeroed.
     let mut buf: Vec<u8> = Vec::with_capacity(FIRST_BUFFER);
+    let mut pipe: Option<Pipe> = None;
     let mut total = 0u64;
     loop {
-        buf.clear();
-        let n = from.read_buf(&mut buf).await?;
+        let n = if let Some(pipe) = &pipe {
+            pipe.forward(from.as_ref(), to.as_ref()).await?
+        } else {
+            buf.clear();
+            let n = from.read_buf(&mut buf).await?;
+            if n > 0 {
+                to.write_all(&buf).await?;
+            }
+            n
+        };
         activity.fetch_add(1, Ordering::Relaxed);
         if n == 0 {
             if !one_finished.swap(true, Ordering::Relaxed) {
@@ -110,12 +120,21 @@ where
             }
             return Ok(total);
         }
-        to.write_all(&buf).await?;
         total += n as u64;
-        if n == buf.capacity() && n < MAX_BUFFER {
-            // A full read: the peer is sending in bulk. A new, larger
-            // buffer (nothing to keep from the old one).
-            buf = Vec::with_capacity((2 * n).min(MAX_BUFFER));
+        if pipe.is_none() && n == buf.capacity() {
+            if n < MAX_BUFFER {
+                // A full read: the peer is sending in bulk. A new, larger
+                // buffer (nothing to keep from the old one).
+                buf = Vec::with_capacity((2 * n).min(MAX_BUFFER));
+            } else {
+                match Pipe::new() {
+                    Ok(p) => {
+                        pipe = Some(p);
+                        buf = Vec::new();
+                    }
+                    Err(e) => debug!(error = %e, "no pipe for splice, copying"),
+                }
+            }
         }
     }
 }
