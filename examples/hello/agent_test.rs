@@ -66,6 +66,7 @@ fn web(package: &PackageRef, n: u32) -> InstanceSpec {
             protocol: EndpointProtocol::Http,
             // Both instances ask for the same port: the agent remaps one.
             local_port: Some(18080),
+            ignore_role_instance_status: false,
             probe: Some(ProbeSpec {
                 http_path: Some("/healthz".into()),
                 port: None,

@@ -143,6 +143,7 @@ fn hello_spec(package: &Path, digest: &str) -> InstanceSpec {
         kind: EndpointKind::Input,
         protocol: EndpointProtocol::Http,
         local_port: None,
+        ignore_role_instance_status: false,
         probe: Some(ProbeSpec {
             http_path: Some("/healthz".into()),
             port: None,

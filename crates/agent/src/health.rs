@@ -1,6 +1,8 @@
 //! What an instance's status and readiness are, from what the agent knows
 //! about it: a pure function, so the rules are tested with plain data.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use weft_runtime::protocol::RoleStatus;
 
 use crate::protocol::InstanceStatus;
@@ -51,6 +53,20 @@ pub(crate) fn assess(f: &Facts) -> (InstanceStatus, bool, Option<String>) {
         return not_ready(status, why.clone());
     }
     (InstanceStatus::ReadyRole, true, None)
+}
+
+/// Endpoints the load balancer may use whatever the instance says of
+/// itself: those marked `ignoreRoleInstanceStatus` whose own probe, if they
+/// have one, passes. `verdicts` holds the probed endpoints' last results.
+pub(crate) fn serving_regardless<'a>(
+    ignoring: impl IntoIterator<Item = &'a str>,
+    verdicts: &BTreeMap<String, Result<(), String>>,
+) -> BTreeSet<String> {
+    ignoring
+        .into_iter()
+        .filter(|name| verdicts.get(*name).is_none_or(|v| v.is_ok()))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -150,5 +166,22 @@ mod tests {
                 "{name}: a reason exactly when not ready"
             );
         }
+    }
+
+    #[test]
+    fn ignoring_endpoints_follow_only_their_probe() {
+        let verdicts = BTreeMap::from([
+            ("Probed".to_owned(), Ok(())),
+            (
+                "Failing".to_owned(),
+                Err("probe Failing: refused".to_owned()),
+            ),
+        ]);
+        let got = serving_regardless(["Probed", "Failing", "Unprobed"], &verdicts);
+        assert_eq!(
+            got,
+            BTreeSet::from(["Probed".to_owned(), "Unprobed".to_owned()])
+        );
+        assert!(serving_regardless([], &verdicts).is_empty());
     }
 }

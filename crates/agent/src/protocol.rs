@@ -12,7 +12,7 @@
 //! streams `Vec<InstanceReport>` snapshots, `PUT /v1/topology/{deployment}`
 //! carries a [`weft_runtime::protocol::Topology`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -116,6 +116,11 @@ pub struct EndpointSpec {
     /// The port the instance should listen on (`localPort`, else `port`);
     /// `None` for `*`. The agent may remap it (see [`InstanceReport::endpoints`]).
     pub local_port: Option<u16>,
+    /// `ignoreRoleInstanceStatus`: the load balancer uses this endpoint
+    /// while its probe (if any) passes, whatever the instance says (Busy,
+    /// not yet Ready).
+    #[serde(default)]
+    pub ignore_role_instance_status: bool,
     /// The health probe named by the endpoint's `loadBalancerProbe`.
     pub probe: Option<ProbeSpec>,
 }
@@ -182,6 +187,11 @@ pub struct InstanceReport {
     /// True when the load balancer may send new connections: running, the
     /// endpoint probe (if any) passes, and not Busy (unless ignored).
     pub ready: bool,
+    /// Endpoints the load balancer may use although `ready` is false: those
+    /// with `ignoreRoleInstanceStatus` whose probe passes. When `ready` is
+    /// true every endpoint may be used.
+    #[serde(default)]
+    pub ready_endpoints: BTreeSet<String>,
     /// The address each endpoint actually listens on, after remapping.
     pub endpoints: BTreeMap<String, SocketAddr>,
     /// The entry point's process id while it runs.
@@ -191,6 +201,13 @@ pub struct InstanceReport {
     /// Why the instance is not ready, in words (a failed startup task and its
     /// exit code, the last crash, the failing probe).
     pub message: Option<String>,
+}
+
+impl InstanceReport {
+    /// Whether the load balancer may send new connections for `endpoint`.
+    pub fn serves(&self, endpoint: &str) -> bool {
+        self.ready || self.ready_endpoints.contains(endpoint)
+    }
 }
 
 /// Which captured stream to read.

@@ -196,6 +196,7 @@ fn endpoints(model: &ServiceModel, role: &ResolvedRole) -> Vec<EndpointSpec> {
                 LocalPort::Port(p) => Some(p),
                 LocalPort::Any => None,
             },
+            ignore_role_instance_status: e.ignore_role_instance_status,
             probe: e
                 .load_balancer_probe
                 .as_ref()
@@ -227,6 +228,7 @@ fn endpoints(model: &ServiceModel, role: &ResolvedRole) -> Vec<EndpointSpec> {
                 InternalProtocol::Any => EndpointProtocol::Any,
             },
             local_port: e.port.as_ref().map(|p| p.value).or(fixed),
+            ignore_role_instance_status: false,
             probe: None,
         });
     }
@@ -239,6 +241,7 @@ fn endpoints(model: &ServiceModel, role: &ResolvedRole) -> Vec<EndpointSpec> {
                 TransportProtocol::Udp => EndpointProtocol::Udp,
             },
             local_port: Some(e.local_port.value),
+            ignore_role_instance_status: false,
             probe: None,
         });
     }

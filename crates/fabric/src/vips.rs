@@ -72,8 +72,9 @@ pub async fn bind(
     Ok((vip, Some(message)))
 }
 
-/// The backends `plan` should have: the Ready instances of its role (or its
-/// one instance) at the address their endpoint actually listens on.
+/// The backends `plan` should have: the instances of its role (or its one
+/// instance) that serve the endpoint — Ready, or its probe passing when it
+/// ignores the role instance status — at the address it actually listens on.
 pub fn backends(
     plan: &VipPlan,
     instances: &[InstanceSpec],
@@ -91,7 +92,7 @@ pub fn backends(
             let report = reports.get(&spec.instance_id)?;
             let current = report.deployment_id == spec.deployment_id
                 && report.incarnation == spec.incarnation
-                && report.ready;
+                && report.serves(&plan.endpoint);
             let addr = *report.endpoints.get(&plan.endpoint)?;
             current.then(|| Backend {
                 id: spec.instance_id.clone(),

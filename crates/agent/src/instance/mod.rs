@@ -50,6 +50,7 @@ pub(crate) async fn supervise(
             incarnation: 0,
             status: InstanceStatus::CreatingRole,
             ready: false,
+            ready_endpoints: Default::default(),
             endpoints: BTreeMap::new(),
             pid: None,
             restarts: 0,
@@ -146,6 +147,18 @@ impl Supervisor {
     }
 
     pub(super) fn publish(&mut self, status: InstanceStatus, ready: bool, message: Option<String>) {
+        self.report.ready_endpoints.clear();
+        self.publish_running(status, ready, message);
+    }
+
+    /// Like [`Self::publish`] for a running entry point, keeping the
+    /// endpoints already in `report.ready_endpoints`.
+    pub(super) fn publish_running(
+        &mut self,
+        status: InstanceStatus,
+        ready: bool,
+        message: Option<String>,
+    ) {
         self.report.status = status;
         self.report.ready = ready;
         self.report.message = message;
@@ -168,6 +181,7 @@ impl Supervisor {
             incarnation: spec.incarnation,
             status: InstanceStatus::CreatingRole,
             ready: false,
+            ready_endpoints: Default::default(),
             endpoints: BTreeMap::new(),
             pid: None,
             restarts: 0,

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::{Ended, Prepared, Running, Supervisor};
 use crate::driver::{self, Launch};
 use crate::env;
-use crate::health::{Facts, assess};
+use crate::health::{Facts, assess, serving_regardless};
 use crate::prepare;
 use crate::probe::{Probe, Verdict};
 use crate::protocol::{InstanceSpec, InstanceStatus, TaskType};
@@ -186,6 +186,12 @@ impl Supervisor {
                         passed.insert(name.clone());
                     }
                 }
+                let ignoring = spec
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.ignore_role_instance_status)
+                    .map(|e| e.name.as_str());
+                self.report.ready_endpoints = serving_regardless(ignoring, &v);
                 Facts {
                     ready_on_start: spec.set_ready_on_process_start,
                     said: *status_rx.borrow_and_update(),
@@ -195,7 +201,7 @@ impl Supervisor {
                 }
             };
             let (status, ready, message) = assess(&facts);
-            self.publish(status, ready, message);
+            self.publish_running(status, ready, message);
             let Some(entry) = running.entry.as_mut() else {
                 return Ended::Desired;
             };

@@ -27,6 +27,7 @@ async fn weft_variables_and_xpaths_are_resolved_in_a_clean_environment() {
         kind: EndpointKind::Input,
         protocol: EndpointProtocol::Http,
         local_port: None,
+        ignore_role_instance_status: false,
         probe: None,
     });
     s.environment.extend([

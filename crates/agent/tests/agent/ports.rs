@@ -25,6 +25,7 @@ async fn two_instances_declaring_the_same_port_get_different_ones() {
             kind: EndpointKind::Input,
             protocol: EndpointProtocol::Http,
             local_port: Some(wanted),
+            ignore_role_instance_status: false,
             probe: None,
         });
         s

@@ -20,6 +20,7 @@ fn probed(role: &Role, http_path: Option<&str>) -> weft_agent::protocol::Instanc
         kind: EndpointKind::Input,
         protocol: EndpointProtocol::Http,
         local_port: None,
+        ignore_role_instance_status: false,
         probe: Some(ProbeSpec {
             http_path: http_path.map(str::to_owned),
             port: None,
@@ -149,4 +150,37 @@ async fn the_instance_reports_ready_and_busy_on_its_runtime_endpoint() {
     env.set_status(RoleStatus::Ready).await.unwrap();
     until(&agent, "ready again", |r| ready(r, "Worker_IN_0")).await;
     shutdown(&agent).await;
+}
+
+#[tokio::test]
+async fn an_endpoint_ignoring_the_role_status_serves_on_its_probe_alone() {
+    let role = package(&[("run.sh", "exec sleep 1000")]);
+    let (_state, agent) = open();
+    let mut s = probed(&role, None);
+    // The instance never says Ready, so it is never Ready as a whole...
+    s.set_ready_on_process_start = false;
+    s.endpoints[0].ignore_role_instance_status = true;
+    agent.apply(vec![s]).await.unwrap();
+    let reports = until(&agent, "running", |r| {
+        report(r, "Worker_IN_0").is_some_and(|x| x.pid.is_some())
+    })
+    .await;
+    let r = report(&reports, "Worker_IN_0").unwrap();
+    assert!(!r.serves("Http"), "served before its probe passed");
+    let addr = r.endpoints["Http"];
+
+    // ...but the endpoint serves once its probe passes.
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let reports = until(&agent, "endpoint serving", |r| {
+        report(r, "Worker_IN_0").is_some_and(|x| x.serves("Http"))
+    })
+    .await;
+    let r = report(&reports, "Worker_IN_0").unwrap();
+    assert!(!r.ready);
+    assert_eq!(r.status, InstanceStatus::StartingRole);
+    drop(listener);
+    until(&agent, "endpoint out again", |r| {
+        report(r, "Worker_IN_0").is_some_and(|x| !x.serves("Http"))
+    })
+    .await;
 }

@@ -200,6 +200,7 @@ impl AgentApi for FakeAgent {
                     incarnation: spec.incarnation,
                     status,
                     ready,
+                    ready_endpoints: Default::default(),
                     endpoints,
                     pid: Some(4242),
                     restarts: 0,
