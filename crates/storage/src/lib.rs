@@ -1,5 +1,5 @@
-//! Azure Storage compatible services for weft: blob (port 10000) and queue
-//! (port 10001).
+//! Azure Storage compatible services for weft: blob (port 10000), queue
+//! (port 10001) and table (port 10002).
 //!
 //! The services speak the Azure Storage REST protocol with path-style URLs
 //! (`http://127.0.0.1:10000/<account>/<container>/<blob>`), so the official
@@ -14,7 +14,10 @@
 //! [`conditions`], [`range`] and [`request`] (request parsers), [`lease`]
 //! (the lease state machine), [`xml`] (request bodies), [`names`] (naming
 //! rules), [`store`] (persistence), [`blob`] and [`queue`] (operation
-//! handlers), [`server`] (listeners, shutdown), [`timefmt`] (dates, ETags).
+//! handlers), [`table`] (the table service: entity model, `$filter`,
+//! `$batch`, handlers), [`server`] (listeners, shutdown), [`timefmt`]
+//! (dates, ETags). Entities live in the same database, one row per entity
+//! keyed (account, table, PartitionKey, RowKey).
 
 pub mod account;
 pub mod api_error;
@@ -29,6 +32,7 @@ pub mod range;
 pub mod request;
 pub mod server;
 pub mod store;
+pub mod table;
 pub mod timefmt;
 pub mod xml;
 

@@ -23,6 +23,28 @@ pub fn check_container(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Table names: 3–63 letters and digits, starting with a letter; `tables`
+/// is reserved (any case).
+pub fn check_table(name: &str) -> Result<(), ApiError> {
+    let chars_ok = name.bytes().all(|b| b.is_ascii_alphanumeric())
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
+    if !chars_ok || name.eq_ignore_ascii_case("tables") {
+        return Err(ApiError::new(
+            hyper::StatusCode::BAD_REQUEST,
+            "InvalidResourceName",
+            "The specifed resource name contains invalid characters.",
+        ));
+    }
+    if !(3..=63).contains(&name.len()) {
+        return Err(ApiError::new(
+            hyper::StatusCode::BAD_REQUEST,
+            "OutOfRangeInput",
+            "The specified resource name length is not within the permissible limits.",
+        ));
+    }
+    Ok(())
+}
+
 /// Blob names: 1–1024 characters.
 pub fn check_blob(name: &str) -> Result<(), ApiError> {
     let n = name.chars().count();
@@ -82,6 +104,26 @@ mod tests {
                 "InvalidResourceName",
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn table_names() {
+        for good in ["abc", "Orders2024", &"a".repeat(63)] {
+            assert!(check_table(good).is_ok(), "{good}");
+        }
+        for (bad, code) in [
+            ("ab", "OutOfRangeInput"),
+            (&"a".repeat(64) as &str, "OutOfRangeInput"),
+            ("1abc", "InvalidResourceName"),
+            ("a-bc", "InvalidResourceName"),
+            ("a_bc", "InvalidResourceName"),
+            ("Tables", "InvalidResourceName"),
+            ("tables", "InvalidResourceName"),
+            ("", "InvalidResourceName"),
+            ("ab\u{e9}c", "InvalidResourceName"),
+        ] {
+            assert_eq!(check_table(bad).unwrap_err().code, code, "{bad}");
         }
     }
 

@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub blob_port: u16,
     /// The queue service port (10001 by default; 0 picks a free one).
     pub queue_port: u16,
+    /// The table service port (10002 by default; 0 picks a free one).
+    pub table_port: u16,
     pub accounts: Accounts,
 }
 
@@ -39,6 +41,7 @@ impl ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             blob_port: 10000,
             queue_port: 10001,
+            table_port: 10002,
             accounts: Accounts::development(),
         }
     }
@@ -55,6 +58,7 @@ pub struct StorageServer {
     state: Arc<ServiceState>,
     blob_listener: TcpListener,
     queue_listener: TcpListener,
+    table_listener: TcpListener,
 }
 
 /// Where a running server listens.
@@ -62,6 +66,7 @@ pub struct StorageServer {
 pub struct Addresses {
     pub blob: SocketAddr,
     pub queue: SocketAddr,
+    pub table: SocketAddr,
 }
 
 /// How long in-flight requests get to finish at shutdown.
@@ -90,6 +95,7 @@ impl StorageServer {
         };
         let blob_listener = bind("blob", config.blob_port).await?;
         let queue_listener = bind("queue", config.queue_port).await?;
+        let table_listener = bind("table", config.table_port).await?;
         Ok(StorageServer {
             state: Arc::new(ServiceState {
                 store,
@@ -97,6 +103,7 @@ impl StorageServer {
             }),
             blob_listener,
             queue_listener,
+            table_listener,
         })
     }
 
@@ -106,6 +113,10 @@ impl StorageServer {
             blob: self.blob_addr(),
             queue: self
                 .queue_listener
+                .local_addr()
+                .expect("a bound listener has an address"),
+            table: self
+                .table_listener
                 .local_addr()
                 .expect("a bound listener has an address"),
         }
@@ -126,7 +137,7 @@ impl StorageServer {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = accept_either(&self.blob_listener, &self.queue_listener) => {
+                accepted = accept_any(&self.blob_listener, &self.queue_listener, &self.table_listener) => {
                     let ((stream, peer), service) = match accepted {
                         Ok(a) => a,
                         Err(e) => {
@@ -140,7 +151,14 @@ impl StorageServer {
                     conns.spawn(async move {
                         let svc = service_fn(move |req| {
                             let state = state.clone();
-                            async move { Ok::<_, std::convert::Infallible>(blob::handle_service(state, req, service).await) }
+                            async move {
+                                let resp = match service {
+                                    Listener::Blob => blob::handle_service(state, req, blob::Service::Blob).await,
+                                    Listener::Queue => blob::handle_service(state, req, blob::Service::Queue).await,
+                                    Listener::Table => crate::table::handle(state, req).await,
+                                };
+                                Ok::<_, std::convert::Infallible>(resp)
+                            }
                         });
                         let conn = http1::Builder::new()
                             .max_buf_size(64 * 1024)
@@ -168,14 +186,24 @@ impl StorageServer {
     }
 }
 
-/// The next connection on either listener, with the service it is for.
-async fn accept_either(
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Blob,
+    Queue,
+    Table,
+}
+
+/// The next connection on any listener, with the service it is for.
+async fn accept_any(
     blob: &TcpListener,
     queue: &TcpListener,
-) -> std::io::Result<((tokio::net::TcpStream, SocketAddr), blob::Service)> {
+    table: &TcpListener,
+) -> std::io::Result<((tokio::net::TcpStream, SocketAddr), Listener)> {
     tokio::select! {
-        r = blob.accept() => r.map(|c| (c, blob::Service::Blob)),
-        r = queue.accept() => r.map(|c| (c, blob::Service::Queue)),
+        r = blob.accept() => r.map(|c| (c, Listener::Blob)),
+        r = queue.accept() => r.map(|c| (c, Listener::Queue)),
+        r = table.accept() => r.map(|c| (c, Listener::Table)),
     }
 }
 

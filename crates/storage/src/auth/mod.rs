@@ -2,6 +2,8 @@
 
 pub mod sas;
 pub mod shared_key;
+pub mod table_key;
+pub mod table_sas;
 
 use hyper::HeaderMap;
 
@@ -36,6 +38,29 @@ pub fn authenticate(
     parts: &SignedParts<'_>,
     now_ms: i64,
 ) -> Result<Principal, ApiError> {
+    authenticate_with(accounts, path_account, parts, now_ms, shared_key::verify)
+}
+
+/// Authenticates a table service request (its own strings to sign).
+pub fn authenticate_table(
+    accounts: &Accounts,
+    path_account: &str,
+    parts: &SignedParts<'_>,
+    now_ms: i64,
+) -> Result<Principal, ApiError> {
+    authenticate_with(accounts, path_account, parts, now_ms, table_key::verify)
+}
+
+/// Checks a signature: account, request, SharedKeyLite or not, signature.
+type Verifier = fn(&crate::account::Account, &SignedParts<'_>, bool, &str) -> Result<(), ApiError>;
+
+fn authenticate_with(
+    accounts: &Accounts,
+    path_account: &str,
+    parts: &SignedParts<'_>,
+    now_ms: i64,
+    verify: Verifier,
+) -> Result<Principal, ApiError> {
     let Some(auth) = parts.headers.get(hyper::header::AUTHORIZATION) else {
         return Ok(Principal::Anonymous);
     };
@@ -66,6 +91,6 @@ pub fn authenticate(
         .get(name)
         .ok_or_else(|| ApiError::auth_failed(format!("The account {name} does not exist.")))?;
     shared_key::check_date(parts.headers, now_ms)?;
-    shared_key::verify(account, parts, lite, signature)?;
+    verify(account, parts, lite, signature)?;
     Ok(Principal::Account(account.name.clone()))
 }

@@ -67,7 +67,7 @@ fn check_signature(account: &Account, sts: &str, q: &Query) -> Result<(), ApiErr
     }
 }
 
-fn check_version(sv: &str) -> Result<(), ApiError> {
+pub(crate) fn check_version(sv: &str) -> Result<(), ApiError> {
     if sv.len() == 10 && sv >= crate::blob::OLDEST_VERSION {
         Ok(())
     } else {
@@ -78,7 +78,7 @@ fn check_version(sv: &str) -> Result<(), ApiError> {
 }
 
 /// Checks the validity window; `st` is optional, `se` required.
-fn check_times(st: &str, se: &str, now_ms: i64) -> Result<(), ApiError> {
+pub(crate) fn check_times(st: &str, se: &str, now_ms: i64) -> Result<(), ApiError> {
     let expiry = parse_iso8601(se).ok_or_else(|| {
         auth_failed("Signed expiry time is missing or not a valid ISO 8601 time.")
     })?;
@@ -99,7 +99,7 @@ fn check_times(st: &str, se: &str, now_ms: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_protocol(spr: &str) -> Result<(), ApiError> {
+pub(crate) fn check_protocol(spr: &str) -> Result<(), ApiError> {
     if spr.is_empty() || spr.split(',').any(|p| p == "http") {
         Ok(())
     } else {

@@ -90,7 +90,7 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
 }
 
-fn valid_version(v: &str) -> bool {
+pub(crate) fn valid_version(v: &str) -> bool {
     let b = v.as_bytes();
     b.len() == 10
         && b[4] == b'-'
@@ -196,7 +196,7 @@ fn error_response(e: &ApiError, request_id: &str, is_head: bool) -> Response<Bod
 }
 
 /// `2026-11-24T20:15:02.1234567Z`, as Azure's error messages print time.
-fn iso_now() -> String {
+pub(crate) fn iso_now() -> String {
     let ms = now_millis();
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

@@ -15,6 +15,9 @@ pub use blobs::read_lease_ok;
 pub(crate) mod containers;
 mod queues;
 mod schema;
+pub(crate) mod tables;
+
+pub use tables::{EntityPage, EntityQuery, EntityWrite, IfMatch};
 
 pub use queues::{ListedQueues, Message, QueueProps};
 mod snapshots;

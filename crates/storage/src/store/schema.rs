@@ -102,6 +102,21 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             dequeue_count INTEGER NOT NULL,
             PRIMARY KEY (account, queue, id)
         ) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS messages_visible ON messages(account, queue, visible_at, inserted);",
+        CREATE INDEX IF NOT EXISTS messages_visible ON messages(account, queue, visible_at, inserted);
+        CREATE TABLE IF NOT EXISTS tables (
+            account TEXT NOT NULL,
+            key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            PRIMARY KEY (account, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS entities (
+            account TEXT NOT NULL,
+            tbl TEXT NOT NULL,
+            pk TEXT NOT NULL,
+            rk TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            props TEXT NOT NULL,
+            PRIMARY KEY (account, tbl, pk, rk)
+        ) WITHOUT ROWID;",
     )
 }

@@ -1,0 +1,610 @@
+//! Tables and entities. Entities are rows keyed (account, table,
+//! PartitionKey, RowKey), so point queries and partition scans use the
+//! primary key; the rest of a filter is evaluated in Rust. A batch runs in
+//! one SQLite transaction: all of it commits or none of it does.
+
+use hyper::StatusCode;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Store, db};
+use crate::api_error::ApiError;
+use crate::table::edm::{self, Entity, Value};
+use crate::table::filter::{Filter, KeyBounds, KeyRange};
+
+/// Most rows one query request looks at before it returns what it has
+/// with a continuation token (so a selective filter over a big table
+/// never holds the store for long).
+pub const SCAN_BUDGET: usize = 5000;
+
+/// An `If-Match` condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: the entity must exist.
+    Any,
+    Etag(String),
+}
+
+/// One entity write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntityWrite {
+    /// Insert Entity: fails if the entity exists.
+    Insert {
+        partition_key: String,
+        row_key: String,
+        props: Vec<(String, Value)>,
+    },
+    /// Update / Merge with `If-Match`, or Insert-or-Replace /
+    /// Insert-or-Merge without (`if_match` is `None`).
+    Update {
+        partition_key: String,
+        row_key: String,
+        props: Vec<(String, Value)>,
+        merge: bool,
+        if_match: Option<IfMatch>,
+    },
+    Delete {
+        partition_key: String,
+        row_key: String,
+        if_match: IfMatch,
+    },
+}
+
+impl EntityWrite {
+    pub fn keys(&self) -> (&str, &str) {
+        match self {
+            EntityWrite::Insert {
+                partition_key,
+                row_key,
+                ..
+            }
+            | EntityWrite::Update {
+                partition_key,
+                row_key,
+                ..
+            }
+            | EntityWrite::Delete {
+                partition_key,
+                row_key,
+                ..
+            } => (partition_key, row_key),
+        }
+    }
+}
+
+/// A page of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityPage {
+    pub entities: Vec<Entity>,
+    /// Where the next page starts (PartitionKey, RowKey).
+    pub next: Option<(String, String)>,
+}
+
+/// What to read.
+pub struct EntityQuery<'a> {
+    pub filter: Option<&'a Filter>,
+    pub top: usize,
+    /// Resume at this (PartitionKey, RowKey), inclusive.
+    pub resume: Option<(String, String)>,
+}
+
+pub fn table_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "TableNotFound",
+        "The table specified does not exist.",
+    )
+}
+
+fn entity_exists() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "EntityAlreadyExists",
+        "The specified entity already exists.",
+    )
+}
+
+pub fn condition_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "UpdateConditionNotSatisfied",
+        "The update condition specified in the request was not satisfied.",
+    )
+}
+
+fn table_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+fn etags_equal(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim().replace("%3A", ":").replace("%3a", ":");
+    norm(a) == norm(b)
+}
+
+fn read_entity(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, i64, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn to_entity((pk, rk, ts, props): (String, String, i64, String)) -> Result<Entity, ApiError> {
+    let props = edm::decode_props(&props)
+        .map_err(|e| ApiError::internal(format!("stored entity {pk}/{rk}: {e}")))?;
+    Ok(Entity {
+        partition_key: pk,
+        row_key: rk,
+        timestamp: ts,
+        props,
+    })
+}
+
+fn push_range(sql: &mut String, args: &mut Vec<String>, column: &str, r: &KeyRange) {
+    if let Some((v, inclusive)) = &r.lower {
+        args.push(v.clone());
+        sql.push_str(&format!(
+            " AND {column} {} ?{}",
+            if *inclusive { ">=" } else { ">" },
+            args.len()
+        ));
+    }
+    if let Some((v, inclusive)) = &r.upper {
+        args.push(v.clone());
+        sql.push_str(&format!(
+            " AND {column} {} ?{}",
+            if *inclusive { "<=" } else { "<" },
+            args.len()
+        ));
+    }
+}
+
+impl Store {
+    /// Creates a table; names compare case-insensitively.
+    pub fn create_table(&self, account: &str, name: &str) -> Result<(), ApiError> {
+        let conn = self.lock();
+        let n = conn
+            .execute(
+                "INSERT OR IGNORE INTO tables (account, key, name) VALUES (?1, ?2, ?3)",
+                params![account, table_key(name), name],
+            )
+            .map_err(db)?;
+        if n == 0 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "TableAlreadyExists",
+                "The table specified already exists.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Deletes a table and every entity in it, atomically.
+    pub fn delete_table(&self, account: &str, name: &str) -> Result<(), ApiError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let key = table_key(name);
+        let n = tx
+            .execute(
+                "DELETE FROM tables WHERE account=?1 AND key=?2",
+                params![account, key],
+            )
+            .map_err(db)?;
+        if n == 0 {
+            return Err(table_not_found());
+        }
+        tx.execute(
+            "DELETE FROM entities WHERE account=?1 AND tbl=?2",
+            params![account, key],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    /// The table's name as created, or `TableNotFound`.
+    pub fn table_name(&self, account: &str, name: &str) -> Result<String, ApiError> {
+        table_name(&self.lock(), account, name)
+    }
+
+    /// Tables in name order from `after` (a table key, inclusive) that
+    /// `keep` accepts, at most `top`; and the next table's name, if any.
+    pub fn list_tables(
+        &self,
+        account: &str,
+        from: Option<&str>,
+        keep: &dyn Fn(&str) -> bool,
+        top: usize,
+    ) -> Result<(Vec<String>, Option<String>), ApiError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT name FROM tables WHERE account=?1 AND key >= ?2 ORDER BY key")
+            .map_err(db)?;
+        let from = from.map(table_key).unwrap_or_default();
+        let mut rows = stmt.query(params![account, from]).map_err(db)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db)? {
+            let name: String = row.get(0).map_err(db)?;
+            if !keep(&name) {
+                continue;
+            }
+            if out.len() == top {
+                return Ok((out, Some(name)));
+            }
+            out.push(name);
+        }
+        Ok((out, None))
+    }
+
+    /// One entity, or `ResourceNotFound` (`TableNotFound` without the table).
+    pub fn get_entity(
+        &self,
+        account: &str,
+        table: &str,
+        pk: &str,
+        rk: &str,
+    ) -> Result<Entity, ApiError> {
+        let conn = self.lock();
+        table_name(&conn, account, table)?;
+        get(&conn, account, &table_key(table), pk, rk)?.ok_or_else(ApiError::resource_not_found)
+    }
+
+    /// Applies one write; returns the entity as stored (`None` after a delete).
+    pub fn write_entity(
+        &self,
+        account: &str,
+        table: &str,
+        write: EntityWrite,
+    ) -> Result<Option<Entity>, ApiError> {
+        let conn = self.lock();
+        table_name(&conn, account, table)?;
+        apply(&conn, account, &table_key(table), write)
+    }
+
+    /// Applies a group of writes in one transaction; on the first failure
+    /// nothing is kept and its index comes back with the error.
+    pub fn write_batch(
+        &self,
+        account: &str,
+        table: &str,
+        writes: Vec<EntityWrite>,
+    ) -> Result<Vec<Option<Entity>>, (usize, ApiError)> {
+        let mut conn = self.lock();
+        table_name(&conn, account, table).map_err(|e| (0, e))?;
+        let key = table_key(table);
+        let tx = conn.transaction().map_err(|e| (0, db(e)))?;
+        let mut out = Vec::with_capacity(writes.len());
+        for (i, w) in writes.into_iter().enumerate() {
+            out.push(apply(&tx, account, &key, w).map_err(|e| (i, e))?);
+        }
+        tx.commit().map_err(|e| (0, db(e)))?;
+        Ok(out)
+    }
+
+    /// A page of entities in key order matching the query.
+    pub fn query_entities(
+        &self,
+        account: &str,
+        table: &str,
+        q: &EntityQuery<'_>,
+    ) -> Result<EntityPage, ApiError> {
+        let conn = self.lock();
+        table_name(&conn, account, table)?;
+        let bounds = q.filter.map(Filter::key_bounds).unwrap_or_default();
+        let mut args = vec![account.to_string(), table_key(table)];
+        let mut sql =
+            String::from("SELECT pk, rk, ts, props FROM entities WHERE account=?1 AND tbl=?2");
+        let KeyBounds { partition, row } = &bounds;
+        push_range(&mut sql, &mut args, "pk", partition);
+        push_range(&mut sql, &mut args, "rk", row);
+        if let Some((pk, rk)) = &q.resume {
+            args.push(pk.clone());
+            args.push(rk.clone());
+            sql.push_str(&format!(
+                " AND (pk, rk) >= (?{}, ?{})",
+                args.len() - 1,
+                args.len()
+            ));
+        }
+        sql.push_str(" ORDER BY pk, rk");
+        let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args.iter()))
+            .map_err(db)?;
+        let mut entities = Vec::new();
+        let mut scanned = 0;
+        while let Some(row) = rows.next().map_err(db)? {
+            let raw = read_entity(row).map_err(db)?;
+            if entities.len() == q.top || scanned == SCAN_BUDGET {
+                return Ok(EntityPage {
+                    entities,
+                    next: Some((raw.0, raw.1)),
+                });
+            }
+            scanned += 1;
+            let e = to_entity(raw)?;
+            if q.filter.is_none_or(|f| f.matches(&|n| e.get(n))) {
+                entities.push(e);
+            }
+        }
+        Ok(EntityPage {
+            entities,
+            next: None,
+        })
+    }
+}
+
+fn table_name(conn: &Connection, account: &str, name: &str) -> Result<String, ApiError> {
+    conn.prepare_cached("SELECT name FROM tables WHERE account=?1 AND key=?2")
+        .map_err(db)?
+        .query_row(params![account, table_key(name)], |r| r.get(0))
+        .optional()
+        .map_err(db)?
+        .ok_or_else(table_not_found)
+}
+
+fn get(
+    conn: &Connection,
+    account: &str,
+    tkey: &str,
+    pk: &str,
+    rk: &str,
+) -> Result<Option<Entity>, ApiError> {
+    let raw = conn
+        .prepare_cached(
+            "SELECT pk, rk, ts, props FROM entities WHERE account=?1 AND tbl=?2 AND pk=?3 AND rk=?4",
+        )
+        .map_err(db)?
+        .query_row(params![account, tkey, pk, rk], read_entity)
+        .optional()
+        .map_err(db)?;
+    raw.map(to_entity).transpose()
+}
+
+fn check(current: &Entity, cond: &IfMatch) -> Result<(), ApiError> {
+    match cond {
+        IfMatch::Any => Ok(()),
+        IfMatch::Etag(e) if etags_equal(e, &current.etag()) => Ok(()),
+        IfMatch::Etag(_) => Err(condition_failed()),
+    }
+}
+
+fn put(conn: &Connection, account: &str, tkey: &str, e: &Entity) -> Result<(), ApiError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO entities (account, tbl, pk, rk, ts, props) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .map_err(db)?
+    .execute(params![
+        account,
+        tkey,
+        e.partition_key,
+        e.row_key,
+        e.timestamp,
+        edm::encode_props(&e.props)
+    ])
+    .map_err(db)?;
+    Ok(())
+}
+
+fn apply(
+    conn: &Connection,
+    account: &str,
+    tkey: &str,
+    write: EntityWrite,
+) -> Result<Option<Entity>, ApiError> {
+    match write {
+        EntityWrite::Insert {
+            partition_key,
+            row_key,
+            props,
+        } => {
+            if get(conn, account, tkey, &partition_key, &row_key)?.is_some() {
+                return Err(entity_exists());
+            }
+            let e = Entity {
+                partition_key,
+                row_key,
+                timestamp: edm::now_ticks(),
+                props,
+            };
+            put(conn, account, tkey, &e)?;
+            Ok(Some(e))
+        }
+        EntityWrite::Update {
+            partition_key,
+            row_key,
+            props,
+            merge,
+            if_match,
+        } => {
+            let current = get(conn, account, tkey, &partition_key, &row_key)?;
+            let mut merged = match (&current, &if_match) {
+                (None, Some(_)) => return Err(ApiError::resource_not_found()),
+                (Some(cur), Some(cond)) => {
+                    check(cur, cond)?;
+                    if merge { cur.props.clone() } else { Vec::new() }
+                }
+                (Some(cur), None) if merge => cur.props.clone(),
+                _ => Vec::new(),
+            };
+            for (n, v) in props {
+                match merged.iter_mut().find(|(m, _)| *m == n) {
+                    Some(slot) => slot.1 = v,
+                    None => merged.push((n, v)),
+                }
+            }
+            if merged.len() + 3 > edm::MAX_PROPERTIES {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "TooManyProperties",
+                    "The entity contains more properties than allowed. Each entity can include up to 252 properties to store data. Each entity also has 3 system properties.",
+                ));
+            }
+            let e = Entity {
+                partition_key,
+                row_key,
+                timestamp: edm::now_ticks(),
+                props: merged,
+            };
+            put(conn, account, tkey, &e)?;
+            Ok(Some(e))
+        }
+        EntityWrite::Delete {
+            partition_key,
+            row_key,
+            if_match,
+        } => {
+            let Some(cur) = get(conn, account, tkey, &partition_key, &row_key)? else {
+                return Err(ApiError::resource_not_found());
+            };
+            check(&cur, &if_match)?;
+            conn.prepare_cached(
+                "DELETE FROM entities WHERE account=?1 AND tbl=?2 AND pk=?3 AND rk=?4",
+            )
+            .map_err(db)?
+            .execute(params![account, tkey, partition_key, row_key])
+            .map_err(db)?;
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(pk: &str, rk: &str, n: i32) -> EntityWrite {
+        EntityWrite::Insert {
+            partition_key: pk.into(),
+            row_key: rk.into(),
+            props: vec![("N".into(), Value::Int32(n))],
+        }
+    }
+
+    #[test]
+    fn a_failing_batch_keeps_nothing_and_names_the_failing_operation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        s.create_table("a", "Orders").unwrap();
+        assert_eq!(
+            s.create_table("a", "orders").unwrap_err().code,
+            "TableAlreadyExists"
+        );
+        s.write_entity("a", "orders", write("p", "1", 1)).unwrap();
+        let (i, e) = s
+            .write_batch("a", "ORDERS", vec![write("p", "2", 2), write("p", "1", 1)])
+            .unwrap_err();
+        assert_eq!((i, e.code), (1, "EntityAlreadyExists"));
+        assert_eq!(
+            s.get_entity("a", "orders", "p", "2").unwrap_err().code,
+            "ResourceNotFound"
+        );
+        let all = s
+            .query_entities(
+                "a",
+                "orders",
+                &EntityQuery {
+                    filter: None,
+                    top: 10,
+                    resume: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(all.entities.len(), 1);
+        assert_eq!(s.table_name("a", "oRdErS").unwrap(), "Orders");
+    }
+
+    #[test]
+    fn pages_visit_every_entity_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        s.create_table("a", "t1").unwrap();
+        let batch: Vec<_> = (0..25).map(|i| write("p", &format!("{i:03}"), i)).collect();
+        s.write_batch("a", "t1", batch).unwrap();
+        let odd = Filter::parse("N ge 0 and RowKey ge '001'").unwrap();
+        let mut seen = Vec::new();
+        let mut resume = None;
+        loop {
+            let page = s
+                .query_entities(
+                    "a",
+                    "t1",
+                    &EntityQuery {
+                        filter: Some(&odd),
+                        top: 7,
+                        resume,
+                    },
+                )
+                .unwrap();
+            seen.extend(page.entities.iter().map(|e| e.row_key.clone()));
+            match page.next {
+                Some(n) => resume = Some(n),
+                None => break,
+            }
+        }
+        let want: Vec<String> = (1..25).map(|i| format!("{i:03}")).collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn conditional_updates_and_merges() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        s.create_table("a", "t1").unwrap();
+        let e = s
+            .write_entity("a", "t1", write("p", "r", 1))
+            .unwrap()
+            .unwrap();
+        let upd = |merge, cond: Option<IfMatch>, props: Vec<(String, Value)>| EntityWrite::Update {
+            partition_key: "p".into(),
+            row_key: "r".into(),
+            props,
+            merge,
+            if_match: cond,
+        };
+        let stale = IfMatch::Etag("W/\"datetime'2000-01-01T00%3A00%3A00Z'\"".into());
+        assert_eq!(
+            s.write_entity("a", "t1", upd(false, Some(stale.clone()), vec![]))
+                .unwrap_err()
+                .code,
+            "UpdateConditionNotSatisfied"
+        );
+        let m = s
+            .write_entity(
+                "a",
+                "t1",
+                upd(
+                    true,
+                    Some(IfMatch::Etag(e.etag())),
+                    vec![("M".into(), Value::Bool(true))],
+                ),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.props.len(), 2);
+        assert_ne!(m.etag(), e.etag());
+        let r = s
+            .write_entity("a", "t1", upd(false, None, vec![]))
+            .unwrap()
+            .unwrap();
+        assert!(r.props.is_empty());
+        assert_eq!(
+            s.write_entity(
+                "a",
+                "t1",
+                EntityWrite::Delete {
+                    partition_key: "p".into(),
+                    row_key: "r".into(),
+                    if_match: stale
+                }
+            )
+            .unwrap_err()
+            .code,
+            "UpdateConditionNotSatisfied"
+        );
+        assert_eq!(
+            s.write_entity("a", "t1", upd(true, Some(IfMatch::Any), vec![]))
+                .map(|e| e.is_some()),
+            Ok(true)
+        );
+        s.delete_table("a", "T1").unwrap();
+        assert_eq!(
+            s.get_entity("a", "t1", "p", "r").unwrap_err().code,
+            "TableNotFound"
+        );
+    }
+}
