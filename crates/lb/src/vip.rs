@@ -208,7 +208,7 @@ impl Vip {
 
     /// Stops accepting (the port is free when this returns), then waits up to
     /// [`VipConfig::drain_timeout`] for the open connections to end, and
-    /// closes the ones left. Calling it again returns at once.
+    /// closes the ones left. Safe to call more than once, from any clone.
     pub async fn close(&self) {
         let shared = &self.handle.shared;
         self.handle.stop.send_replace(true);
