@@ -1,6 +1,7 @@
 //! The backend set of a VIP and the round-robin choice over it.
 
-use std::net::SocketAddr;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -13,6 +14,23 @@ pub struct Backend {
     pub id: String,
     /// Where the instance listens.
     pub addr: SocketAddr,
+}
+
+/// How a VIP spreads new connections over its backends (Azure's
+/// `loadBalancerDistribution` on an input endpoint).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Distribution {
+    /// Every new connection goes to the next backend in turn. (Azure's
+    /// default hashes the 5-tuple, which spreads connections the same way
+    /// without per-client stickiness; round-robin spreads them evenly even
+    /// for a handful of clients.)
+    #[default]
+    RoundRobin,
+    /// Connections from one client IP address go to the same backend while
+    /// it stays in the set (`sourceIP` / `sourceIPProtocol`). Rendezvous
+    /// hashing: when the set changes, only the clients of a removed backend
+    /// (or the share a new backend takes) move.
+    SourceIp,
 }
 
 /// How long a backend that failed a connect is tried only after the others
@@ -103,10 +121,19 @@ impl BackendSet {
     /// The order in which a new connection tries the entries of `list`:
     /// round-robin over the healthy ones, starting one further than the
     /// previous connection, then the suspect ones; every entry once.
-    pub(crate) fn try_order(&self, list: &[Entry]) -> Vec<usize> {
+    pub(crate) fn try_order(
+        &self,
+        list: &[Entry],
+        distribution: Distribution,
+        client: IpAddr,
+    ) -> Vec<usize> {
+        let order: Vec<usize> = match distribution {
+            Distribution::RoundRobin => self.order(list.len()).collect(),
+            Distribution::SourceIp => affinity_order(list, client),
+        };
         let now = self.now_ms();
         let (mut healthy, mut suspect) = (Vec::with_capacity(list.len()), Vec::new());
-        for i in self.order(list.len()) {
+        for i in order {
             if list[i].suspect_until_ms.load(Ordering::Relaxed) > now {
                 suspect.push(i);
             } else {
@@ -129,6 +156,25 @@ impl BackendSet {
     }
 }
 
+/// The backends of `list` by decreasing weight of (client, backend id):
+/// every client has its own stable preference order.
+fn affinity_order(list: &[Entry], client: IpAddr) -> Vec<usize> {
+    let weight = |entry: &Entry| {
+        // SipHash with fixed keys: the same choice in every weft process.
+        let mut hasher = DefaultHasher::new();
+        client.hash(&mut hasher);
+        entry.backend.id.hash(&mut hasher);
+        hasher.finish()
+    };
+    let mut weighted: Vec<(u64, usize)> = list
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (weight(e), i))
+        .collect();
+    weighted.sort_unstable_by(|a, b| b.cmp(a));
+    weighted.into_iter().map(|(_, i)| i).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +183,47 @@ mod tests {
         Backend {
             id: id.into(),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    fn rr(set: &BackendSet) -> Vec<usize> {
+        set.try_order(
+            &set.snapshot(),
+            Distribution::RoundRobin,
+            IpAddr::from([127, 0, 0, 1]),
+        )
+    }
+
+    fn first_choice(set: &BackendSet, client: [u8; 4]) -> String {
+        let list = set.snapshot();
+        let order = set.try_order(&list, Distribution::SourceIp, IpAddr::from(client));
+        list[order[0]].backend.id.clone()
+    }
+
+    #[test]
+    fn source_ip_sticks_to_a_backend_and_only_a_removed_backend_s_clients_move() {
+        let set = BackendSet::default();
+        set.replace(vec![b("a", 1), b("b", 2), b("c", 3)]);
+        let clients: Vec<[u8; 4]> = (1..=60).map(|n| [10, 0, 0, n]).collect();
+        let before: Vec<String> = clients.iter().map(|c| first_choice(&set, *c)).collect();
+        let again: Vec<String> = clients.iter().map(|c| first_choice(&set, *c)).collect();
+        assert_eq!(before, again, "the same client goes to the same backend");
+        for id in ["a", "b", "c"] {
+            let share = before.iter().filter(|b| *b == id).count();
+            assert!(
+                (8..=32).contains(&share),
+                "backend {id} got {share} of 60 clients"
+            );
+        }
+        set.replace(vec![b("a", 1), b("c", 3)]);
+        for (client, was) in clients.iter().zip(&before) {
+            let now = first_choice(&set, *client);
+            if was != "b" {
+                assert_eq!(
+                    &now, was,
+                    "client {client:?} moved although its backend stayed"
+                );
+            }
         }
     }
 
@@ -168,16 +255,12 @@ mod tests {
         let set = BackendSet::default();
         set.replace(vec![b("a", 1), b("b", 2), b("c", 3)]);
         set.suspect(&set.snapshot()[0]);
-        let orders: Vec<Vec<usize>> = (0..3).map(|_| set.try_order(&set.snapshot())).collect();
+        let orders: Vec<Vec<usize>> = (0..3).map(|_| rr(&set)).collect();
         assert_eq!(orders, vec![vec![1, 2, 0], vec![1, 2, 0], vec![2, 1, 0]]);
         set.replace(vec![b("c", 3), b("a", 1)]);
-        assert_eq!(
-            set.try_order(&set.snapshot()),
-            vec![0, 1],
-            "a is still suspect"
-        );
+        assert_eq!(rr(&set), vec![0, 1], "a is still suspect");
         set.healthy(&set.snapshot()[1]);
-        let orders: Vec<Vec<usize>> = (0..2).map(|_| set.try_order(&set.snapshot())).collect();
+        let orders: Vec<Vec<usize>> = (0..2).map(|_| rr(&set)).collect();
         assert_eq!(
             orders,
             vec![vec![0, 1], vec![1, 0]],

@@ -7,7 +7,8 @@
 //! [`Vip::drain`] before the agent stops it.
 //!
 //! What a client of the VIP can rely on:
-//! - new connections are spread round-robin over the current backend set;
+//! - new connections are spread round-robin over the current backend set
+//!   (or by client IP address, [`Distribution::SourceIp`]);
 //! - a backend that refuses or does not answer the connect within
 //!   [`VipConfig::connect_timeout`] is skipped and the next one tried, so the
 //!   client never sees it; only when every backend fails (or the set is empty)
@@ -50,7 +51,7 @@ mod splice;
 mod stats;
 mod vip;
 
-pub use backend::Backend;
+pub use backend::{Backend, Distribution};
 pub use error::LbError;
 pub use stats::{DrainReport, VipStats};
 pub use vip::{Vip, VipConfig};

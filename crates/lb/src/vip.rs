@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::backend::{Backend, BackendSet};
+use crate::backend::{Backend, BackendSet, Distribution};
 use crate::error::LbError;
 use crate::proxy::{self, Ended};
 use crate::registry::{Registry, TaskGuard, Tracked};
@@ -36,6 +36,8 @@ pub struct VipConfig {
     /// default, `idleTimeoutInMinutes` 4 to 30 on the endpoint). `None`:
     /// never.
     pub idle_timeout: Option<Duration>,
+    /// How new connections are spread over the backends.
+    pub distribution: Distribution,
 }
 
 impl Default for VipConfig {
@@ -44,6 +46,7 @@ impl Default for VipConfig {
             connect_timeout: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(30),
             idle_timeout: Some(Duration::from_secs(4 * 60)),
+            distribution: Distribution::RoundRobin,
         }
     }
 }
@@ -289,7 +292,7 @@ async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: 
         debug!(vip = %shared.local_addr, %peer, error = %e, "client gone before relaying");
         return;
     }
-    let Some((backend, upstream, tracked)) = connect(&shared).await else {
+    let Some((backend, upstream, tracked)) = connect(&shared, peer).await else {
         Counters::bump(&shared.counters.no_backend);
         if shared.no_backend_warning_due() {
             let stats = shared.counters.snapshot();
@@ -325,11 +328,17 @@ const SET_CHANGE_RETRIES: usize = 8;
 /// the ones that fail (and trying recently failed ones last). A backend
 /// removed while the connect was in flight is let go, and the choice starts
 /// over with the newest set.
-async fn connect(shared: &Arc<Shared>) -> Option<(Backend, TcpStream, Tracked)> {
+async fn connect(
+    shared: &Arc<Shared>,
+    client: SocketAddr,
+) -> Option<(Backend, TcpStream, Tracked)> {
     let mut failed: Vec<Backend> = Vec::new();
     'set: for _ in 0..SET_CHANGE_RETRIES {
         let list = shared.backends.snapshot();
-        for i in shared.backends.try_order(&list) {
+        let order = shared
+            .backends
+            .try_order(&list, shared.config.distribution, client.ip());
+        for i in order {
             let entry = &list[i];
             let backend = &entry.backend;
             if failed.contains(backend) {

@@ -465,3 +465,49 @@ async fn no_client_sees_an_error_while_the_set_keeps_changing() {
     );
     assert!(a.accepted() > 0 && b.accepted() > 0, "both backends served");
 }
+
+#[tokio::test]
+async fn source_ip_distribution_keeps_each_client_address_on_one_backend() {
+    let backends = [
+        NamedEcho::start("A").await,
+        NamedEcho::start("B").await,
+        NamedEcho::start("C").await,
+    ];
+    let vip = Vip::bind(
+        any_port(),
+        VipConfig {
+            distribution: weft_lb::Distribution::SourceIp,
+            ..VipConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    vip.set_backends(backends.iter().map(|b| b.backend.clone()).collect());
+    let mut chosen: BTreeMap<u8, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for round in 0..3 {
+        for host in 1..=12u8 {
+            // Every 127.0.0.0/8 address is loopback on Linux.
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket
+                .bind(SocketAddr::from(([127, 0, 0, host + 10], 0)))
+                .unwrap();
+            let conn = socket.connect(vip.local_addr()).await.unwrap();
+            let mut client = Client::from_stream(conn).await;
+            client.round_trip(&format!("round {round}")).await;
+            chosen
+                .entry(host)
+                .or_default()
+                .insert(client.backend.clone());
+            client.finish().await;
+        }
+    }
+    assert!(
+        chosen.values().all(|set| set.len() == 1),
+        "a client address moved between backends: {chosen:?}"
+    );
+    let used: std::collections::BTreeSet<&String> = chosen.values().flatten().collect();
+    assert!(
+        used.len() > 1,
+        "12 client addresses all went to one backend: {chosen:?}"
+    );
+}

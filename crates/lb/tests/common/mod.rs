@@ -83,7 +83,11 @@ impl Client {
     /// Connects and reads the greeting line; panics with a clear message if
     /// the VIP closed the connection instead.
     pub async fn connect(vip: SocketAddr) -> Client {
-        let conn = TcpStream::connect(vip).await.expect("connect to the vip");
+        Client::from_stream(TcpStream::connect(vip).await.expect("connect to the vip")).await
+    }
+
+    /// Reads the greeting on an already connected stream.
+    pub async fn from_stream(conn: TcpStream) -> Client {
         let mut conn = BufReader::new(conn);
         let mut line = String::new();
         conn.read_line(&mut line).await.expect("read the greeting");
