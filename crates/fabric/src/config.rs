@@ -23,6 +23,8 @@ pub struct FabricConfig {
     pub fault_domain_count: u32,
     /// Passed to every VIP.
     pub vip: weft_lb::VipConfig,
+    /// The health gate of upgrades that do not bring their own.
+    pub upgrade_gate: crate::upgrade::HealthGate,
 }
 
 impl FabricConfig {
@@ -34,6 +36,7 @@ impl FabricConfig {
             deploy_timeout: Duration::from_secs(300),
             fault_domain_count: 2,
             vip: weft_lb::VipConfig::default(),
+            upgrade_gate: crate::upgrade::HealthGate::default(),
         }
     }
 }
@@ -87,4 +90,22 @@ pub struct DeployRequest {
     pub configuration: Vec<u8>,
     /// Shown in views; defaults to the service name when empty.
     pub label: String,
+}
+
+/// Azure's Upgrade Deployment, for one host.
+#[derive(Debug, Clone)]
+pub struct UpgradeRequest {
+    pub service: String,
+    pub slot: Slot,
+    /// The new `.cspkg`; the controller copies it.
+    pub package: PathBuf,
+    /// The new `.cscfg` bytes.
+    pub configuration: Vec<u8>,
+    pub mode: crate::upgrade::UpgradeMode,
+    /// Upgrade only this role (Azure's `RoleToUpgrade`).
+    pub role: Option<String>,
+    /// Restore the upgrade domain whose health gate failed.
+    pub auto_rollback: bool,
+    /// The controller's [`FabricConfig::upgrade_gate`] when `None`.
+    pub gate: Option<crate::upgrade::HealthGate>,
 }

@@ -1,7 +1,7 @@
 //! The controller handle: desired state in memory (mirroring the store),
 //! the reconciler loop over the agent's reports, and the public API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
@@ -12,13 +12,15 @@ use weft_agent::protocol::{
 use weft_runtime::protocol::{Endpoint, Topology};
 use weft_store::{Op, StateStore};
 
+use crate::events::{Event, NewEvent};
 use crate::record::{self, DeploymentRecord, OperationRecord};
+use crate::upgrade::UpgradePlan;
 use crate::view::{
     DeploymentStatus, DeploymentView, InstanceView, OperationStatus, OperationView, RoleView,
-    ServiceView, VipView,
+    ServiceView, UpgradeDomainState, UpgradeStatus, VipView,
 };
 use crate::vips::{self, LiveVip};
-use crate::{DeployRequest, FabricConfig, FabricError, OperationId, Slot};
+use crate::{DeployRequest, FabricConfig, FabricError, OperationId, Slot, UpgradeRequest};
 
 /// The fabric controller. Cheap to clone; all clones share one state.
 pub struct Controller<A: AgentApi> {
@@ -45,6 +47,9 @@ pub(crate) struct Inner<A: AgentApi> {
     /// Bumped after every processed report and every operation change.
     pub generation: watch::Sender<u64>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Held while an operation is admitted (checked and committed), so two
+    /// requests never both pass the same check.
+    pub admit: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -55,6 +60,12 @@ pub(crate) struct State {
     /// The topology last sent per deployment id.
     topology: BTreeMap<String, Topology>,
     pub closed: bool,
+    /// The event history of each slot, oldest first.
+    pub events: BTreeMap<DeploymentKey, VecDeque<Event>>,
+    pub next_seq: u64,
+    /// Each instance's last (deployment, incarnation, ready, status) seen,
+    /// to record changes as events.
+    pub seen: BTreeMap<String, (String, u64, bool, InstanceStatus)>,
 }
 
 pub(crate) struct Live {
@@ -63,6 +74,8 @@ pub(crate) struct Live {
     pub vips: Vec<Option<LiveVip>>,
     /// Whether its instances are in the set given to the agent.
     pub in_agent: bool,
+    /// The task driving its upgrade, if one runs.
+    pub driver: Option<JoinHandle<()>>,
 }
 
 impl Live {
@@ -101,12 +114,14 @@ impl<A: AgentApi> Controller<A> {
                     record,
                     vips: vec![None; n],
                     in_agent: true,
+                    driver: None,
                 },
             );
         }
         for op in operations {
             state.operations.insert(op.id.clone(), op);
         }
+        crate::events::load(&*store, &mut state)?;
         let controller = Controller {
             inner: Arc::new(Inner {
                 config,
@@ -116,6 +131,7 @@ impl<A: AgentApi> Controller<A> {
                 apply_lock: tokio::sync::Mutex::new(()),
                 generation: watch::channel(0).0,
                 tasks: Mutex::new(Vec::new()),
+                admit: tokio::sync::Mutex::new(()),
             }),
         };
         let keys: Vec<DeploymentKey> = controller
@@ -133,6 +149,7 @@ impl<A: AgentApi> Controller<A> {
         controller.inner.spawn_tracked(reconciler);
         controller.inner.apply().await?;
         crate::ops::resume(&controller.inner);
+        crate::upgrade_ops::resume(&controller.inner);
         Ok(controller)
     }
 
@@ -152,6 +169,49 @@ impl<A: AgentApi> Controller<A> {
         slot: Slot,
     ) -> Result<OperationId, FabricError> {
         crate::ops::delete(&self.inner, service, slot).await
+    }
+
+    /// What upgrading to `req`'s package and configuration would do, without
+    /// doing it (`weft upgrade --plan`).
+    pub async fn plan_upgrade(&self, req: &UpgradeRequest) -> Result<UpgradePlan, FabricError> {
+        crate::upgrade_ops::plan(&self.inner, req)
+            .await
+            .map(|(plan, _)| plan)
+    }
+
+    /// Azure's Upgrade Deployment: an in-place upgrade walking the upgrade
+    /// domains (see [`crate::upgrade`]); refused with the reasons when the
+    /// change cannot be made in place, or while another upgrade or operation
+    /// holds the deployment.
+    pub async fn upgrade(&self, req: UpgradeRequest) -> Result<OperationId, FabricError> {
+        crate::upgrade_ops::upgrade(&self.inner, req).await
+    }
+
+    /// Azure's Walk Upgrade Domain (manual upgrades, in order).
+    pub async fn walk(
+        &self,
+        service: &str,
+        slot: Slot,
+        upgrade_domain: u32,
+    ) -> Result<OperationId, FabricError> {
+        crate::upgrade_ops::walk(&self.inner, service, slot, upgrade_domain).await
+    }
+
+    /// Azure's Rollback Update Or Upgrade: back to the package and
+    /// configuration before the upgrade, walking back only the upgrade
+    /// domains it touched.
+    pub async fn rollback(&self, service: &str, slot: Slot) -> Result<OperationId, FabricError> {
+        crate::upgrade_ops::rollback(&self.inner, service, slot).await
+    }
+
+    /// The event history of a slot, oldest first.
+    pub fn events(&self, service: &str, slot: Slot) -> Vec<Event> {
+        self.inner
+            .lock()
+            .events
+            .get(&(service.to_owned(), slot))
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Azure's Get Operation Status.
@@ -233,6 +293,11 @@ impl<A: AgentApi> Controller<A> {
         let vips: Vec<LiveVip> = {
             let mut state = self.inner.lock();
             state.closed = true;
+            for live in state.deployments.values_mut() {
+                if let Some(driver) = live.driver.take() {
+                    driver.abort();
+                }
+            }
             state
                 .deployments
                 .values_mut()
@@ -297,6 +362,47 @@ fn deployment_view(live: &Live, reports: &BTreeMap<String, InstanceReport>) -> D
             })
             .collect(),
         notes: r.notes.clone(),
+        upgrade_status: r.upgrade.as_ref().map(upgrade_status),
+    }
+}
+
+fn upgrade_status(up: &record::UpgradeRecord) -> UpgradeStatus {
+    let count = up.steps.iter().flatten().max().map_or(1, |m| m + 1);
+    let (current, during) = match &up.rollback {
+        Some(rb) => (rb.steps.get(rb.done), true),
+        None => (up.steps.get(up.done), up.during),
+    };
+    UpgradeStatus {
+        upgrade_type: up.mode,
+        current_upgrade_domain: current.and_then(|s| s.first().copied()).unwrap_or(count),
+        current_upgrade_domain_state: if during {
+            UpgradeDomainState::During
+        } else {
+            UpgradeDomainState::Before
+        },
+        upgrade_domain_count: count,
+        walked: up.steps[..up.done.min(up.steps.len())]
+            .iter()
+            .flatten()
+            .copied()
+            .collect(),
+        role: up.role.clone(),
+        operation: up.operation.clone(),
+        from_package_digest: up.from_digest.clone(),
+        to_package_digest: up.to_digest.clone(),
+        failed: up.failed.clone(),
+        rolling_back: up.rollback.is_some(),
+        restoring: up
+            .rollback
+            .as_ref()
+            .map(|rb| {
+                rb.steps[rb.done.min(rb.steps.len())..]
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -331,6 +437,7 @@ async fn reconcile<A: AgentApi>(inner: Arc<Inner<A>>) {
                 .collect();
         }
         inner.sync_backends();
+        inner.note_instances();
         inner.sync_topology().await;
         inner.generation.send_modify(|g| *g += 1);
         if rx.changed().await.is_err() {
@@ -439,6 +546,16 @@ impl<A: AgentApi> Inner<A> {
         deployment: Option<Result<&DeploymentRecord, &DeploymentKey>>,
         operation: Option<&OperationRecord>,
     ) -> Result<(), FabricError> {
+        self.commit_with(deployment, operation, None)
+    }
+
+    /// [`Inner::commit`], with events of slot `key` in the same transaction.
+    pub fn commit_with(
+        &self,
+        deployment: Option<Result<&DeploymentRecord, &DeploymentKey>>,
+        operation: Option<&OperationRecord>,
+        events: Option<(&DeploymentKey, Vec<NewEvent>)>,
+    ) -> Result<(), FabricError> {
         let mut ops = Vec::new();
         match deployment {
             Some(Ok(d)) => ops.push(Op::Put(d.key(), record::encode(d))),
@@ -450,6 +567,7 @@ impl<A: AgentApi> Inner<A> {
         if let Some(o) = operation {
             ops.push(Op::Put(o.key(), record::encode(o)));
         }
+        let events = events.map(|(key, new)| self.stamp_events(key, new, &mut ops));
         self.store.txn(Vec::new(), ops)?;
         let mut state = self.lock();
         if let Some(Ok(d)) = deployment
@@ -465,7 +583,12 @@ impl<A: AgentApi> Inner<A> {
         if let Some(o) = operation {
             state.operations.insert(o.id.clone(), o.clone());
         }
+        if let Some((key, events)) = events {
+            crate::events::remember(&mut state, key, events);
+        }
         drop(state);
+        self.sync_backends();
+        self.note_instances();
         self.generation.send_modify(|g| *g += 1);
         Ok(())
     }

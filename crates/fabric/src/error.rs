@@ -47,6 +47,21 @@ pub enum FabricError {
         deployment_id: String,
         operation: String,
     },
+    #[error(
+        "deployment {deployment_id} is being upgraded (operation {operation}, {state}): {hint}"
+    )]
+    UpgradeInProgress {
+        deployment_id: String,
+        operation: String,
+        state: String,
+        hint: &'static str,
+    },
+    #[error("the upgrade cannot be done in place: {}", reasons.join("; "))]
+    UpgradeRefused { reasons: Vec<String> },
+    #[error("deployment {deployment_id} has no upgrade in progress")]
+    NoUpgrade { deployment_id: String },
+    #[error("cannot walk upgrade domain {requested}: {reason}")]
+    WalkRefused { requested: u32, reason: String },
     #[error("no role instance `{instance}`")]
     NoInstance { instance: String },
     #[error("failed to {what} {}: {source}", path.display())]
@@ -87,11 +102,15 @@ impl FabricError {
             | FabricError::Package { .. }
             | FabricError::PackageDamaged { .. }
             | FabricError::InvalidModel { .. }
-            | FabricError::MissingRole { .. } => 400,
+            | FabricError::MissingRole { .. }
+            | FabricError::UpgradeRefused { .. } => 400,
             FabricError::NoDeployment { .. } | FabricError::NoInstance { .. } => 404,
             FabricError::SlotOccupied { .. }
             | FabricError::InstanceIdTaken { .. }
-            | FabricError::Busy { .. } => 409,
+            | FabricError::Busy { .. }
+            | FabricError::UpgradeInProgress { .. }
+            | FabricError::NoUpgrade { .. }
+            | FabricError::WalkRefused { .. } => 409,
             FabricError::ShutDown => 503,
             FabricError::Io { .. }
             | FabricError::Store(_)

@@ -22,14 +22,17 @@
 mod config;
 mod controller;
 mod error;
+pub mod events;
 mod ops;
 pub mod placement;
 mod record;
 pub mod spec;
+pub mod upgrade;
+mod upgrade_ops;
 pub mod view;
 mod vips;
 
-pub use config::{DeployRequest, FabricConfig, OperationId, Slot};
+pub use config::{DeployRequest, FabricConfig, OperationId, Slot, UpgradeRequest};
 pub use controller::Controller;
 pub use error::FabricError;
 pub use weft_agent::protocol::{LogPage, LogQuery};

@@ -12,16 +12,17 @@ use weft_package::Package;
 use weft_store::{Compare, Op};
 
 use crate::controller::{DeploymentKey, Inner, Live};
+use crate::events::{EventKind, NewEvent};
 use crate::record::{self, DeploymentRecord, OperationRecord};
 use crate::spec;
 use crate::view::{DeploymentStatus, OperationKind, OperationStatus};
 use crate::{DeployRequest, FabricError, OperationId, Slot};
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-fn check_service_name(name: &str) -> Result<(), FabricError> {
+pub(crate) fn check_service_name(name: &str) -> Result<(), FabricError> {
     let ok = (1..=63).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !name.starts_with('-')
@@ -37,7 +38,10 @@ fn check_service_name(name: &str) -> Result<(), FabricError> {
 
 /// Opens and verifies the package and checks its definition with the
 /// configuration. Blocking (hashes the package).
-fn validate(package: &Path, configuration: &[u8]) -> Result<(ServiceModel, String), FabricError> {
+pub(crate) fn validate(
+    package: &Path,
+    configuration: &[u8],
+) -> Result<(ServiceModel, String), FabricError> {
     let err = |source| FabricError::Package {
         path: package.to_owned(),
         source,
@@ -78,7 +82,7 @@ fn validate(package: &Path, configuration: &[u8]) -> Result<(ServiceModel, Strin
 }
 
 /// Copies the package to `<state>/packages/<digest>.cspkg` (once).
-fn keep_package(
+pub(crate) fn keep_package(
     state_dir: &Path,
     from: &Path,
     digest: &str,
@@ -192,8 +196,10 @@ pub async fn deploy<A: AgentApi>(
         plan,
         operation: Some(op.id.clone()),
         notes: plan_notes,
+        upgrade: None,
     };
     let key = record.key();
+    let record_digest = record.package_digest.clone();
     occupied(inner)?;
     let done = inner.store.txn(
         vec![Compare::Absent(key.clone())],
@@ -218,10 +224,21 @@ pub async fn deploy<A: AgentApi>(
                 record,
                 vips: vec![None; n],
                 in_agent: false,
+                driver: None,
             },
         );
         state.operations.insert(op.id.clone(), op.clone());
     }
+    let key = (op.service.clone(), op.slot);
+    inner.record_event(
+        &key,
+        NewEvent::new(
+            &op.deployment_id,
+            EventKind::DeployStarted,
+            format!("deployment of package {} started", short(&record_digest)),
+        )
+        .operation(&op.id),
+    );
     tracing::info!(operation = %op.id, service = %op.service, slot = %op.slot, deployment = %op.deployment_id, "deployment accepted");
     spawn(
         inner,
@@ -236,6 +253,7 @@ pub async fn delete<A: AgentApi>(
     slot: Slot,
 ) -> Result<OperationId, FabricError> {
     let key: DeploymentKey = (service.to_owned(), slot);
+    let _admit = inner.admit.lock().await;
     let mut record = {
         let state = inner.lock();
         if state.closed {
@@ -270,7 +288,9 @@ pub async fn delete<A: AgentApi>(
     };
     record.status = DeploymentStatus::Deleting;
     record.operation = Some(op.id.clone());
-    inner.commit(Some(Ok(&record)), Some(&op))?;
+    let event =
+        NewEvent::new(&record.id, EventKind::DeleteStarted, "delete requested").operation(&op.id);
+    inner.commit_with(Some(Ok(&record)), Some(&op), Some((&key, vec![event])))?;
     tracing::info!(operation = %op.id, service, %slot, deployment = %record.id, "deployment delete accepted");
     spawn(inner, run_delete(inner.clone(), key, op.id.clone()));
     Ok(op.id)
@@ -293,6 +313,15 @@ pub fn resume<A: AgentApi>(inner: &Arc<Inner<A>>) {
             .get(&key)
             .filter(|l| l.record.id == op.deployment_id)
             .map(|l| l.record.status);
+        if matches!(
+            op.kind,
+            OperationKind::UpgradeDeployment
+                | OperationKind::WalkUpgradeDomain
+                | OperationKind::RollbackUpdateOrUpgrade
+        ) && status.is_some()
+        {
+            continue; // the upgrade driver resumes these
+        }
         tracing::info!(operation = %op.id, kind = ?op.kind, deployment = %op.deployment_id, "resuming operation");
         match (op.kind, status) {
             (OperationKind::CreateDeployment, Some(DeploymentStatus::Deploying)) => {
@@ -320,15 +349,21 @@ pub fn resume<A: AgentApi>(inner: &Arc<Inner<A>>) {
     }
 }
 
-fn spawn<A: AgentApi>(inner: &Arc<Inner<A>>, task: impl Future<Output = ()> + Send + 'static) {
+pub(crate) fn spawn<A: AgentApi>(
+    inner: &Arc<Inner<A>>,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
     inner.spawn_tracked(tokio::spawn(task));
 }
 
-fn operation<A: AgentApi>(inner: &Inner<A>, id: &str) -> Option<OperationRecord> {
+pub(crate) fn operation<A: AgentApi>(inner: &Inner<A>, id: &str) -> Option<OperationRecord> {
     inner.lock().operations.get(id).cloned()
 }
 
-fn deployment<A: AgentApi>(inner: &Inner<A>, key: &DeploymentKey) -> Option<DeploymentRecord> {
+pub(crate) fn deployment<A: AgentApi>(
+    inner: &Inner<A>,
+    key: &DeploymentKey,
+) -> Option<DeploymentRecord> {
     inner.lock().deployments.get(key).map(|l| l.record.clone())
 }
 
@@ -346,7 +381,13 @@ async fn run_create<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id
             record.operation = None;
             op.status = OperationStatus::Succeeded;
             op.ended_ms = Some(record::now_ms());
-            match inner.commit(Some(Ok(&record)), Some(&op)) {
+            let event = NewEvent::new(
+                &record.id,
+                EventKind::DeploySucceeded,
+                "every instance is ready",
+            )
+            .operation(&op_id);
+            match inner.commit_with(Some(Ok(&record)), Some(&op), Some((&key, vec![event]))) {
                 Ok(()) => {
                     tracing::info!(operation = %op_id, deployment = %record.id, "deployment running")
                 }
@@ -362,8 +403,16 @@ async fn run_create<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id
         Err(reason) => {
             tracing::warn!(operation = %op_id, deployment = %record.id, reason = %reason, "deployment failed; rolling back");
             record.status = DeploymentStatus::Deleting;
+            let event = NewEvent::new(
+                &record.id,
+                EventKind::DeployFailed,
+                format!("{reason}; removing the deployment"),
+            )
+            .operation(&op_id);
             op.error = Some(reason);
-            if let Err(e) = inner.commit(Some(Ok(&record)), Some(&op)) {
+            if let Err(e) =
+                inner.commit_with(Some(Ok(&record)), Some(&op), Some((&key, vec![event])))
+            {
                 tracing::error!(operation = %op_id, error = %e, "failed to record the rollback");
                 return;
             }
@@ -544,11 +593,18 @@ async fn run_delete<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id
     op.ended_ms = Some(record::now_ms());
     op.status = match op.kind {
         OperationKind::DeleteDeployment => OperationStatus::Succeeded,
-        OperationKind::CreateDeployment => OperationStatus::Failed,
+        _ => OperationStatus::Failed,
     };
-    if let Err(e) = inner.commit(Some(Err(&key)), Some(&op)) {
+    let event =
+        NewEvent::new(&deployment_id, EventKind::Deleted, "deployment removed").operation(&op_id);
+    if let Err(e) = inner.commit_with(Some(Err(&key)), Some(&op), Some((&key, vec![event]))) {
         tracing::error!(operation = %op_id, error = %e, "failed to record the removal");
         return;
     }
     tracing::info!(operation = %op_id, deployment = %deployment_id, status = ?op.status, "deployment removed");
+}
+
+/// The first 12 digits of a digest, for messages.
+pub(crate) fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
 }

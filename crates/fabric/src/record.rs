@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use weft_store::StateStore;
 
 use crate::spec::DeploymentPlan;
+use crate::upgrade::{HealthGate, UpgradeMode};
 use crate::view::{DeploymentStatus, OperationKind, OperationStatus, OperationView};
 use crate::{FabricError, Slot};
 
@@ -41,6 +42,52 @@ pub struct DeploymentRecord {
     /// controller restarted).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The upgrade under way (or stopped by a failed health gate).
+    #[serde(default)]
+    pub upgrade: Option<UpgradeRecord>,
+}
+
+/// An upgrade's persisted progress: every step commits here, so a
+/// restarted controller continues where the killed one was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeRecord {
+    /// The Upgrade Deployment operation.
+    pub operation: String,
+    pub mode: UpgradeMode,
+    pub role: Option<String>,
+    pub auto_rollback: bool,
+    pub gate: HealthGate,
+    pub started_ms: u64,
+    /// The deployment before the upgrade, and its package.
+    pub from: DeploymentPlan,
+    pub from_digest: String,
+    /// The deployment after it.
+    pub to: DeploymentPlan,
+    pub to_digest: String,
+    /// The upgrade domains each step walks.
+    pub steps: Vec<Vec<u32>>,
+    /// Steps walked and healthy.
+    pub done: usize,
+    /// Step `done` has its new specs (it is being walked).
+    pub during: bool,
+    /// Steps that may be walked (manual mode: those asked for).
+    pub allowed: usize,
+    /// The Walk Upgrade Domain operation walking step `done` (manual).
+    pub walk_operation: Option<String>,
+    /// Why the upgrade stopped (a failed health gate without rollback).
+    pub failed: Option<String>,
+    pub rollback: Option<RollbackRecord>,
+}
+
+/// Rolling an upgrade back: the steps already touched, walked in reverse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    /// The operation that ends when the rollback does.
+    pub operation: String,
+    pub steps: Vec<Vec<u32>>,
+    pub done: usize,
+    /// The health gate failure that started it (auto-rollback).
+    pub reason: Option<String>,
 }
 
 impl DeploymentRecord {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use weft_agent::protocol::InstanceStatus;
 
 use crate::Slot;
+use crate::upgrade::UpgradeMode;
 
 /// Azure's Get Operation Status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +34,9 @@ pub struct OperationView {
 pub enum OperationKind {
     CreateDeployment,
     DeleteDeployment,
+    UpgradeDeployment,
+    WalkUpgradeDomain,
+    RollbackUpdateOrUpgrade,
 }
 
 /// Azure's operation `Status` values.
@@ -78,6 +82,40 @@ pub struct DeploymentView {
     /// that was taken and remapped).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Azure's `UpgradeStatus`: present while an upgrade is under way or
+    /// stopped.
+    #[serde(default)]
+    pub upgrade_status: Option<UpgradeStatus>,
+}
+
+/// Azure's `UpgradeStatus`, with what weft adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeStatus {
+    pub upgrade_type: UpgradeMode,
+    /// The upgrade domain being walked, or walked next (the first of the
+    /// step's domains when simultaneous).
+    pub current_upgrade_domain: u32,
+    pub current_upgrade_domain_state: UpgradeDomainState,
+    pub upgrade_domain_count: u32,
+    /// Upgrade domains walked and healthy.
+    pub walked: Vec<u32>,
+    pub role: Option<String>,
+    pub operation: String,
+    pub from_package_digest: String,
+    pub to_package_digest: String,
+    /// Why it stopped (a failed health gate).
+    pub failed: Option<String>,
+    /// Walking back; the domains still to restore.
+    pub rolling_back: bool,
+    pub restoring: Vec<u32>,
+}
+
+/// Azure's `CurrentUpgradeDomainState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpgradeDomainState {
+    Before,
+    During,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,6 +52,8 @@ struct State {
     /// An apply that would stop an instance never returns (a controller
     /// killed while stopping instances).
     hang_on_removal: bool,
+    /// Every (instance, incarnation) started, in order.
+    incarnations: Vec<(String, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +104,11 @@ impl FakeAgent {
 
     pub fn applies(&self) -> Vec<Vec<String>> {
         self.state().applies.clone()
+    }
+
+    /// Every (instance, incarnation) started, in order.
+    pub fn incarnations(&self) -> Vec<(String, u64)> {
+        self.state().incarnations.clone()
     }
 
     pub fn starts(&self) -> BTreeMap<String, u32> {
@@ -156,9 +163,18 @@ impl AgentApi for FakeAgent {
             }
         }
         for spec in desired {
-            if state.reports.contains_key(&spec.instance_id) {
+            if state.reports.get(&spec.instance_id).is_some_and(|r| {
+                r.incarnation == spec.incarnation && r.deployment_id == spec.deployment_id
+            }) {
                 continue;
             }
+            // A changed incarnation recycles the instance, as the agent does.
+            if let Some(server) = state.servers.remove(&spec.instance_id) {
+                server.abort();
+            }
+            state
+                .incarnations
+                .push((spec.instance_id.clone(), spec.incarnation));
             let behaviour = state
                 .behaviours
                 .get(&spec.instance_id)
@@ -305,9 +321,14 @@ pub struct Fixture {
 }
 
 pub fn csdef(port: u16) -> String {
+    csdef_with(port, 3)
+}
+
+/// The fixture's definition with `uds` upgrade domains.
+pub fn csdef_with(port: u16, uds: u32) -> String {
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
-<ServiceDefinition name="shop" xmlns="http://schemas.microsoft.com/ServiceHosting/2008/10/ServiceDefinition" upgradeDomainCount="3">
+<ServiceDefinition name="shop" xmlns="http://schemas.microsoft.com/ServiceHosting/2008/10/ServiceDefinition" upgradeDomainCount="{uds}">
   <LoadBalancerProbes>
     <LoadBalancerProbe name="Health" protocol="http" path="/healthz" intervalInSeconds="5" timeoutInSeconds="11" />
   </LoadBalancerProbes>
@@ -335,12 +356,17 @@ pub fn csdef(port: u16) -> String {
 }
 
 pub fn cscfg(web: u32, worker: u32) -> Vec<u8> {
+    cscfg_greeting(web, worker, "hi")
+}
+
+/// The fixture's configuration with another Greeting.
+pub fn cscfg_greeting(web: u32, worker: u32, greeting: &str) -> Vec<u8> {
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
 <ServiceConfiguration serviceName="shop" xmlns="http://schemas.microsoft.com/ServiceHosting/2008/10/ServiceConfiguration" osFamily="7" osVersion="*">
   <Role name="Web">
     <Instances count="{web}" />
-    <ConfigurationSettings><Setting name="Greeting" value="hi" /></ConfigurationSettings>
+    <ConfigurationSettings><Setting name="Greeting" value="{greeting}" /></ConfigurationSettings>
   </Role>
   <Role name="Worker"><Instances count="{worker}" /></Role>
 </ServiceConfiguration>
@@ -352,15 +378,31 @@ pub fn cscfg(web: u32, worker: u32) -> Vec<u8> {
 /// The fixture service with its VIP on `port`.
 pub fn fixture_on(port: u16) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
+    let package = build(dir.path(), "shop", &csdef(port), "v1");
+    Fixture {
+        dir,
+        package,
+        cscfg: cscfg(2, 1),
+        port,
+    }
+}
+
+/// A package of the fixture's roles with `definition`; `version` goes into
+/// the web role's script, so another version is another digest.
+pub fn build(dir: &Path, name: &str, definition: &str, version: &str) -> PathBuf {
+    let src = dir.join(format!("src-{name}"));
     for (role, file) in [("Web", "web.sh"), ("Worker", "work.sh")] {
         std::fs::create_dir_all(src.join(role)).unwrap();
-        std::fs::write(src.join(role).join(file), "#!/bin/sh\nexec sleep 1000\n").unwrap();
+        std::fs::write(
+            src.join(role).join(file),
+            format!("#!/bin/sh\n# {version}\nexec sleep 1000\n"),
+        )
+        .unwrap();
     }
-    let package = dir.path().join("shop.cspkg");
+    let package = dir.join(format!("{name}.cspkg"));
     weft_package::build_package(
         &weft_package::PackageSpec {
-            service_definition: csdef(port).into_bytes(),
+            service_definition: definition.as_bytes().to_vec(),
             roles: ["Web", "Worker"]
                 .iter()
                 .map(|r| weft_package::RoleSource {
@@ -373,12 +415,7 @@ pub fn fixture_on(port: u16) -> Fixture {
         &weft_package::BuildOptions::default(),
     )
     .unwrap();
-    Fixture {
-        dir,
-        package,
-        cscfg: cscfg(2, 1),
-        port,
-    }
+    package
 }
 
 pub fn fixture() -> Fixture {

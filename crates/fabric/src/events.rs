@@ -1,0 +1,251 @@
+//! The event history of each deployment slot: what the fabric did and why
+//! (deploy started, an instance Ready or not, an upgrade domain walked, a
+//! health gate failed…). Persisted in the store with the step that caused
+//! it, numbered store-wide, and bounded: the oldest go past
+//! [`MAX_EVENTS_PER_SLOT`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::Slot;
+
+/// Events kept per service slot.
+pub const MAX_EVENTS_PER_SLOT: usize = 2000;
+
+pub const EVENTS: &str = "/weft/events/";
+
+/// One thing the fabric did or saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Increases with every event of the fabric.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub service: String,
+    pub slot: Slot,
+    pub deployment_id: String,
+    pub kind: EventKind,
+    pub upgrade_domain: Option<u32>,
+    pub instance: Option<String>,
+    /// Whether the instance is Ready (in its VIPs), for instance events.
+    pub ready: Option<bool>,
+    /// The operation that caused it.
+    pub operation: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    DeployStarted,
+    DeploySucceeded,
+    DeployFailed,
+    DeleteStarted,
+    Deleted,
+    /// An instance became Ready, or stopped being Ready, or changed status.
+    InstanceStatus,
+    UpgradeStarted,
+    /// A step's instances are taken out of their VIPs and given the new spec.
+    DomainWalking,
+    DomainDrained,
+    DomainHealthy,
+    HealthGateFailed,
+    /// Manual mode: waiting for Walk Upgrade Domain.
+    WaitingForWalk,
+    UpgradeCompleted,
+    UpgradeFailed,
+    RollbackStarted,
+    DomainRestored,
+    RollbackCompleted,
+}
+
+pub(crate) fn key(service: &str, slot: Slot, seq: u64) -> String {
+    format!("{EVENTS}{service}/{slot}/{seq:020}")
+}
+
+/// The parts of an event its emitter chooses; the controller numbers and
+/// stamps it.
+#[derive(Debug, Clone, Default)]
+pub struct NewEvent {
+    pub deployment_id: String,
+    pub kind: Option<EventKind>,
+    pub upgrade_domain: Option<u32>,
+    pub instance: Option<String>,
+    pub ready: Option<bool>,
+    pub operation: Option<String>,
+    pub message: String,
+}
+
+impl NewEvent {
+    pub fn new(deployment_id: &str, kind: EventKind, message: impl Into<String>) -> NewEvent {
+        NewEvent {
+            deployment_id: deployment_id.to_owned(),
+            kind: Some(kind),
+            message: message.into(),
+            ..NewEvent::default()
+        }
+    }
+
+    pub fn domain(mut self, ud: u32) -> NewEvent {
+        self.upgrade_domain = Some(ud);
+        self
+    }
+
+    pub fn operation(mut self, id: &str) -> NewEvent {
+        self.operation = Some(id.to_owned());
+        self
+    }
+}
+
+use weft_agent::protocol::{AgentApi, InstanceStatus};
+use weft_store::{Op, StateStore};
+
+use crate::FabricError;
+use crate::controller::{DeploymentKey, Inner, State};
+use crate::record;
+
+/// Loads every slot's history (called by `open`).
+pub(crate) fn load(store: &dyn StateStore, state: &mut State) -> Result<(), FabricError> {
+    let events: Vec<Event> = record::load_all(store, EVENTS)?;
+    for e in events {
+        state.next_seq = state.next_seq.max(e.seq + 1);
+        state
+            .events
+            .entry((e.service.clone(), e.slot))
+            .or_default()
+            .push_back(e);
+    }
+    for q in state.events.values_mut() {
+        q.make_contiguous().sort_by_key(|e| e.seq);
+    }
+    Ok(())
+}
+
+/// Keeps committed events in memory, oldest dropped past the bound.
+pub(crate) fn remember(state: &mut State, key: DeploymentKey, events: Vec<Event>) {
+    let q = state.events.entry(key).or_default();
+    q.extend(events);
+    while q.len() > MAX_EVENTS_PER_SLOT {
+        q.pop_front();
+    }
+}
+
+impl<A: AgentApi> Inner<A> {
+    /// Numbers and stamps `new` events of slot `key`, adding their puts
+    /// (and the deletes that keep the history bounded) to `ops`.
+    pub(crate) fn stamp_events(
+        &self,
+        key: &DeploymentKey,
+        new: Vec<NewEvent>,
+        ops: &mut Vec<Op>,
+    ) -> (DeploymentKey, Vec<Event>) {
+        let now = record::now_ms();
+        let mut state = self.lock();
+        let mut out = Vec::with_capacity(new.len());
+        for n in new {
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            let e = Event {
+                seq,
+                time_ms: now,
+                time: record::rfc3339(now),
+                service: key.0.clone(),
+                slot: key.1,
+                deployment_id: n.deployment_id,
+                kind: n.kind.unwrap_or(EventKind::InstanceStatus),
+                upgrade_domain: n.upgrade_domain,
+                instance: n.instance,
+                ready: n.ready,
+                operation: n.operation,
+                message: n.message,
+            };
+            ops.push(Op::Put(self::key(&key.0, key.1, seq), record::encode(&e)));
+            out.push(e);
+        }
+        if let Some(q) = state.events.get(key) {
+            let over = (q.len() + out.len()).saturating_sub(MAX_EVENTS_PER_SLOT);
+            for old in q.iter().take(over) {
+                ops.push(Op::Delete(self::key(&old.service, old.slot, old.seq)));
+            }
+        }
+        (key.clone(), out)
+    }
+
+    /// Records one event of slot `key` on its own.
+    pub(crate) fn record_event(&self, key: &DeploymentKey, event: NewEvent) {
+        if let Err(e) = self.commit_with(None, None, Some((key, vec![event]))) {
+            tracing::warn!(error = %e, "failed to record an event");
+        }
+    }
+
+    /// Records every instance whose readiness or status changed since last
+    /// seen (Ready means: in its VIPs).
+    pub(crate) fn note_instances(&self) {
+        let mut changes: Vec<(DeploymentKey, NewEvent)> = Vec::new();
+        {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            for (key, live) in &state.deployments {
+                for spec in live.instances() {
+                    let report = state.reports.get(&spec.instance_id).filter(|r| {
+                        r.deployment_id == spec.deployment_id && r.incarnation == spec.incarnation
+                    });
+                    let status = report.map_or(InstanceStatus::RoleStateUnknown, |r| r.status);
+                    let ready = report.is_some_and(|r| r.ready);
+                    let now = (spec.deployment_id.clone(), spec.incarnation, ready, status);
+                    let before = state.seen.get(&spec.instance_id);
+                    let unchanged = match before {
+                        Some((d, _, r, s)) => *d == now.0 && *r == ready && *s == status,
+                        None => !ready && status == InstanceStatus::RoleStateUnknown,
+                    };
+                    if unchanged {
+                        if before.is_some_and(|b| b.1 != spec.incarnation) {
+                            state.seen.insert(spec.instance_id.clone(), now);
+                        }
+                        continue;
+                    }
+                    let mut message = format!(
+                        "{} (incarnation {}) is {status:?}{}",
+                        spec.instance_id,
+                        spec.incarnation,
+                        if ready { ", ready" } else { ", not ready" }
+                    );
+                    if let Some(m) = report.and_then(|r| r.message.as_deref())
+                        && !ready
+                    {
+                        message.push_str(": ");
+                        message.push_str(m);
+                    }
+                    state.seen.insert(spec.instance_id.clone(), now);
+                    changes.push((
+                        key.clone(),
+                        NewEvent {
+                            deployment_id: spec.deployment_id.clone(),
+                            kind: Some(EventKind::InstanceStatus),
+                            upgrade_domain: Some(spec.update_domain),
+                            instance: Some(spec.instance_id.clone()),
+                            ready: Some(ready),
+                            operation: None,
+                            message,
+                        },
+                    ));
+                }
+            }
+        }
+        let mut by_key: std::collections::BTreeMap<DeploymentKey, Vec<NewEvent>> =
+            Default::default();
+        for (key, e) in changes {
+            by_key.entry(key).or_default().push(e);
+        }
+        for (key, events) in by_key {
+            let mut ops = Vec::new();
+            let (key, stamped) = self.stamp_events(&key, events, &mut ops);
+            match self.store.txn(Vec::new(), ops) {
+                Ok(_) => remember(&mut self.lock(), key, stamped),
+                Err(e) => tracing::warn!(error = %e, "failed to record instance events"),
+            }
+        }
+    }
+}

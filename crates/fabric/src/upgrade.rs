@@ -1,0 +1,605 @@
+//! Upgrade planning (Azure's Upgrade Deployment): from the deployment as it
+//! runs and the deployment the new package and configuration describe, the
+//! instances each step takes down, the Ready capacity each role keeps, and
+//! the changes an in-place upgrade refuses. Pure functions over plain data.
+//!
+//! Steps follow the upgrade domains: `Auto` and `Manual` walk UD 0, 1, …
+//! one at a time (every UD is a step, even one with nothing to change, as
+//! Azure walks them all); `Simultaneous` is one step over every UD.
+//!
+//! An instance whose new spec equals its current one (ignoring the
+//! incarnation) is not recycled: a role whose package and settings did not
+//! change keeps running through the upgrade.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use weft_agent::protocol::{EndpointSpec, InstanceSpec};
+
+use crate::spec::DeploymentPlan;
+
+/// Azure's upgrade `Mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpgradeMode {
+    /// UD after UD, each once the previous one is healthy.
+    Auto,
+    /// UD after UD, each when asked (Walk Upgrade Domain).
+    Manual,
+    /// Every instance at once: the service is down until they are Ready.
+    Simultaneous,
+}
+
+impl std::fmt::Display for UpgradeMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UpgradeMode::Auto => "auto",
+            UpgradeMode::Manual => "manual",
+            UpgradeMode::Simultaneous => "simultaneous",
+        })
+    }
+}
+
+/// When a walked upgrade domain counts as healthy, and how long it may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthGate {
+    /// Every instance of the step must be Ready and stay Ready this long.
+    pub min_healthy_ms: u64,
+    /// A step not healthy by then fails the gate.
+    pub domain_timeout_ms: u64,
+    /// The whole upgrade (every step) must finish by then.
+    pub timeout_ms: u64,
+}
+
+impl Default for HealthGate {
+    /// 5 s healthy, 5 minutes per UD, 1 hour overall.
+    fn default() -> HealthGate {
+        HealthGate {
+            min_healthy_ms: 5_000,
+            domain_timeout_ms: 300_000,
+            timeout_ms: 3_600_000,
+        }
+    }
+}
+
+impl HealthGate {
+    pub fn min_healthy(&self) -> Duration {
+        Duration::from_millis(self.min_healthy_ms)
+    }
+    pub fn domain_timeout(&self) -> Duration {
+        Duration::from_millis(self.domain_timeout_ms)
+    }
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// What an upgrade will do, before it does it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradePlan {
+    pub mode: UpgradeMode,
+    /// Only this role is upgraded (Azure's `RoleToUpgrade`).
+    pub role: Option<String>,
+    pub upgrade_domain_count: u32,
+    pub steps: Vec<UpgradeStep>,
+    /// Why the upgrade cannot be done in place; empty when it can.
+    pub refused: Vec<String>,
+    /// Things to know that do not stop it.
+    pub notes: Vec<String>,
+}
+
+/// One step: the upgrade domains it walks and what it takes down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeStep {
+    pub upgrade_domains: Vec<u32>,
+    /// The instances recycled (out of their VIPs) during the step.
+    pub instances: Vec<String>,
+    /// Ready instances left per role while the step runs, assuming every
+    /// instance was Ready before it.
+    pub capacity: Vec<RoleCapacity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleCapacity {
+    pub role: String,
+    pub ready: u32,
+    pub total: u32,
+}
+
+/// The upgrade domains each step walks.
+pub fn steps(mode: UpgradeMode, upgrade_domain_count: u32) -> Vec<Vec<u32>> {
+    let uds = upgrade_domain_count.max(1);
+    match mode {
+        UpgradeMode::Simultaneous => vec![(0..uds).collect()],
+        UpgradeMode::Auto | UpgradeMode::Manual => (0..uds).map(|ud| vec![ud]).collect(),
+    }
+}
+
+/// The deployment after the upgrade: `target`'s spec for every instance of
+/// the upgraded roles that changes (with its incarnation bumped past the
+/// current one), the current spec for everything else.
+pub fn target_plan(
+    current: &DeploymentPlan,
+    target: &DeploymentPlan,
+    role: Option<&str>,
+) -> DeploymentPlan {
+    let mut out = current.clone();
+    for role_plan in &mut out.roles {
+        if role.is_some_and(|r| r != role_plan.name) {
+            continue;
+        }
+        let Some(new) = target.roles.iter().find(|r| r.name == role_plan.name) else {
+            continue;
+        };
+        let by_id: BTreeMap<&str, &InstanceSpec> = new
+            .instances
+            .iter()
+            .map(|i| (i.instance_id.as_str(), i))
+            .collect();
+        for spec in &mut role_plan.instances {
+            if let Some(next) = by_id.get(spec.instance_id.as_str()) {
+                replace(spec, next);
+            }
+        }
+    }
+    out.vips = target.vips.clone();
+    out.notes = target.notes.clone();
+    out
+}
+
+/// Puts `next` in place of `spec` when they differ beyond the incarnation,
+/// with an incarnation above the current one; says whether it changed.
+fn replace(spec: &mut InstanceSpec, next: &InstanceSpec) -> bool {
+    if same_but_incarnation(spec, next) {
+        return false;
+    }
+    let incarnation = next.incarnation.max(spec.incarnation + 1);
+    *spec = InstanceSpec {
+        incarnation,
+        deployment_id: spec.deployment_id.clone(),
+        ..next.clone()
+    };
+    true
+}
+
+fn same_but_incarnation(a: &InstanceSpec, b: &InstanceSpec) -> bool {
+    a == &InstanceSpec {
+        incarnation: a.incarnation,
+        deployment_id: a.deployment_id.clone(),
+        ..b.clone()
+    }
+}
+
+/// Gives the instances of `plan` in `upgrade_domains` their spec from
+/// `source` (recycling those that change); returns the ids that changed.
+pub fn switch(
+    plan: &mut DeploymentPlan,
+    source: &DeploymentPlan,
+    upgrade_domains: &[u32],
+) -> Vec<String> {
+    let by_id: BTreeMap<&str, &InstanceSpec> = source
+        .roles
+        .iter()
+        .flat_map(|r| r.instances.iter())
+        .map(|i| (i.instance_id.as_str(), i))
+        .collect();
+    let mut changed = Vec::new();
+    for spec in plan.roles.iter_mut().flat_map(|r| r.instances.iter_mut()) {
+        if !upgrade_domains.contains(&spec.update_domain) {
+            continue;
+        }
+        if let Some(next) = by_id.get(spec.instance_id.as_str())
+            && replace(spec, next)
+        {
+            changed.push(spec.instance_id.clone());
+        }
+    }
+    changed
+}
+
+/// Plans upgrading `current` to `target` (planned from the new package and
+/// configuration with the same deployment id).
+pub fn plan(
+    current: &DeploymentPlan,
+    target: &DeploymentPlan,
+    mode: UpgradeMode,
+    role: Option<&str>,
+) -> UpgradePlan {
+    let uds = current
+        .roles
+        .iter()
+        .map(|r| r.upgrade_domain_count)
+        .max()
+        .unwrap_or(1);
+    let mut refused = refusals(current, target, role);
+    let mut notes = Vec::new();
+    if mode == UpgradeMode::Simultaneous {
+        notes.push(
+            "simultaneous: every changed instance stops at once; the service is unavailable until they are Ready again"
+                .to_owned(),
+        );
+    }
+    let after = target_plan(current, target, role);
+    let mut steps_out = Vec::new();
+    let mut working = current.clone();
+    for domains in steps(mode, uds) {
+        let instances = switch(&mut working, &after, &domains);
+        let capacity = current
+            .roles
+            .iter()
+            .map(|r| {
+                let total = r.instances.len() as u32;
+                let down = r
+                    .instances
+                    .iter()
+                    .filter(|i| instances.contains(&i.instance_id))
+                    .count() as u32;
+                RoleCapacity {
+                    role: r.name.clone(),
+                    ready: total - down,
+                    total,
+                }
+            })
+            .collect();
+        steps_out.push(UpgradeStep {
+            upgrade_domains: domains,
+            instances,
+            capacity,
+        });
+    }
+    if refused.is_empty() && steps_out.iter().all(|s| s.instances.is_empty()) {
+        notes.push("nothing changes: the package and configuration are what runs".to_owned());
+    }
+    for role_plan in &current.roles {
+        if role.is_none_or(|r| r == role_plan.name)
+            && role_plan.instances.len() == 1
+            && steps_out.iter().any(|s| !s.instances.is_empty())
+        {
+            notes.push(format!(
+                "role {} has one instance: it is unavailable while its upgrade domain is walked (Azure's SLA needs two)",
+                role_plan.name
+            ));
+        }
+    }
+    refused.dedup();
+    UpgradePlan {
+        mode,
+        role: role.map(str::to_owned),
+        upgrade_domain_count: uds,
+        steps: steps_out,
+        refused,
+        notes,
+    }
+}
+
+/// What an in-place upgrade cannot do, in words.
+fn refusals(current: &DeploymentPlan, target: &DeploymentPlan, role: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let old: BTreeSet<&str> = current.roles.iter().map(|r| r.name.as_str()).collect();
+    let new: BTreeSet<&str> = target.roles.iter().map(|r| r.name.as_str()).collect();
+    if let Some(r) = role
+        && !old.contains(r)
+    {
+        out.push(format!("the deployment has no role `{r}` to upgrade"));
+    }
+    for gone in old.difference(&new) {
+        out.push(format!(
+            "role {gone} is not in the new service definition: weft does not remove roles in an upgrade yet (and Azure does not rename them): delete and deploy again"
+        ));
+    }
+    for added in new.difference(&old) {
+        out.push(format!(
+            "role {added} is new in the service definition: weft does not add roles in an upgrade yet: delete and deploy again"
+        ));
+    }
+    for now in &current.roles {
+        let Some(next) = target.roles.iter().find(|r| r.name == now.name) else {
+            continue;
+        };
+        if now.upgrade_domain_count != next.upgrade_domain_count {
+            out.push(format!(
+                "the upgrade domain count changes from {} to {}: Azure does not change it in place",
+                now.upgrade_domain_count, next.upgrade_domain_count
+            ));
+        }
+        if role.is_some_and(|r| r != now.name) {
+            continue;
+        }
+        if now.instances.len() != next.instances.len() {
+            out.push(format!(
+                "role {} changes its instance count from {} to {}: weft does not scale in an upgrade yet: upgrade with the current count",
+                now.name,
+                now.instances.len(),
+                next.instances.len()
+            ));
+        }
+        let (Some(a), Some(b)) = (now.instances.first(), next.instances.first()) else {
+            continue;
+        };
+        if endpoint_shape(&a.endpoints) != endpoint_shape(&b.endpoints) {
+            out.push(format!(
+                "role {} changes its endpoints ({} → {}): weft does not change endpoints in place yet: deploy to staging and swap, or delete and deploy",
+                now.name,
+                describe_endpoints(&a.endpoints),
+                describe_endpoints(&b.endpoints)
+            ));
+        }
+        for res in &a.local_resources {
+            if let Some(n) = b.local_resources.iter().find(|r| r.name == res.name)
+                && n.size_mb < res.size_mb
+            {
+                out.push(format!(
+                    "local storage {}/{} shrinks from {} MB to {} MB: Azure does not decrease local storage in place",
+                    now.name, res.name, res.size_mb, n.size_mb
+                ));
+            }
+        }
+    }
+    if role.is_none() && current.vips != target.vips && out.iter().all(|m| !m.contains("endpoints"))
+    {
+        out.push(
+            "the public endpoints (VIPs) change: weft does not change them in place yet".to_owned(),
+        );
+    }
+    out
+}
+
+fn endpoint_shape(eps: &[EndpointSpec]) -> Vec<(String, String, String, Option<u16>)> {
+    let mut v: Vec<_> = eps
+        .iter()
+        .map(|e| {
+            (
+                e.name.clone(),
+                format!("{:?}", e.kind),
+                format!("{:?}", e.protocol),
+                e.local_port,
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn describe_endpoints(eps: &[EndpointSpec]) -> String {
+    if eps.is_empty() {
+        return "none".to_owned();
+    }
+    eps.iter()
+        .map(|e| {
+            let port = e
+                .local_port
+                .map_or_else(|| "*".to_owned(), |p| p.to_string());
+            let shape = format!("{:?}/{:?}", e.kind, e.protocol).to_lowercase();
+            format!("{} {shape}:{port}", e.name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use weft_agent::protocol::{
+        EndpointKind, EndpointProtocol, LocalResourceSpec, PackageRef, ResourceLimits,
+    };
+
+    use super::*;
+    use crate::spec::RolePlan;
+
+    fn instance(role: &str, n: u32, uds: u32, version: &str) -> InstanceSpec {
+        InstanceSpec {
+            deployment_id: "d".into(),
+            role: role.into(),
+            instance_id: format!("{role}_IN_{n}"),
+            update_domain: n % uds,
+            fault_domain: n % 2,
+            incarnation: 1,
+            package: PackageRef {
+                path: PathBuf::from(format!("/p/{version}.cspkg")),
+                digest: version.into(),
+            },
+            startup: Vec::new(),
+            entry_point: Some("./run".into()),
+            set_ready_on_process_start: true,
+            environment: Vec::new(),
+            settings: BTreeMap::new(),
+            local_resources: vec![LocalResourceSpec {
+                name: "Scratch".into(),
+                size_mb: 100,
+                clean_on_role_recycle: true,
+            }],
+            endpoints: vec![EndpointSpec {
+                name: "HttpIn".into(),
+                kind: EndpointKind::Input,
+                protocol: EndpointProtocol::Http,
+                local_port: None,
+                ignore_role_instance_status: false,
+                probe: None,
+            }],
+            elevated: false,
+            limits: ResourceLimits::default(),
+        }
+    }
+
+    /// Roles given as (name, instances), all over `uds` domains.
+    fn deployment(roles: &[(&str, u32)], uds: u32, version: &str) -> DeploymentPlan {
+        DeploymentPlan {
+            roles: roles
+                .iter()
+                .map(|(name, count)| RolePlan {
+                    name: (*name).into(),
+                    upgrade_domain_count: uds,
+                    instances: (0..*count)
+                        .map(|n| instance(name, n, uds, version))
+                        .collect(),
+                })
+                .collect(),
+            vips: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    type Capacity = Vec<(String, u32, u32)>;
+
+    fn summary(plan: &UpgradePlan) -> Vec<(Vec<u32>, usize, Capacity)> {
+        plan.steps
+            .iter()
+            .map(|s| {
+                (
+                    s.upgrade_domains.clone(),
+                    s.instances.len(),
+                    s.capacity
+                        .iter()
+                        .map(|c| (c.role.clone(), c.ready, c.total))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn auto_takes_down_one_upgrade_domain_per_step() {
+        let now = deployment(&[("Web", 10), ("Worker", 3)], 5, "v1");
+        let next = deployment(&[("Web", 10), ("Worker", 3)], 5, "v2");
+        let plan = plan(&now, &next, UpgradeMode::Auto, None);
+        assert!(plan.refused.is_empty(), "{:?}", plan.refused);
+        let w = |ready: u32, workers: u32| {
+            vec![
+                ("Web".to_owned(), ready, 10),
+                ("Worker".to_owned(), workers, 3),
+            ]
+        };
+        assert_eq!(
+            summary(&plan),
+            [
+                (vec![0], 3, w(8, 2)),
+                (vec![1], 3, w(8, 2)),
+                (vec![2], 3, w(8, 2)),
+                (vec![3], 2, w(8, 3)),
+                (vec![4], 2, w(8, 3)),
+            ]
+        );
+        assert_eq!(
+            plan.steps[0].instances,
+            ["Web_IN_0", "Web_IN_5", "Worker_IN_0"]
+        );
+    }
+
+    #[test]
+    fn simultaneous_is_one_step_and_says_it_means_downtime() {
+        let now = deployment(&[("Web", 4)], 2, "v1");
+        let next = deployment(&[("Web", 4)], 2, "v2");
+        let plan = plan(&now, &next, UpgradeMode::Simultaneous, None);
+        assert_eq!(
+            summary(&plan),
+            [(vec![0, 1], 4, vec![("Web".to_owned(), 0, 4)])]
+        );
+        assert!(plan.notes[0].starts_with("simultaneous: every changed instance stops at once"));
+    }
+
+    #[test]
+    fn one_role_upgrades_alone_and_unchanged_instances_keep_running() {
+        let now = deployment(&[("Web", 4), ("Worker", 2)], 2, "v1");
+        let next = deployment(&[("Web", 4), ("Worker", 2)], 2, "v2");
+        let plan = plan(&now, &next, UpgradeMode::Auto, Some("Worker"));
+        assert_eq!(plan.steps[0].instances, ["Worker_IN_0"]);
+        assert_eq!(plan.steps[1].instances, ["Worker_IN_1"]);
+        let after = target_plan(&now, &next, Some("Worker"));
+        assert_eq!(after.roles[0], now.roles[0], "the web role was touched");
+        assert!(after.roles[1].instances.iter().all(|i| i.incarnation == 2));
+        // Same package and configuration: nothing to do.
+        let same = super::plan(&now, &now, UpgradeMode::Auto, None);
+        assert!(same.steps.iter().all(|s| s.instances.is_empty()));
+        assert!(same.notes.iter().any(|n| n.starts_with("nothing changes")));
+    }
+
+    #[test]
+    fn what_cannot_change_in_place_is_refused_with_the_reason() {
+        let now = deployment(&[("Web", 4), ("Worker", 1)], 2, "v1");
+        // (what changes, the refusal)
+        let mut fewer = deployment(&[("Web", 2), ("Worker", 1)], 2, "v2");
+        let mut cases: Vec<(DeploymentPlan, Option<&str>, &str)> = vec![(
+            fewer.clone(),
+            None,
+            "role Web changes its instance count from 4 to 2: weft does not scale in an upgrade yet: upgrade with the current count",
+        )];
+        fewer.roles[0].instances = now.roles[0].instances.clone();
+        cases.push((
+            deployment(&[("Web", 4), ("Worker", 1)], 3, "v2"),
+            None,
+            "the upgrade domain count changes from 2 to 3: Azure does not change it in place",
+        ));
+        cases.push((
+            deployment(&[("Web", 4)], 2, "v2"),
+            None,
+            "role Worker is not in the new service definition: weft does not remove roles in an upgrade yet (and Azure does not rename them): delete and deploy again",
+        ));
+        cases.push((
+            deployment(&[("Web", 4), ("Worker", 1)], 2, "v2"),
+            Some("Api"),
+            "the deployment has no role `Api` to upgrade",
+        ));
+        let mut shrunk = deployment(&[("Web", 4), ("Worker", 1)], 2, "v2");
+        for i in &mut shrunk.roles[0].instances {
+            i.local_resources[0].size_mb = 50;
+        }
+        cases.push((
+            shrunk,
+            None,
+            "local storage Web/Scratch shrinks from 100 MB to 50 MB: Azure does not decrease local storage in place",
+        ));
+        let mut ports = deployment(&[("Web", 4), ("Worker", 1)], 2, "v2");
+        for i in &mut ports.roles[0].instances {
+            i.endpoints[0].local_port = Some(8080);
+        }
+        cases.push((
+            ports,
+            None,
+            "role Web changes its endpoints (HttpIn input/http:* → HttpIn input/http:8080): weft does not change endpoints in place yet: deploy to staging and swap, or delete and deploy",
+        ));
+        for (next, role, refusal) in cases {
+            let plan = plan(&now, &next, UpgradeMode::Auto, role);
+            assert_eq!(plan.refused, [refusal]);
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the counts: every changed instance goes down in exactly
+        /// one step, the step of its upgrade domain, and a role keeps all but
+        /// one domain's worth of instances Ready.
+        #[test]
+        fn every_instance_goes_down_once_in_its_domain(
+            web in 0u32..30, worker in 0u32..30, uds in 1u32..20,
+        ) {
+            let now = deployment(&[("Web", web), ("Worker", worker)], uds, "v1");
+            let next = deployment(&[("Web", web), ("Worker", worker)], uds, "v2");
+            let plan = plan(&now, &next, UpgradeMode::Auto, None);
+            proptest::prop_assert!(plan.refused.is_empty());
+            proptest::prop_assert_eq!(plan.steps.len(), uds as usize);
+            let mut down = BTreeSet::new();
+            for (ud, step) in plan.steps.iter().enumerate() {
+                for id in &step.instances {
+                    proptest::prop_assert!(down.insert(id.clone()), "{} down twice", id);
+                    let n: u32 = id.rsplit('_').next().unwrap().parse().unwrap();
+                    proptest::prop_assert_eq!(n % uds, ud as u32);
+                }
+                for c in &step.capacity {
+                    proptest::prop_assert!(c.ready + c.total.div_ceil(uds) >= c.total, "{:?}", c);
+                }
+            }
+            proptest::prop_assert_eq!(down.len(), (web + worker) as usize);
+            // Walking every step gives the target plan.
+            let after = target_plan(&now, &next, None);
+            let mut walked = now.clone();
+            for step in &plan.steps {
+                switch(&mut walked, &after, &step.upgrade_domains);
+            }
+            proptest::prop_assert_eq!(walked, after);
+        }
+    }
+}
