@@ -16,10 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use weft_agent::protocol::{AgentApi, LogQuery, LogStream};
-use weft_fabric::{Controller, DeployRequest, FabricError, Slot};
+use weft_fabric::upgrade::{HealthGate, UpgradeMode};
+use weft_fabric::{Controller, DeployRequest, FabricError, Slot, UpgradeRequest};
 
 use crate::token::Token;
 use crate::wire::{Accepted, CreateDeployment, ErrorBody, PackageUploaded};
@@ -59,6 +60,22 @@ pub fn router<A: AgentApi>(controller: Controller<A>, config: ServerConfig) -> R
             put(create_deployment::<A>)
                 .get(get_deployment::<A>)
                 .delete(delete_deployment::<A>),
+        )
+        .route(
+            "/v1/services/{service}/deployments/{slot}/upgrade",
+            post(upgrade_deployment::<A>),
+        )
+        .route(
+            "/v1/services/{service}/deployments/{slot}/walk",
+            post(walk_upgrade_domain::<A>),
+        )
+        .route(
+            "/v1/services/{service}/deployments/{slot}/rollback",
+            post(rollback_upgrade::<A>),
+        )
+        .route(
+            "/v1/services/{service}/deployments/{slot}/events",
+            get(deployment_events::<A>),
         )
         .route(
             "/v1/packages",
@@ -276,6 +293,133 @@ async fn delete_deployment<A: AgentApi>(
     let slot = parse_slot(&slot)?;
     let id = s.controller.delete_deployment(&service, slot).await?;
     Ok(accepted(id))
+}
+
+/// `POST .../upgrade` body: Azure's Upgrade Deployment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeDeployment {
+    /// The digest of a package uploaded with `POST /v1/packages`.
+    pub package: String,
+    /// The new service configuration (`.cscfg`) text.
+    pub configuration: String,
+    pub mode: UpgradeMode,
+    /// Upgrade only this role.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Restore the upgrade domain whose health gate fails.
+    #[serde(default)]
+    pub auto_rollback: bool,
+    /// Answer with the plan (200) instead of upgrading.
+    #[serde(default)]
+    pub plan: bool,
+    /// The fabric's default gate when absent.
+    #[serde(default)]
+    pub gate: Option<HealthGate>,
+}
+
+/// `POST .../walk` body: Azure's Walk Upgrade Domain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalkUpgradeDomain {
+    pub upgrade_domain: u32,
+}
+
+/// Reads a JSON body whatever its content type (the CLI's client posts
+/// bytes); an empty body is `{}`.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("invalid request body: {e}"),
+        )
+    })
+}
+
+async fn upgrade_deployment<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot)): UrlPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    let body: UpgradeDeployment = json_body(&body)?;
+    let digest = body.package.trim_start_matches("sha256:");
+    let package = upload_path(&s.uploads, digest);
+    if !is_digest(digest) || !package.is_file() {
+        return Err(ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!(
+                "no uploaded package with digest `{}`: upload it first with POST /v1/packages",
+                body.package
+            ),
+        ));
+    }
+    let req = UpgradeRequest {
+        service,
+        slot,
+        package,
+        configuration: body.configuration.into_bytes(),
+        mode: body.mode,
+        role: body.role,
+        auto_rollback: body.auto_rollback,
+        gate: body.gate,
+    };
+    if body.plan {
+        let plan = s.controller.plan_upgrade(&req).await?;
+        return Ok(Json(plan).into_response());
+    }
+    Ok(accepted(s.controller.upgrade(req).await?))
+}
+
+async fn walk_upgrade_domain<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot)): UrlPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    let body: WalkUpgradeDomain = json_body(&body)?;
+    let id = s
+        .controller
+        .walk(&service, slot, body.upgrade_domain)
+        .await?;
+    Ok(accepted(id))
+}
+
+async fn rollback_upgrade<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot)): UrlPath<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    Ok(accepted(s.controller.rollback(&service, slot).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventParams {
+    after: Option<u64>,
+}
+
+async fn deployment_events<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot)): UrlPath<(String, String)>,
+    params: Result<Query<EventParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    let Query(params) = params
+        .map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "BadRequest", e.body_text()))?;
+    let events: Vec<_> = s
+        .controller
+        .events(&service, slot)
+        .into_iter()
+        .filter(|e| params.after.is_none_or(|after| e.seq > after))
+        .collect();
+    Ok(Json(events).into_response())
 }
 
 /// Streams the body to a temporary file beside the uploads, verifies it as a
