@@ -36,6 +36,7 @@ pub struct Server {
     child: Child,
     pub port: u16,
     pub queue_port: u16,
+    pub table_port: u16,
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -52,7 +53,16 @@ impl Server {
     /// Starts a server on an existing data directory.
     pub fn start_in(data: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-            .args(["storage", "--blob-port", "0", "--queue-port", "0", "--data"])
+            .args([
+                "storage",
+                "--blob-port",
+                "0",
+                "--queue-port",
+                "0",
+                "--table-port",
+                "0",
+                "--data",
+            ])
             .arg(data)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -65,7 +75,7 @@ impl Server {
             let mut first = Vec::new();
             for line in lines.by_ref().map_while(Result::ok) {
                 first.push(line);
-                if first.len() == 2 {
+                if first.len() == 3 {
                     let _ = tx.send(first.join("\n"));
                     break;
                 }
@@ -79,7 +89,7 @@ impl Server {
                 panic!("weft storage did not report its address within {START_DEADLINE:?}");
             }
         };
-        // "blob: http://127.0.0.1:PORT/devstoreaccount1", then "queue: ..."
+        // "blob: http://127.0.0.1:PORT/devstoreaccount1", then "queue: ...", "table: ..."
         let port_of = |service: &str| -> u16 {
             line.lines()
                 .find(|l| l.starts_with(service))
@@ -91,10 +101,12 @@ impl Server {
                 })
         };
         let (port, queue_port) = (port_of("blob:"), port_of("queue:"));
+        let table_port = port_of("table:");
         Server {
             child,
             port,
             queue_port,
+            table_port,
             data: data.to_path_buf(),
             _tmp: None,
         }
@@ -140,6 +152,10 @@ impl Server {
             .env(
                 "WEFT_QUEUE_ENDPOINT",
                 format!("http://127.0.0.1:{}/devstoreaccount1", self.queue_port),
+            )
+            .env(
+                "WEFT_TABLE_ENDPOINT",
+                format!("http://127.0.0.1:{}/devstoreaccount1", self.table_port),
             )
             .envs(env.iter().copied())
             .output()

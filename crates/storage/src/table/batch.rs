@@ -286,7 +286,7 @@ fn plan(ctx: &TableCtx, op: &SubRequest) -> Result<(String, Planned), ApiError> 
     let (table, write) = match (method.as_str(), resource) {
         ("POST", Resource::Entities(table)) => (table, insert_write(&op.body)?),
         (
-            m @ ("PUT" | "MERGE" | "DELETE"),
+            m @ ("PUT" | "MERGE" | "PATCH" | "DELETE"),
             Resource::Entity {
                 table,
                 partition_key,
@@ -305,7 +305,7 @@ fn plan(ctx: &TableCtx, op: &SubRequest) -> Result<(String, Planned), ApiError> 
                     if_match: cond.ok_or_else(|| ApiError::missing_header("If-Match"))?,
                 }
             } else {
-                update_write(&target, m == "MERGE", cond, &op.body)?
+                update_write(&target, m != "PUT", cond, &op.body)?
             };
             (target.table, write)
         }

@@ -344,7 +344,10 @@ async fn route(
                 Method::GET => entities::get(&ctx, target).await,
                 Method::PUT => entities::update(&ctx, target, false, incoming).await,
                 Method::DELETE => entities::delete(&ctx, target).await,
-                m if m == merge => entities::update(&ctx, target, true, incoming).await,
+                // MERGE, or PATCH as newer clients send it.
+                m if m == merge || m == Method::PATCH => {
+                    entities::update(&ctx, target, true, incoming).await
+                }
                 _ => Err(method_not_allowed()),
             }
         }
