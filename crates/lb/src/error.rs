@@ -12,6 +12,14 @@ pub enum LbError {
         /// The address that was asked for.
         addr: SocketAddr,
     },
+    /// An access-control rule's `remoteSubnet` is not an IPv4 block.
+    #[error(
+        "invalid access control remote subnet `{subnet}`: expected an IPv4 block such as 10.0.0.0/8"
+    )]
+    BadRemoteSubnet {
+        /// The text as given.
+        subnet: String,
+    },
     /// Any other failure to create the listening socket.
     #[error("failed to bind vip {addr}: {source}")]
     Bind {

@@ -18,6 +18,9 @@
 //! - bytes are relayed unchanged in both directions with `TCP_NODELAY` on both
 //!   sides, and a half-close is forwarded (when one side finishes sending, the
 //!   write side towards the other is shut down; the other direction goes on);
+//! - a client whose address the VIP's [`AccessControl`] refuses is closed
+//!   at once, before any backend is contacted (counted in
+//!   [`VipStats::denied`]);
 //! - a connection idle in both directions for [`VipConfig::idle_timeout`]
 //!   (Azure's 4 minutes by default) is closed.
 //!
@@ -43,6 +46,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod backend;
 mod error;
 mod proxy;
@@ -51,6 +55,7 @@ mod splice;
 mod stats;
 mod vip;
 
+pub use access::{AccessControl, AclAction, AclRule};
 pub use backend::{Backend, Distribution};
 pub use error::LbError;
 pub use stats::{DrainReport, VipStats};

@@ -19,6 +19,9 @@ pub struct VipStats {
     pub cut: u64,
     /// Connections closed by the idle timeout.
     pub idle_closed: u64,
+    /// Client connections closed because the access control list refuses
+    /// the client's address.
+    pub denied: u64,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +32,7 @@ pub(crate) struct Counters {
     pub(crate) no_backend: AtomicU64,
     pub(crate) cut: AtomicU64,
     pub(crate) idle_closed: AtomicU64,
+    pub(crate) denied: AtomicU64,
 }
 
 impl Counters {
@@ -44,6 +48,7 @@ impl Counters {
             no_backend: self.no_backend.load(Ordering::Relaxed),
             cut: self.cut.load(Ordering::Relaxed),
             idle_closed: self.idle_closed.load(Ordering::Relaxed),
+            denied: self.denied.load(Ordering::Relaxed),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::access::AccessControl;
 use crate::backend::{Backend, BackendSet, Distribution};
 use crate::error::LbError;
 use crate::proxy::{self, Ended};
@@ -38,6 +39,9 @@ pub struct VipConfig {
     pub idle_timeout: Option<Duration>,
     /// How new connections are spread over the backends.
     pub distribution: Distribution,
+    /// Who may connect at first (see [`Vip::set_access_control`]): everyone
+    /// by default.
+    pub access_control: AccessControl,
 }
 
 impl Default for VipConfig {
@@ -47,6 +51,7 @@ impl Default for VipConfig {
             drain_timeout: Duration::from_secs(30),
             idle_timeout: Some(Duration::from_secs(4 * 60)),
             distribution: Distribution::RoundRobin,
+            access_control: AccessControl::permit_all(),
         }
     }
 }
@@ -79,6 +84,7 @@ struct Shared {
     config: VipConfig,
     local_addr: SocketAddr,
     backends: BackendSet,
+    access_control: RwLock<Arc<AccessControl>>,
     registry: Arc<Registry>,
     counters: Counters,
     /// When the "no backend" warning was last logged, in milliseconds since
@@ -109,8 +115,10 @@ impl Vip {
     pub async fn bind(addr: SocketAddr, config: VipConfig) -> Result<Vip, LbError> {
         let listener = listen(addr).map_err(|e| LbError::bind(addr, e))?;
         let local_addr = listener.local_addr().map_err(|e| LbError::bind(addr, e))?;
+        let access_control = RwLock::new(Arc::new(config.access_control.clone()));
         let shared = Arc::new(Shared {
             config,
+            access_control,
             local_addr,
             backends: BackendSet::default(),
             registry: Registry::new(),
@@ -144,6 +152,18 @@ impl Vip {
         let shared = &self.handle.shared;
         debug!(vip = %shared.local_addr, backends = ?backends.iter().map(|b| &b.id).collect::<Vec<_>>(), "backend set changed");
         shared.backends.replace(backends);
+    }
+
+    /// Replaces the access control list (a configuration update): it
+    /// applies to every connection accepted from now on; open connections
+    /// are left alone.
+    pub fn set_access_control(&self, access_control: AccessControl) {
+        let shared = &self.handle.shared;
+        debug!(vip = %shared.local_addr, rules = access_control.rules().len(), "access control changed");
+        *shared
+            .access_control
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(access_control);
     }
 
     /// The current backend set.
@@ -288,6 +308,16 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
 }
 
 async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: TaskGuard) {
+    let permitted = shared
+        .access_control
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .permits(peer.ip());
+    if !permitted {
+        Counters::bump(&shared.counters.denied);
+        debug!(vip = %shared.local_addr, %peer, "client refused by the access control list");
+        return;
+    }
     if let Err(e) = client.set_nodelay(true) {
         debug!(vip = %shared.local_addr, %peer, error = %e, "client gone before relaying");
         return;

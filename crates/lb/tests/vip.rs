@@ -511,3 +511,54 @@ async fn source_ip_distribution_keeps_each_client_address_on_one_backend() {
         "12 client addresses all went to one backend: {chosen:?}"
     );
 }
+
+#[tokio::test]
+async fn the_access_control_list_keeps_refused_addresses_away_from_the_backends() {
+    use weft_lb::{AccessControl, AclAction, AclRule};
+    let a = NamedEcho::start("A").await;
+    let vip = Vip::bind(
+        any_port(),
+        VipConfig {
+            access_control: AccessControl::new(vec![
+                AclRule::parse(100, AclAction::Permit, "127.0.0.0/29").unwrap(),
+            ]),
+            ..VipConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    vip.set_backends(vec![a.backend.clone()]);
+    let addr = vip.local_addr();
+    let from = |host: u8| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, host], 0)))
+            .unwrap();
+        socket.connect(addr).await.unwrap()
+    };
+    Client::from_stream(from(2).await).await.finish().await;
+    expect_closed_stream(from(9).await).await;
+    assert_eq!(
+        a.accepted(),
+        1,
+        "the refused client never reached the backend"
+    );
+
+    // A configuration update: now only 127.0.0.9 is refused.
+    vip.set_access_control(AccessControl::new(vec![
+        AclRule::parse(1, AclAction::Deny, "127.0.0.9").unwrap(),
+    ]));
+    Client::from_stream(from(3).await).await.finish().await;
+    Client::from_stream(from(10).await).await.finish().await;
+    expect_closed_stream(from(9).await).await;
+    let stats = vip.stats();
+    assert_eq!((stats.proxied, stats.denied), (3, 2));
+}
+
+async fn expect_closed_stream(mut conn: TcpStream) {
+    let mut buf = [0u8; 64];
+    match conn.read(&mut buf).await {
+        Ok(0) | Err(_) => {}
+        Ok(n) => panic!("expected the vip to refuse the client, got {:?}", &buf[..n]),
+    }
+}
