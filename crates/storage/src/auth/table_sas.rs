@@ -31,17 +31,13 @@ pub struct TableGrant {
 impl TableGrant {
     /// Whether the entity keys lie within the token's range.
     pub fn covers(&self, pk: &str, rk: &str) -> bool {
-        if let Some((spk, srk)) = &self.start {
-            if pk < spk.as_str() || (pk == spk && srk.as_deref().is_some_and(|s| rk < s)) {
-                return false;
-            }
-        }
-        if let Some((epk, erk)) = &self.end {
-            if pk > epk.as_str() || (pk == epk && erk.as_deref().is_some_and(|e| rk > e)) {
-                return false;
-            }
-        }
-        true
+        let after_start = self.start.as_ref().is_none_or(|(spk, srk)| {
+            pk > spk.as_str() || (pk == spk && srk.as_deref().is_none_or(|s| rk >= s))
+        });
+        let before_end = self.end.as_ref().is_none_or(|(epk, erk)| {
+            pk < epk.as_str() || (pk == epk && erk.as_deref().is_none_or(|e| rk <= e))
+        });
+        after_start && before_end
     }
 
     /// Whether the token limits keys at all.

@@ -398,7 +398,7 @@ fn apply(
             let e = Entity {
                 partition_key,
                 row_key,
-                timestamp: edm::now_ticks(),
+                timestamp: crate::table::datetime::now_ticks(),
                 props,
             };
             put(conn, account, tkey, &e)?;
@@ -437,7 +437,7 @@ fn apply(
             let e = Entity {
                 partition_key,
                 row_key,
-                timestamp: edm::now_ticks(),
+                timestamp: crate::table::datetime::now_ticks(),
                 props: merged,
             };
             put(conn, account, tkey, &e)?;

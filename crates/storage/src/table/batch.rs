@@ -12,8 +12,9 @@ use hyper::StatusCode;
 use hyper::body::Incoming;
 use serde_json::Value as Json;
 
-use super::edm::{self, Format, invalid_input};
+use super::edm::{self, invalid_input};
 use super::entities::{Target, if_match, insert_write, location, update_need, update_write};
+use super::format::{self, Format};
 use super::keys::{Resource, parse_resource};
 use super::{TableCtx, error_json};
 use crate::api_error::ApiError;
@@ -435,7 +436,7 @@ fn answer(ctx: &TableCtx, table: &str, p: &Planned, stored: Option<&edm::Entity>
     if is_insert && !p.no_content {
         headers.push(("Content-Type".into(), p.format.content_type().to_string()));
         headers.push(("Preference-Applied".into(), "return-content".into()));
-        let body = Json::Object(edm::entity_json(
+        let body = Json::Object(format::entity_json(
             e,
             p.format,
             &location(ctx, table),

@@ -1,12 +1,12 @@
 //! Entity data model: typed property values (the `Edm.*` types), the JSON
-//! entity bodies clients send (with `@odata.type` annotations), the three
-//! response formats (nometadata, minimalmetadata, fullmetadata), the
+//! entity bodies clients send (with `@odata.type` annotations), the
 //! compact form entities are stored in, and Azure's entity limits.
+//! Responses are written by [`super::format`]; times by [`super::datetime`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hyper::StatusCode;
-use serde_json::{Map, Number, Value as Json};
+use serde_json::{Map, Value as Json};
 
 use crate::api_error::ApiError;
 
@@ -52,38 +52,6 @@ impl Value {
     }
 }
 
-/// How responses describe types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    NoMetadata,
-    Minimal,
-    Full,
-}
-
-impl Format {
-    /// From `$format` or the `Accept` header (minimal when unspecified).
-    pub fn parse(format_param: Option<&str>, accept: Option<&str>) -> Format {
-        let s = format_param.or(accept).unwrap_or("").to_ascii_lowercase();
-        if s.contains("odata=nometadata") {
-            Format::NoMetadata
-        } else if s.contains("odata=fullmetadata") {
-            Format::Full
-        } else {
-            Format::Minimal
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::NoMetadata => "application/json;odata=nometadata;streaming=true;charset=utf-8",
-            Format::Minimal => {
-                "application/json;odata=minimalmetadata;streaming=true;charset=utf-8"
-            }
-            Format::Full => "application/json;odata=fullmetadata;streaming=true;charset=utf-8",
-        }
-    }
-}
-
 /// A stored entity: keys, server timestamp and properties in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entity {
@@ -109,7 +77,7 @@ impl Entity {
     }
 
     pub fn etag(&self) -> String {
-        etag(self.timestamp)
+        super::datetime::etag(self.timestamp)
     }
 }
 
@@ -260,7 +228,8 @@ fn typed(name: &str, raw: &Json, annotation: Option<&str>) -> Result<Value, ApiE
                 .map_err(|_| bad_value(name, "is not a double"))?,
         }),
         (Some("Edm.DateTime"), Json::String(s)) => Value::DateTime(
-            parse_datetime(s).ok_or_else(|| bad_value(name, "is not a valid Edm.DateTime"))?,
+            super::datetime::parse_datetime(s)
+                .ok_or_else(|| bad_value(name, "is not a valid Edm.DateTime"))?,
         ),
         (Some("Edm.Guid"), Json::String(s)) => Value::Guid(
             uuid::Uuid::parse_str(s).map_err(|_| bad_value(name, "is not a valid Edm.Guid"))?,
@@ -374,252 +343,6 @@ fn check_limits(e: &Incoming) -> Result<(), ApiError> {
     Ok(())
 }
 
-// ---- date and time -------------------------------------------------------
-
-const TICKS_PER_SEC: i64 = 10_000_000;
-/// 1601-01-01, the earliest Edm.DateTime the service stores.
-const MIN_TICKS: i64 = -11_644_473_600 * TICKS_PER_SEC;
-/// 9999-12-31T23:59:59.9999999Z.
-const MAX_TICKS: i64 = 253_402_300_800 * TICKS_PER_SEC - 1;
-
-/// Parses `YYYY-MM-DDTHH:MM[:SS[.fffffff]]Z` (the `Z` may be left out)
-/// into ticks.
-pub fn parse_datetime(s: &str) -> Option<i64> {
-    let s = s.strip_suffix('Z').unwrap_or(s);
-    let (date, time) = s.split_once('T')?;
-    let num = |t: &str, len: usize| -> Option<i64> {
-        (t.len() == len && t.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| t.parse().ok())
-            .flatten()
-    };
-    let mut dp = date.split('-');
-    let (y, m, d) = (
-        num(dp.next()?, 4)?,
-        num(dp.next()?, 2)?,
-        num(dp.next()?, 2)?,
-    );
-    if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d) {
-        return None;
-    }
-    let (hms, frac) = match time.split_once('.') {
-        Some((a, f)) => (a, Some(f)),
-        None => (time, None),
-    };
-    let mut tp = hms.split(':');
-    let h = num(tp.next()?, 2)?;
-    let mi = num(tp.next()?, 2)?;
-    let sec = match tp.next() {
-        Some(x) => num(x, 2)?,
-        None => 0,
-    };
-    if tp.next().is_some() || h > 23 || mi > 59 || sec > 59 {
-        return None;
-    }
-    let mut ticks = 0;
-    if let Some(f) = frac {
-        if f.is_empty() || f.len() > 7 || !f.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        ticks = f.parse::<i64>().ok()? * 10i64.pow(7 - f.len() as u32);
-    }
-    let days = crate::timefmt::days_from_civil(y, m as u32, d as u32);
-    let t = ((days * 86_400 + h * 3600 + mi * 60 + sec) * TICKS_PER_SEC) + ticks;
-    (MIN_TICKS..=MAX_TICKS).contains(&t).then_some(t)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// `2026-11-24T22:15:02.1234567Z`; the fraction is left out when zero.
-pub fn format_datetime(ticks: i64) -> String {
-    let secs = ticks.div_euclid(TICKS_PER_SEC);
-    let frac = ticks.rem_euclid(TICKS_PER_SEC);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = crate::blob::civil_from_days(days);
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    if frac != 0 {
-        s.push_str(&format!(".{frac:07}"));
-    }
-    s.push('Z');
-    s
-}
-
-/// Timestamps are always printed with seven fraction digits, as Azure does.
-pub fn format_timestamp(ticks: i64) -> String {
-    let s = format_datetime(ticks);
-    if s.contains('.') {
-        s
-    } else {
-        format!("{}.0000000Z", s.trim_end_matches('Z'))
-    }
-}
-
-/// `W/"datetime'2026-11-24T22%3A15%3A02.1234567Z'"`
-pub fn etag(ticks: i64) -> String {
-    format!(
-        "W/\"datetime'{}'\"",
-        format_timestamp(ticks).replace(':', "%3A")
-    )
-}
-
-static LAST_TICKS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-
-/// Now in ticks, strictly increasing within the process so that every
-/// write gets a distinct ETag.
-pub fn now_ticks() -> i64 {
-    use std::sync::atomic::Ordering;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| (d.as_nanos() / 100) as i64)
-        .unwrap_or(0);
-    let mut prev = LAST_TICKS.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(prev + 1);
-        match LAST_TICKS.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(p) => prev = p,
-        }
-    }
-}
-
-// ---- response JSON --------------------------------------------------------
-
-fn json_value(v: &Value) -> Json {
-    match v {
-        Value::String(s) => Json::String(s.clone()),
-        Value::Int32(i) => Json::Number((*i).into()),
-        Value::Int64(i) => Json::String(i.to_string()),
-        Value::Double(d) => match Number::from_f64(*d) {
-            Some(n) => Json::Number(n),
-            None if d.is_nan() => Json::String("NaN".into()),
-            None if *d > 0.0 => Json::String("Infinity".into()),
-            None => Json::String("-Infinity".into()),
-        },
-        Value::Bool(b) => Json::Bool(*b),
-        Value::DateTime(t) => Json::String(format_datetime(*t)),
-        Value::Guid(g) => Json::String(g.hyphenated().to_string()),
-        Value::Binary(b) => Json::String(STANDARD.encode(b)),
-    }
-}
-
-/// Whether a value needs its type spelled out for the client to read it back.
-fn needs_annotation(v: &Value, format: Format) -> bool {
-    match format {
-        Format::NoMetadata => false,
-        Format::Minimal => match v {
-            Value::String(_) | Value::Bool(_) | Value::Int32(_) => false,
-            Value::Double(d) => !d.is_finite(),
-            _ => true,
-        },
-        Format::Full => !matches!(v, Value::String(_) | Value::Bool(_) | Value::Int32(_)),
-    }
-}
-
-/// Where a response entity lives, for the metadata fields.
-pub struct Location<'a> {
-    /// `http://host/account`
-    pub endpoint: &'a str,
-    pub account: &'a str,
-    pub table: &'a str,
-}
-
-fn quote_key(k: &str) -> String {
-    let doubled = k.replace('\'', "''");
-    percent_encoding::utf8_percent_encode(&doubled, crate::table::keys::KEY_ENCODE).to_string()
-}
-
-/// `table(PartitionKey='..',RowKey='..')`
-pub fn edit_link(table: &str, pk: &str, rk: &str) -> String {
-    format!(
-        "{table}(PartitionKey='{}',RowKey='{}')",
-        quote_key(pk),
-        quote_key(rk)
-    )
-}
-
-/// One entity as a JSON object; `select` limits the user properties
-/// (the keys, Timestamp and ETag always come along unless not selected).
-pub fn entity_json(
-    e: &Entity,
-    format: Format,
-    loc: &Location<'_>,
-    select: Option<&[String]>,
-    single: bool,
-) -> Map<String, Json> {
-    let mut m = Map::new();
-    if single && format != Format::NoMetadata {
-        m.insert(
-            "odata.metadata".into(),
-            Json::String(format!("{}/$metadata#{}/@Element", loc.endpoint, loc.table)),
-        );
-    }
-    if format == Format::Full {
-        m.insert(
-            "odata.type".into(),
-            Json::String(format!("{}.{}", loc.account, loc.table)),
-        );
-        let link = edit_link(loc.table, &e.partition_key, &e.row_key);
-        m.insert(
-            "odata.id".into(),
-            Json::String(format!("{}/{link}", loc.endpoint)),
-        );
-        m.insert("odata.etag".into(), Json::String(e.etag()));
-        m.insert("odata.editLink".into(), Json::String(link));
-    } else if format == Format::Minimal {
-        m.insert("odata.etag".into(), Json::String(e.etag()));
-    }
-    let wanted = |n: &str| select.is_none_or(|s| s.iter().any(|x| x == n));
-    if wanted("PartitionKey") {
-        m.insert("PartitionKey".into(), Json::String(e.partition_key.clone()));
-    }
-    if wanted("RowKey") {
-        m.insert("RowKey".into(), Json::String(e.row_key.clone()));
-    }
-    if wanted("Timestamp") {
-        if format == Format::Full {
-            m.insert(
-                "Timestamp@odata.type".into(),
-                Json::String("Edm.DateTime".into()),
-            );
-        }
-        m.insert(
-            "Timestamp".into(),
-            Json::String(format_timestamp(e.timestamp)),
-        );
-    }
-    for (n, v) in &e.props {
-        if !wanted(n) {
-            continue;
-        }
-        if needs_annotation(v, format) {
-            m.insert(format!("{n}@odata.type"), Json::String(v.edm_type().into()));
-        }
-        m.insert(n.clone(), json_value(v));
-    }
-    if let Some(s) = select {
-        // Selected properties the entity does not have come back as null.
-        for n in s {
-            if !m.contains_key(n) && e.get(n).is_none() {
-                m.insert(n.clone(), Json::Null);
-            }
-        }
-    }
-    m
-}
-
-// ---- storage form --------------------------------------------------------
-
 /// Encodes properties for the database: `[[name, tag, value], ...]`.
 pub fn encode_props(props: &[(String, Value)]) -> String {
     let arr: Vec<Json> = props
@@ -687,6 +410,7 @@ pub fn decode_props(s: &str) -> Result<Vec<(String, Value)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::datetime::{MIN_TICKS, format_datetime};
 
     #[test]
     fn annotated_values_parse_to_their_types() {
@@ -756,42 +480,6 @@ mod tests {
     }
 
     #[test]
-    fn datetimes_parse_and_format() {
-        for (input, out) in [
-            ("2008-07-10T00:00:00Z", "2008-07-10T00:00:00Z"),
-            ("2008-07-10T00:00:00", "2008-07-10T00:00:00Z"),
-            ("2008-07-10T01:02:03.5Z", "2008-07-10T01:02:03.5000000Z"),
-            (
-                "2024-02-29T23:59:59.9999999Z",
-                "2024-02-29T23:59:59.9999999Z",
-            ),
-            ("1601-01-01T00:00:00Z", "1601-01-01T00:00:00Z"),
-            (
-                "9999-12-31T23:59:59.9999999Z",
-                "9999-12-31T23:59:59.9999999Z",
-            ),
-        ] {
-            let t = parse_datetime(input).unwrap_or_else(|| panic!("{input}"));
-            assert_eq!(format_datetime(t), out);
-        }
-        for bad in [
-            "2023-02-29T00:00:00Z",
-            "1600-12-31T23:59:59Z",
-            "2008-07-10",
-            "2008-07-10T25:00:00Z",
-            "2008-07-10T00:00:00.12345678Z",
-            "x",
-        ] {
-            assert_eq!(parse_datetime(bad), None, "{bad}");
-        }
-        assert_eq!(
-            etag(parse_datetime("2026-11-24T22:15:02.1234567Z").unwrap()),
-            "W/\"datetime'2026-11-24T22%3A15%3A02.1234567Z'\""
-        );
-        assert!(now_ticks() < now_ticks());
-    }
-
-    #[test]
     fn storage_form_round_trips_every_type() {
         let props = vec![
             ("s".to_string(), Value::String("x\"y".into())),
@@ -813,53 +501,5 @@ mod tests {
                 _ => assert_eq!(v1, v2),
             }
         }
-    }
-
-    #[test]
-    fn response_formats_annotate_what_the_client_cannot_infer() {
-        let e = Entity {
-            partition_key: "p".into(),
-            row_key: "r'1".into(),
-            timestamp: 0,
-            props: vec![
-                ("I".into(), Value::Int32(1)),
-                ("L".into(), Value::Int64(2)),
-                ("D".into(), Value::Double(1.0)),
-            ],
-        };
-        let loc = Location {
-            endpoint: "http://h/a",
-            account: "a",
-            table: "t",
-        };
-        let min = Json::Object(entity_json(&e, Format::Minimal, &loc, None, true)).to_string();
-        assert!(
-            min.contains(r#""L@odata.type":"Edm.Int64","L":"2""#)
-                || min.contains(r#""L":"2","L@odata.type":"Edm.Int64""#),
-            "{min}"
-        );
-        assert!(
-            !min.contains("I@odata.type") && min.contains(r#""D":1.0"#),
-            "{min}"
-        );
-        assert!(
-            min.contains(r#""odata.metadata":"http://h/a/$metadata#t/@Element""#),
-            "{min}"
-        );
-        let none = Json::Object(entity_json(&e, Format::NoMetadata, &loc, None, true)).to_string();
-        assert!(!none.contains("odata"), "{none}");
-        let full = Json::Object(entity_json(&e, Format::Full, &loc, None, false)).to_string();
-        assert!(
-            full.contains(r#""odata.editLink":"t(PartitionKey='p',RowKey='r''1')""#),
-            "{full}"
-        );
-        assert!(
-            full.contains(r#""Timestamp@odata.type":"Edm.DateTime""#),
-            "{full}"
-        );
-        let sel = vec!["I".to_string(), "Missing".to_string()];
-        let s =
-            Json::Object(entity_json(&e, Format::NoMetadata, &loc, Some(&sel), false)).to_string();
-        assert_eq!(s, r#"{"I":1,"Missing":null}"#);
     }
 }

@@ -5,7 +5,8 @@ use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 use serde_json::{Map, Value as Json};
 
-use super::edm::{self, Entity, Format, Location, invalid_input};
+use super::edm::{self, Entity, invalid_input};
+use super::format::{self, Format, Location};
 use super::keys::{decode_token, encode_token};
 use super::tables::{filter, top};
 use super::{Need, TableCtx, empty, json_response, prefers_no_content};
@@ -111,7 +112,7 @@ pub(super) async fn insert(
     let link = format!(
         "{}/{}",
         ctx.endpoint,
-        edm::edit_link(&table, &stored.partition_key, &stored.row_key)
+        format::edit_link(&table, &stored.partition_key, &stored.row_key)
     );
     let mut r = if prefers_no_content(ctx) == Some(true) {
         let mut r = empty(StatusCode::NO_CONTENT);
@@ -120,7 +121,7 @@ pub(super) async fn insert(
         r.headers_mut().insert("dataserviceid", hv(&link));
         r
     } else {
-        let body = Json::Object(edm::entity_json(
+        let body = Json::Object(format::entity_json(
             &stored,
             ctx.format,
             &location(ctx, &table),
@@ -216,7 +217,7 @@ pub(super) async fn get(ctx: &TableCtx, target: Target) -> Result<Response<Body>
     })
     .await?;
     let sel = select(ctx);
-    let body = Json::Object(edm::entity_json(
+    let body = Json::Object(format::entity_json(
         &e,
         ctx.format,
         &location(ctx, &target.table),
@@ -266,7 +267,15 @@ pub(super) async fn query(ctx: &TableCtx, table: String) -> Result<Response<Body
                 .as_ref()
                 .is_none_or(|g| g.covers(&e.partition_key, &e.row_key))
         })
-        .map(|e| Json::Object(edm::entity_json(e, ctx.format, &loc, sel.as_deref(), false)))
+        .map(|e| {
+            Json::Object(format::entity_json(
+                e,
+                ctx.format,
+                &loc,
+                sel.as_deref(),
+                false,
+            ))
+        })
         .collect();
     let mut body = Map::new();
     if ctx.format != Format::NoMetadata {

@@ -13,7 +13,8 @@
 
 use std::cmp::Ordering;
 
-use super::edm::{Value, parse_datetime};
+use super::datetime::parse_datetime;
+use super::edm::Value;
 
 /// Comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +155,7 @@ fn typed_literal(prefix: &str, text: &str) -> Result<Value, ParseError> {
             .map(Value::Guid)
             .map_err(|_| ParseError(format!("invalid guid literal '{text}'"))),
         "X" | "binary" => {
-            if text.len() % 2 != 0 {
+            if !text.len().is_multiple_of(2) {
                 return err(format!("invalid binary literal '{text}'"));
             }
             hex::decode(text)

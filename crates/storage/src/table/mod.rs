@@ -4,14 +4,16 @@
 //! Its front door differs from blob and queue: errors are JSON
 //! (`{"odata.error":...}`), SharedKey signs a shorter string, and SAS
 //! tokens may name one table and a key range. Rooms: [`edm`] (typed values,
-//! JSON formats, limits), [`filter`] (`$filter`), [`keys`] (resource paths,
+//! request bodies, limits), [`format`] (response JSON), [`datetime`], [`filter`] (`$filter`), [`keys`] (resource paths,
 //! continuation tokens), [`batch`] (multipart `$batch` bodies), and the
 //! handlers in `tables` and `entities`.
 
 pub mod batch;
+pub mod datetime;
 pub mod edm;
 mod entities;
 pub mod filter;
+pub mod format;
 pub mod keys;
 mod tables;
 
@@ -30,7 +32,7 @@ use crate::blob::{DEFAULT_VERSION, hv, iso_now, valid_version};
 use crate::request::Query;
 use crate::server::ServiceState;
 use crate::timefmt::{now_millis, rfc1123};
-use edm::Format;
+use format::Format;
 use keys::Resource;
 
 /// Who is asking, as far as the table service cares.

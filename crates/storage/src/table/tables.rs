@@ -4,8 +4,9 @@ use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 use serde_json::{Map, Value as Json, json};
 
-use super::edm::{Format, Value, invalid_input};
+use super::edm::{Value, invalid_input};
 use super::filter::Filter;
+use super::format::Format;
 use super::keys::{decode_token, encode_token};
 use super::{Need, TableCtx, empty, json_response, prefers_no_content};
 use crate::api_error::ApiError;
