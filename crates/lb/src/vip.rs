@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -69,7 +69,9 @@ struct Handle {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
-    accept_task: Mutex<Option<JoinHandle<()>>>,
+    /// Held (async) while a close waits for the accept loop to end, so that
+    /// a concurrent close also returns only once the port is free.
+    accept_task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Handle {
@@ -134,7 +136,7 @@ impl Vip {
                 shared,
                 local_addr,
                 stop,
-                accept_task: Mutex::new(Some(accept_task)),
+                accept_task: tokio::sync::Mutex::new(Some(accept_task)),
             }),
         })
     }
@@ -235,16 +237,14 @@ impl Vip {
     pub async fn close(&self) {
         let shared = &self.handle.shared;
         self.handle.stop.send_replace(true);
-        let task = self
-            .handle
-            .accept_task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(task) = task {
-            // A panic in the accept loop has been logged by tokio already;
-            // the listener is gone either way.
-            let _ = task.await;
+        {
+            let mut task = self.handle.accept_task.lock().await;
+            if let Some(running) = task.as_mut() {
+                // A panic in the accept loop has been logged by tokio
+                // already; the listener is gone either way.
+                let _ = running.await;
+                *task = None;
+            }
         }
         let deadline = Instant::now() + shared.config.drain_timeout;
         if !shared.registry.wait_no_tasks(deadline).await {

@@ -562,3 +562,23 @@ async fn expect_closed_stream(mut conn: TcpStream) {
         Ok(n) => panic!("expected the vip to refuse the client, got {:?}", &buf[..n]),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_concurrent_close_returns_only_once_the_port_is_free() {
+    for _ in 0..20 {
+        let vip = vip().await;
+        let addr = vip.local_addr();
+        let (first, second) = (vip.clone(), vip.clone());
+        let closes = [
+            tokio::spawn(async move { first.close().await }),
+            tokio::spawn(async move { second.close().await }),
+        ];
+        for close in closes {
+            close.await.unwrap();
+            let again = Vip::bind(addr, VipConfig::default())
+                .await
+                .expect("the port is free once close returned");
+            again.close().await;
+        }
+    }
+}
