@@ -569,16 +569,17 @@ async fn every_concurrent_close_returns_only_once_the_port_is_free() {
         let vip = vip().await;
         let addr = vip.local_addr();
         let (first, second) = (vip.clone(), vip.clone());
-        let closes = [
-            tokio::spawn(async move { first.close().await }),
-            tokio::spawn(async move { second.close().await }),
-        ];
-        for close in closes {
-            close.await.unwrap();
-            let again = Vip::bind(addr, VipConfig::default())
-                .await
-                .expect("the port is free once close returned");
-            again.close().await;
-        }
+        let mut a = tokio::spawn(async move { first.close().await });
+        let mut b = tokio::spawn(async move { second.close().await });
+        // Whichever close returns first, the port must be free then.
+        let other = tokio::select! {
+            done = &mut a => { done.unwrap(); b }
+            done = &mut b => { done.unwrap(); a }
+        };
+        let again = Vip::bind(addr, VipConfig::default())
+            .await
+            .expect("the port is free once a close returned");
+        other.await.unwrap();
+        again.close().await;
     }
 }
