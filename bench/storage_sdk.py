@@ -3,7 +3,10 @@
 Azurite side by side in the same run, with ratios.
 
 Workload (8 client threads): 2000 x 1 KiB blob put, then get; 20 x 16 MiB
-blob put, then get; 5000 queue puts, then 5000 gets+deletes. For each
+blob put, then get; 5000 queue puts, then 5000 gets+deletes; 5000 table
+inserts, 5000 more in batches of 100 (rated in entities), then 50 filtered
+queries over all 10000 entities (a non-key property range: a full scan
+that returns 100 entities each). For each
 server it reports operations per second, the server process's CPU time per
 operation (the Python client caps the rates, so server CPU is the fairer
 measure) and its peak resident memory.
@@ -13,7 +16,8 @@ Usage (from the repo root, after scripts/install-deps):
   npm install --prefix /tmp/azurite azurite@3.37.0
   .venv/bin/python bench/storage_sdk.py --azurite /tmp/azurite/node_modules/.bin/azurite
 Options: --weft PATH (default target/release/weft), --scale F (multiply the
-operation counts, e.g. 0.1 for a quick run).
+operation counts, e.g. 0.1 for a quick run), --only table (run only the
+table phases).
 """
 
 import argparse
@@ -69,11 +73,13 @@ class Server:
         self.proc = subprocess.Popen(argv_fn(self), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.blob)
         wait_port(self.queue)
+        wait_port(self.table)
 
     def conn(self):
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
             f"BlobEndpoint=http://127.0.0.1:{self.blob}/{ACCOUNT};QueueEndpoint=http://127.0.0.1:{self.queue}/{ACCOUNT};"
+            f"TableEndpoint=http://127.0.0.1:{self.table}/{ACCOUNT};"
         )
 
     def stop(self):
@@ -94,7 +100,7 @@ def run_phase(server, fn, items):
     return wall, cpu_seconds(server.proc.pid) - cpu0
 
 
-def bench(server, scale):
+def bench_blob_queue(server, scale, results):
     from azure.storage.blob import BlobServiceClient
     from azure.storage.queue import QueueServiceClient
 
@@ -105,7 +111,6 @@ def bench(server, scale):
     c = blobs.create_container("bench")
     small = os.urandom(1024)
     large = os.urandom(16 * 1024 * 1024)
-    results = {}
     results["blob put 1 KiB"] = (n_small, *run_phase(server, lambda i: c.upload_blob(f"s{i}", small), range(n_small)))
     results["blob get 1 KiB"] = (n_small, *run_phase(server, lambda i: c.download_blob(f"s{i}").readall(), range(n_small)))
     results["blob put 16 MiB"] = (n_large, *run_phase(server, lambda i: c.upload_blob(f"l{i}", large), range(n_large)))
@@ -120,6 +125,38 @@ def bench(server, scale):
             return
 
     results["queue get+delete"] = (n_msgs, *run_phase(server, get_delete, range(n_msgs)))
+
+
+def bench(server, scale, only=None):
+    results = {}
+    if only != "table":
+        bench_blob_queue(server, scale, results)
+    from azure.data.tables import TableServiceClient
+
+    n_rows = max(100, int(5000 * scale)) // 100 * 100
+    n_queries = max(1, int(50 * scale))
+    tables = TableServiceClient.from_connection_string(server.conn())
+    t = tables.create_table("bench")
+    results["table insert"] = (
+        n_rows,
+        *run_phase(server, lambda i: t.create_entity({"PartitionKey": f"p{i % 16}", "RowKey": f"{i:06}", "V": i, "Name": f"entity {i}"}), range(n_rows)),
+    )
+
+    def batch(j):
+        t.submit_transaction([
+            ("create", {"PartitionKey": f"b{j}", "RowKey": f"{k:03}", "V": n_rows + j * 100 + k, "Name": "batched"})
+            for k in range(100)
+        ])
+
+    results["table batch insert"] = (n_rows, *run_phase(server, batch, range(n_rows // 100)))
+    total = 2 * n_rows
+
+    def query(q):
+        lo = (q * 197) % (total - 100)
+        got = list(t.query_entities(f"V ge {lo} and V lt {lo + 100}"))
+        assert len(got) == 100, (lo, len(got))
+
+    results["table filtered query"] = (n_queries, *run_phase(server, query, range(n_queries)))
     return results, peak_rss_mib(server.proc.pid)
 
 
@@ -128,11 +165,15 @@ def main():
     ap.add_argument("--weft", default="target/release/weft")
     ap.add_argument("--azurite", default=None, help="path to the azurite executable (npm azurite@3.37.0)")
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--only", choices=["table"], default=None, help="run only these phases")
     args = ap.parse_args()
     servers = [
         (
             "weft",
-            lambda s: [args.weft, "storage", "--data", s.dir, "--blob-port", str(s.blob), "--queue-port", str(s.queue)],
+            lambda s: [
+                args.weft, "storage", "--data", s.dir, "--blob-port", str(s.blob), "--queue-port", str(s.queue),
+                "--table-port", str(s.table),
+            ],
         )
     ]
     if args.azurite:
@@ -149,7 +190,7 @@ def main():
     for name, argv in servers:
         s = Server(name, argv)
         try:
-            all_results[name] = bench(s, args.scale)
+            all_results[name] = bench(s, args.scale, args.only)
         finally:
             s.stop()
     names = list(all_results)
@@ -168,7 +209,8 @@ def main():
             rate = count * (16 if p in mb else 1) / wall
             rates.append(rate)
             cpus.append(cpu * 1000 / count)
-            row += [f"{rate:,.0f} {'MiB/s' if p in mb else 'ops/s'}", f"{cpu * 1000 / count:.2f}"]
+            unit = "MiB/s" if p in mb else ("entities/s" if p == "table batch insert" else "ops/s")
+            row += [f"{rate:,.0f} {unit}", f"{cpu * 1000 / count:.2f}"]
         if len(names) == 2:
             row += [f"{rates[0] / rates[1]:.2f}x", f"{cpus[1] / max(cpus[0], 1e-9):.1f}x less"]
         print("| " + " | ".join(row) + " |")

@@ -20,6 +20,7 @@ from azure.data.tables import (  # noqa: E402
     EdmType,
     EntityProperty,
     TableClient,
+    TableAccessPolicy,
     TableSasPermissions,
     TableServiceClient,
     TableTransactionError,
@@ -370,6 +371,25 @@ def shared_access_signatures():
     # a token for another table
     other = TableClient(endpoint(), "other", credential=AzureSasCredential(sas))
     expect_error(lambda: list(other.list_entities()), 403, None)
+
+
+@case
+def access_policies():
+    t = service().create_table("policies")
+    t.create_entity({"PartitionKey": "p", "RowKey": "r"})
+    expiry = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
+    t.set_table_access_policy({"readers": TableAccessPolicy(permission=TableSasPermissions(read=True), expiry=expiry)})
+    got = t.get_table_access_policy()
+    assert list(got) == ["readers"] and got["readers"].permission == "r", got
+    cred = AzureNamedKeyCredential(ACCOUNT, KEY)
+    sas = generate_table_sas(cred, "policies", policy_id="readers")
+    tc = TableClient(endpoint(), "policies", credential=AzureSasCredential(sas))
+    assert [e["RowKey"] for e in tc.list_entities()] == ["r"]
+    expect_error(lambda: tc.create_entity({"PartitionKey": "p", "RowKey": "s"}), 403, None)
+    # removing the policy revokes the token
+    t.set_table_access_policy({})
+    assert t.get_table_access_policy() == {}
+    expect_error(lambda: list(tc.list_entities()), 403, "AuthenticationFailed")
 
 
 @case

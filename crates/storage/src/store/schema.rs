@@ -117,6 +117,12 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             ts INTEGER NOT NULL,
             props TEXT NOT NULL,
             PRIMARY KEY (account, tbl, pk, rk)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS table_acls (
+            account TEXT NOT NULL,
+            key TEXT NOT NULL,
+            acl TEXT NOT NULL,
+            PRIMARY KEY (account, key)
         ) WITHOUT ROWID;",
     )
 }

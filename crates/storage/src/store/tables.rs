@@ -6,10 +6,12 @@
 use hyper::StatusCode;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::containers::{from_json, to_json};
 use super::{Store, db};
 use crate::api_error::ApiError;
 use crate::table::edm::{self, Entity, Value};
 use crate::table::filter::{Filter, KeyBounds, KeyRange};
+use crate::xml::SignedIdentifier;
 
 /// Most rows one query request looks at before it returns what it has
 /// with a continuation token (so a selective filter over a big table
@@ -193,7 +195,44 @@ impl Store {
             params![account, key],
         )
         .map_err(db)?;
+        tx.execute(
+            "DELETE FROM table_acls WHERE account=?1 AND key=?2",
+            params![account, key],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)
+    }
+
+    /// The table's stored access policies.
+    pub fn table_acl(&self, account: &str, name: &str) -> Result<Vec<SignedIdentifier>, ApiError> {
+        let conn = self.lock();
+        table_name(&conn, account, name)?;
+        let acl: Option<String> = conn
+            .query_row(
+                "SELECT acl FROM table_acls WHERE account=?1 AND key=?2",
+                params![account, table_key(name)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(acl.map(|a| from_json(&a)).unwrap_or_default())
+    }
+
+    /// Replaces the table's stored access policies.
+    pub fn set_table_acl(
+        &self,
+        account: &str,
+        name: &str,
+        acl: &[SignedIdentifier],
+    ) -> Result<(), ApiError> {
+        let conn = self.lock();
+        table_name(&conn, account, name)?;
+        conn.execute(
+            "INSERT OR REPLACE INTO table_acls (account, key, acl) VALUES (?1, ?2, ?3)",
+            params![account, table_key(name), to_json(&acl)],
+        )
+        .map_err(db)?;
+        Ok(())
     }
 
     /// The table's name as created, or `TableNotFound`.

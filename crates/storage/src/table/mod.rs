@@ -277,7 +277,7 @@ async fn route(
         Resource::Entity { table, .. } => Some(table.as_str()),
         _ => None,
     };
-    let caller = authenticate(&state, &parts, &raw_path, &query, &account, resource_table)?;
+    let caller = authenticate(&state, &parts, &raw_path, &query, &account, resource_table).await?;
     let host = parts
         .headers
         .get(hyper::header::HOST)
@@ -323,6 +323,16 @@ async fn route(
             Method::GET => tables::query(&ctx, Some(name)).await,
             _ => Err(method_not_allowed()),
         },
+        Resource::Entities(table) if ctx.query.get("comp") == Some("acl") => {
+            if ctx.caller != Caller::Account {
+                return Err(ApiError::auth_mismatch());
+            }
+            match method {
+                Method::GET | Method::HEAD => tables::get_acl(&ctx, table).await,
+                Method::PUT => tables::set_acl(&ctx, table, incoming).await,
+                _ => Err(method_not_allowed()),
+            }
+        }
         Resource::Entities(table) => {
             crate::names::check_table(&table)?;
             match method {
@@ -360,8 +370,8 @@ async fn route(
     }
 }
 
-fn authenticate(
-    state: &ServiceState,
+async fn authenticate(
+    state: &Arc<ServiceState>,
     parts: &hyper::http::request::Parts,
     raw_path: &str,
     query: &Query,
@@ -373,8 +383,24 @@ fn authenticate(
         let acct = state.accounts.get(account).ok_or_else(|| {
             ApiError::auth_failed(format!("The account {account} does not exist."))
         })?;
-        if query.get("tn").is_some() {
-            return auth::table_sas::verify(acct, table, query, now_millis()).map(Caller::Table);
+        if let Some(tn) = query.get("tn") {
+            let policy = match query.get("si") {
+                None => None,
+                Some(si) => {
+                    let (st, a, t, si) = (
+                        state.clone(),
+                        account.to_string(),
+                        tn.to_string(),
+                        si.to_string(),
+                    );
+                    let acl = crate::blob::blocking(move || st.store.table_acl(&a, &t))
+                        .await
+                        .unwrap_or_default();
+                    acl.into_iter().find(|p| p.id == si)
+                }
+            };
+            return auth::table_sas::verify(acct, table, query, policy.as_ref(), now_millis())
+                .map(Caller::Table);
         }
         let g = auth::sas::verify_account(acct, query, now_millis())?;
         let auth::sas::SasScope::Account {

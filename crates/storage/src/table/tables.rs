@@ -165,3 +165,28 @@ pub(super) async fn query(ctx: &TableCtx, one: Option<String>) -> Result<Respons
     }
     Ok(r)
 }
+
+/// Get Table ACL: the stored access policies as XML.
+pub(super) async fn get_acl(ctx: &TableCtx, name: String) -> Result<Response<Body>, ApiError> {
+    let (state, account) = (ctx.state.clone(), ctx.account.clone());
+    let acl = blocking(move || state.store.table_acl(&account, &name)).await?;
+    let mut r = Response::new(body::full(bytes::Bytes::from(
+        crate::xml::write_signed_identifiers(&acl),
+    )));
+    r.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hv("application/xml"));
+    Ok(r)
+}
+
+/// Set Table ACL: at most five stored access policies.
+pub(super) async fn set_acl(
+    ctx: &TableCtx,
+    name: String,
+    incoming: &mut Option<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let xml = body::read_small(body::take(incoming)?, 64 * 1024).await?;
+    let ids = crate::xml::parse_signed_identifiers(&xml)?;
+    let (state, account) = (ctx.state.clone(), ctx.account.clone());
+    blocking(move || state.store.set_table_acl(&account, &name, &ids)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
