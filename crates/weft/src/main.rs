@@ -29,6 +29,14 @@ enum Command {
     Logs(cmd::logs::Args),
     /// Delete a deployment from a running fabric
     Delete(cmd::delete::Args),
+    /// Upgrade a running deployment in place, upgrade domain by upgrade domain
+    Upgrade(cmd::upgrade::Args),
+    /// Walk the next upgrade domain of a manual upgrade
+    Walk(cmd::walk::Args),
+    /// Roll back the upgrade in progress, walking back the domains it touched
+    Rollback(cmd::rollback::Args),
+    /// Print a deployment's event history (what the fabric did and why)
+    Events(cmd::events::Args),
     /// Check a service definition and configuration; report every problem
     Validate(cmd::validate::Args),
     /// Build, inspect, verify and unpack service packages (.cspkg)
@@ -57,6 +65,10 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::Logs(args) => cmd::logs::run(args),
         Command::Delete(args) => cmd::delete::run(args),
+        Command::Upgrade(args) => cmd::upgrade::run(args),
+        Command::Walk(args) => cmd::walk::run(args),
+        Command::Rollback(args) => cmd::rollback::run(args),
+        Command::Events(args) => cmd::events::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Package(args) => cmd::package::run(args),
         Command::Vhd(args) => cmd::vhd::run(args),

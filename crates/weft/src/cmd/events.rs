@@ -1,0 +1,60 @@
+//! `weft events`: a deployment slot's event history — what the fabric did
+//! and why — optionally followed as it grows.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use weft_fabric::events::{Event, EventKind};
+
+use super::app::Connect;
+use super::deploy::SlotArg;
+use super::upgrade::{pick_service, render_event};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The service (default: the fabric's only one)
+    pub service: Option<String>,
+    /// The slot
+    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
+    pub slot: SlotArg,
+    /// Keep printing new events until interrupted
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Leave out instance status changes
+    #[arg(long)]
+    pub no_instances: bool,
+    /// Print JSON lines (the API's Event objects)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let client = args.connect.client()?;
+    let service = pick_service(&client, args.service)?;
+    let path = format!(
+        "/v1/services/{service}/deployments/{}/events",
+        args.slot.as_str()
+    );
+    let mut after = None;
+    loop {
+        let query = after.map(|a| format!("?after={a}")).unwrap_or_default();
+        let events: Vec<Event> = client.get(&format!("{path}{query}"))?;
+        for e in &events {
+            after = Some(e.seq);
+            if args.no_instances && e.kind == EventKind::InstanceStatus {
+                continue;
+            }
+            if args.json {
+                println!("{}", serde_json::to_string(e)?);
+            } else {
+                println!("{}", render_event(e));
+            }
+        }
+        if !args.follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

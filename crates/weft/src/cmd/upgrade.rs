@@ -1,0 +1,401 @@
+//! `weft upgrade`: Azure's Upgrade Deployment — an in-place upgrade of a
+//! running deployment to a new package and configuration, walking its
+//! upgrade domains (auto, manual or simultaneous), with a live display of
+//! the walk; `--plan` prints what it would do and changes nothing.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use weft_api::Client;
+use weft_api::server::UpgradeDeployment;
+use weft_api::wire::{Accepted, PackageUploaded};
+use weft_fabric::events::{Event, EventKind};
+use weft_fabric::upgrade::{HealthGate, UpgradeMode, UpgradePlan};
+use weft_fabric::view::{
+    DeploymentView, OperationStatus, OperationView, ServiceView, UpgradeDomainState, UpgradeStatus,
+};
+
+use super::app::{AppArgs, Connect, state_dir};
+use super::deploy::SlotArg;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// Walk the upgrade domains one after another, each once the previous
+    /// one is healthy
+    Auto,
+    /// Walk each upgrade domain when asked with `weft walk <ud>`
+    Manual,
+    /// Every instance at once (downtime)
+    Simultaneous,
+}
+
+impl From<ModeArg> for UpgradeMode {
+    fn from(m: ModeArg) -> UpgradeMode {
+        match m {
+            ModeArg::Auto => UpgradeMode::Auto,
+            ModeArg::Manual => UpgradeMode::Manual,
+            ModeArg::Simultaneous => UpgradeMode::Simultaneous,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// How to walk the upgrade domains
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    pub mode: ModeArg,
+    /// Upgrade only this role
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// Restore an upgrade domain whose health gate fails
+    #[arg(long)]
+    pub auto_rollback: bool,
+    /// Print which instances go down at each step, the Ready capacity left
+    /// and anything refused; change nothing
+    #[arg(long)]
+    pub plan: bool,
+    /// Instances of a walked upgrade domain must stay Ready this long
+    /// (e.g. 5s, 200ms)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_healthy_time: Option<Duration>,
+    /// An upgrade domain not healthy by then fails the health gate
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub domain_timeout: Option<Duration>,
+    /// The whole upgrade must be done by then
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// The slot to upgrade
+    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
+    pub slot: SlotArg,
+    /// Return once the upgrade is accepted
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+/// `200ms`, `5s`, `2m`, `1h`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("invalid duration `{s}`: expected e.g. 500ms, 5s, 2m"))?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        other => {
+            return Err(format!(
+                "invalid duration unit `{other}`: use ms, s, m or h"
+            ));
+        }
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let client = args.connect.client()?;
+    let build = state_dir(args.connect.state.as_deref())?.join("build");
+    let app = args.app.resolve(&build)?;
+    let package = std::fs::read(&app.package)
+        .with_context(|| format!("cannot read {}", app.package.display()))?;
+    let configuration = std::fs::read_to_string(&app.config)
+        .with_context(|| format!("cannot read {} as text", app.config.display()))?;
+    let uploaded: PackageUploaded = client.post_bytes("/v1/packages", &package)?;
+    let gate = if args.min_healthy_time.is_some()
+        || args.domain_timeout.is_some()
+        || args.timeout.is_some()
+    {
+        let d = HealthGate::default();
+        let ms = |v: Option<Duration>, default: u64| v.map_or(default, |v| v.as_millis() as u64);
+        Some(HealthGate {
+            min_healthy_ms: ms(args.min_healthy_time, d.min_healthy_ms),
+            domain_timeout_ms: ms(args.domain_timeout, d.domain_timeout_ms),
+            timeout_ms: ms(args.timeout, d.timeout_ms),
+        })
+    } else {
+        None
+    };
+    let body = UpgradeDeployment {
+        package: uploaded.digest,
+        configuration,
+        mode: args.mode.into(),
+        role: args.role.clone(),
+        auto_rollback: args.auto_rollback,
+        plan: args.plan,
+        gate,
+    };
+    let path = format!(
+        "/v1/services/{}/deployments/{}/upgrade",
+        app.service,
+        args.slot.as_str()
+    );
+    let json = serde_json::to_vec(&body)?;
+    if args.plan {
+        let plan: UpgradePlan = client.post_bytes(&path, &json)?;
+        print!("{}", render_plan(&plan));
+        return Ok(if plan.refused.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let after = last_event(&client, &app.service, args.slot)?;
+    let started = Instant::now();
+    let accepted: Accepted = client.post_bytes(&path, &json)?;
+    println!(
+        "upgrade of {} ({}) accepted: operation {}",
+        app.service,
+        args.slot.as_str(),
+        accepted.operation_id
+    );
+    if args.mode == ModeArg::Manual {
+        println!(
+            "manual mode: walk each upgrade domain in order with `weft walk <ud>`, starting with `weft walk 0`"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let done = follow(
+        &client,
+        &accepted.operation_id,
+        &app.service,
+        args.slot,
+        after,
+        "upgrading",
+    )?;
+    for m in &done.messages {
+        println!("note: {m}");
+    }
+    println!(
+        "upgraded {} ({}) in {} ms",
+        app.service,
+        args.slot.as_str(),
+        started.elapsed().as_millis()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The plan as text: one block per step.
+pub fn render_plan(plan: &UpgradePlan) -> String {
+    let mut out = format!(
+        "{} upgrade over {} upgrade domain(s){}\n",
+        plan.mode,
+        plan.upgrade_domain_count,
+        plan.role
+            .as_ref()
+            .map(|r| format!(", role {r} only"))
+            .unwrap_or_default()
+    );
+    for (n, step) in plan.steps.iter().enumerate() {
+        let uds: Vec<String> = step.upgrade_domains.iter().map(u32::to_string).collect();
+        let down = if step.instances.is_empty() {
+            "nothing changes".to_owned()
+        } else {
+            format!("down: {}", step.instances.join(", "))
+        };
+        let capacity: Vec<String> = step
+            .capacity
+            .iter()
+            .map(|c| format!("{} {}/{}", c.role, c.ready, c.total))
+            .collect();
+        out.push_str(&format!(
+            "  step {n}: upgrade domain {}: {down}; ready: {}\n",
+            uds.join(","),
+            capacity.join(", ")
+        ));
+    }
+    for note in &plan.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    for r in &plan.refused {
+        out.push_str(&format!("refused: {r}\n"));
+    }
+    if !plan.refused.is_empty() {
+        out.push_str("the upgrade cannot be done in place; nothing was changed\n");
+    }
+    out
+}
+
+/// One line for `weft status`: `upgrade: auto, upgrade domain 2 During (walked 0,1 of 5)`.
+pub fn render_status(s: &UpgradeStatus) -> String {
+    let walked: Vec<String> = s.walked.iter().map(u32::to_string).collect();
+    let state = match s.current_upgrade_domain_state {
+        UpgradeDomainState::Before => "Before",
+        UpgradeDomainState::During => "During",
+    };
+    let mut line = format!(
+        "upgrade: {}, upgrade domain {} {state} (walked [{}] of {})",
+        s.upgrade_type,
+        s.current_upgrade_domain,
+        walked.join(","),
+        s.upgrade_domain_count
+    );
+    if s.rolling_back {
+        line.push_str(", rolling back");
+    }
+    if let Some(why) = &s.failed {
+        line.push_str(&format!(", stopped: {why}"));
+    }
+    line
+}
+
+/// The service to act on: the one named, else the fabric's only one.
+pub fn pick_service(client: &Client, named: Option<String>) -> anyhow::Result<String> {
+    if let Some(name) = named {
+        return Ok(name);
+    }
+    let services: Vec<ServiceView> = client.get("/v1/services")?;
+    match services.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => bail!("no services in the fabric at {}", client.base()),
+        many => bail!(
+            "the fabric runs several services ({}): name one with --service",
+            many.iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn events_path(service: &str, slot: SlotArg) -> String {
+    format!(
+        "/v1/services/{service}/deployments/{}/events",
+        slot.as_str()
+    )
+}
+
+/// The newest event's number (to show only what follows).
+pub fn last_event(client: &Client, service: &str, slot: SlotArg) -> anyhow::Result<u64> {
+    let events: Vec<Event> = client.get(&events_path(service, slot))?;
+    Ok(events.last().map_or(0, |e| e.seq))
+}
+
+/// One event as a line.
+pub fn render_event(e: &Event) -> String {
+    let ud = e
+        .upgrade_domain
+        .map(|u| format!(" UD {u}"))
+        .unwrap_or_default();
+    let time = e.time.get(11..23).unwrap_or(&e.time);
+    format!(
+        "{time} {:<17}{ud:>6}  {}",
+        format!("{:?}", e.kind),
+        e.message
+    )
+}
+
+fn interesting(e: &Event) -> bool {
+    e.kind != EventKind::InstanceStatus
+}
+
+/// Follows operation `id`, printing the slot's events as they come (all but
+/// instance status changes, which the spinner sums up as Ready counts with
+/// the walk's progress); a failed operation is an error with its reason.
+pub fn follow(
+    client: &Client,
+    id: &str,
+    service: &str,
+    slot: SlotArg,
+    mut after: u64,
+    doing: &str,
+) -> anyhow::Result<OperationView> {
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let deadline = Instant::now() + Duration::from_secs(24 * 3600);
+    loop {
+        let view: OperationView = client.get(&format!("/v1/operations/{id}"))?;
+        let events: Vec<Event> =
+            client.get(&format!("{}?after={after}", events_path(service, slot)))?;
+        for e in &events {
+            after = after.max(e.seq);
+            if interesting(e) {
+                // A hidden bar prints nothing: print plainly when not on a terminal.
+                if tty {
+                    bar.println(render_event(e));
+                } else {
+                    println!("{}", render_event(e));
+                }
+            }
+        }
+        if let Ok(d) = client.get::<DeploymentView>(&format!(
+            "/v1/services/{service}/deployments/{}",
+            slot.as_str()
+        )) {
+            let ready: usize = d
+                .roles
+                .iter()
+                .flat_map(|r| &r.instances)
+                .filter(|i| i.ready)
+                .count();
+            let total: usize = d.roles.iter().map(|r| r.instances.len()).sum();
+            let walk = d
+                .upgrade_status
+                .as_ref()
+                .map(render_status)
+                .unwrap_or_default();
+            bar.set_message(format!("{doing}: {ready}/{total} ready  {walk}"));
+        }
+        match view.status {
+            OperationStatus::InProgress if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            OperationStatus::InProgress => {
+                bar.finish_and_clear();
+                bail!("operation {id} still in progress after a day");
+            }
+            OperationStatus::Succeeded => {
+                bar.finish_and_clear();
+                return Ok(view);
+            }
+            OperationStatus::Failed => {
+                bar.finish_and_clear();
+                bail!(
+                    "{doing} failed: {}",
+                    view.error.as_deref().unwrap_or("no reason given")
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let cases: &[(&str, Result<u64, &str>)] = &[
+            ("200ms", Ok(200)),
+            ("5s", Ok(5000)),
+            ("5", Ok(5000)),
+            ("2m", Ok(120_000)),
+            ("1h", Ok(3_600_000)),
+            ("5 s", Err("invalid duration unit ` s`: use ms, s, m or h")),
+            (
+                "fast",
+                Err("invalid duration `fast`: expected e.g. 500ms, 5s, 2m"),
+            ),
+        ];
+        for (text, expected) in cases {
+            let got = parse_duration(text).map(|d| d.as_millis() as u64);
+            assert_eq!(got, expected.map_err(str::to_owned), "{text}");
+        }
+    }
+}
