@@ -32,6 +32,13 @@ if ((${#need[@]})); then
     || { echo "failed to install ${need[*]}: run as root, or install them yourself" >&2; exit 1; }
 fi
 
+for p in $backend_port $weft_port $haproxy_port; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "port $p is already in use: stop what listens there (another bench run?)" >&2
+    exit 1
+  fi
+done
+
 cargo build --release -q -p weft-lb --example backend --example vip
 work="$(mktemp -d)"
 pids=()
