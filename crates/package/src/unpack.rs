@@ -204,6 +204,16 @@ impl<R: Read + Seek> Package<R> {
         let root = tmp.keep();
         if let Err(err) = fs::rename(&root, target) {
             remove_tree(&root);
+            // Another unpack won the race between the check above and the
+            // rename: rename(2) onto a non-empty directory says so.
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists
+            ) {
+                return Err(PackageError::TargetExists {
+                    path: target.to_path_buf(),
+                });
+            }
             return Err(PackageError::io(
                 "move the unpacked approot to",
                 target,
