@@ -109,3 +109,21 @@ pub struct UpgradeRequest {
     /// The controller's [`FabricConfig::upgrade_gate`] when `None`.
     pub gate: Option<crate::upgrade::HealthGate>,
 }
+
+/// Azure's Change Deployment Configuration: the running package with a new
+/// configuration. Changed settings reach running instances in place
+/// (Changing / Changed on the runtime endpoint); a changed instance count
+/// adds instances (scale out) or drains and removes them (scale in), upgrade
+/// domain by upgrade domain.
+#[derive(Debug, Clone)]
+pub struct ChangeConfigurationRequest {
+    pub service: String,
+    pub slot: Slot,
+    /// The new `.cscfg` bytes.
+    pub configuration: Vec<u8>,
+    pub mode: crate::upgrade::UpgradeMode,
+    /// Restore the upgrade domain whose health gate fails.
+    pub auto_rollback: bool,
+    /// The controller's [`FabricConfig::upgrade_gate`] when `None`.
+    pub gate: Option<crate::upgrade::HealthGate>,
+}

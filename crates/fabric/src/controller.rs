@@ -14,13 +14,16 @@ use weft_store::{Op, StateStore};
 
 use crate::events::{Event, NewEvent};
 use crate::record::{self, DeploymentRecord, OperationRecord};
-use crate::upgrade::UpgradePlan;
+use crate::upgrade::{ChangeKind, UpgradePlan};
 use crate::view::{
     DeploymentStatus, DeploymentView, InstanceView, OperationStatus, OperationView, RoleView,
     ServiceView, UpgradeDomainState, UpgradeStatus, VipView,
 };
 use crate::vips::{self, LiveVip};
-use crate::{DeployRequest, FabricConfig, FabricError, OperationId, Slot, UpgradeRequest};
+use crate::{
+    ChangeConfigurationRequest, DeployRequest, FabricConfig, FabricError, OperationId, Slot,
+    UpgradeRequest,
+};
 
 /// The fabric controller. Cheap to clone; all clones share one state.
 pub struct Controller<A: AgentApi> {
@@ -63,9 +66,9 @@ pub(crate) struct State {
     /// The event history of each slot, oldest first.
     pub events: BTreeMap<DeploymentKey, VecDeque<Event>>,
     pub next_seq: u64,
-    /// Each instance's last (deployment, incarnation, ready, status) seen,
+    /// Each instance's last (deployment, incarnation, ready, status, UD) seen,
     /// to record changes as events.
-    pub seen: BTreeMap<String, (String, u64, bool, InstanceStatus)>,
+    pub seen: BTreeMap<String, (String, u64, bool, InstanceStatus, u32)>,
 }
 
 pub(crate) struct Live {
@@ -76,6 +79,9 @@ pub(crate) struct Live {
     pub in_agent: bool,
     /// The task driving its upgrade, if one runs.
     pub driver: Option<JoinHandle<()>>,
+    /// Specs the agent keeps (by instance id) while an upgrade step drains
+    /// them, whatever the record now says.
+    pub held: BTreeMap<String, InstanceSpec>,
 }
 
 impl Live {
@@ -115,6 +121,7 @@ impl<A: AgentApi> Controller<A> {
                     vips: vec![None; n],
                     in_agent: true,
                     driver: None,
+                    held: BTreeMap::new(),
                 },
             );
         }
@@ -174,9 +181,33 @@ impl<A: AgentApi> Controller<A> {
     /// What upgrading to `req`'s package and configuration would do, without
     /// doing it (`weft upgrade --plan`).
     pub async fn plan_upgrade(&self, req: &UpgradeRequest) -> Result<UpgradePlan, FabricError> {
-        crate::upgrade_ops::plan(&self.inner, req)
+        crate::upgrade_ops::plan(&self.inner, req, ChangeKind::Upgrade)
             .await
             .map(|(plan, _)| plan)
+    }
+
+    /// What changing the configuration to `req`'s would do, without doing it.
+    pub async fn plan_configuration_change(
+        &self,
+        req: ChangeConfigurationRequest,
+    ) -> Result<UpgradePlan, FabricError> {
+        let req = crate::upgrade_ops::configuration_request(&self.inner, req).await?;
+        crate::upgrade_ops::plan(&self.inner, &req, ChangeKind::Configuration)
+            .await
+            .map(|(plan, _)| plan)
+    }
+
+    /// Azure's Change Deployment Configuration, walked by upgrade domain
+    /// like an upgrade (manual mode waits for [`Controller::walk`]): changed
+    /// settings reach the running instances in place, a changed instance
+    /// count scales out or (draining first) in. Refused while another
+    /// upgrade or operation holds the deployment.
+    pub async fn change_configuration(
+        &self,
+        req: ChangeConfigurationRequest,
+    ) -> Result<OperationId, FabricError> {
+        let req = crate::upgrade_ops::configuration_request(&self.inner, req).await?;
+        crate::upgrade_ops::upgrade(&self.inner, req, ChangeKind::Configuration).await
     }
 
     /// Azure's Upgrade Deployment: an in-place upgrade walking the upgrade
@@ -184,7 +215,7 @@ impl<A: AgentApi> Controller<A> {
     /// change cannot be made in place, or while another upgrade or operation
     /// holds the deployment.
     pub async fn upgrade(&self, req: UpgradeRequest) -> Result<OperationId, FabricError> {
-        crate::upgrade_ops::upgrade(&self.inner, req).await
+        crate::upgrade_ops::upgrade(&self.inner, req, ChangeKind::Upgrade).await
     }
 
     /// Azure's Walk Upgrade Domain (manual upgrades, in order).
@@ -373,6 +404,7 @@ fn upgrade_status(up: &record::UpgradeRecord) -> UpgradeStatus {
         None => (up.steps.get(up.done), up.during),
     };
     UpgradeStatus {
+        change: up.kind,
         upgrade_type: up.mode,
         current_upgrade_domain: current.and_then(|s| s.first().copied()).unwrap_or(count),
         current_upgrade_domain_state: if during {
@@ -470,7 +502,17 @@ impl<A: AgentApi> Inner<A> {
                 .deployments
                 .values()
                 .filter(|live| live.in_agent)
-                .flat_map(|live| live.instances().cloned())
+                .flat_map(|live| {
+                    let current = live
+                        .instances()
+                        .map(|spec| live.held.get(&spec.instance_id).unwrap_or(spec).clone());
+                    let removed = live
+                        .held
+                        .values()
+                        .filter(|held| !live.instances().any(|i| i.instance_id == held.instance_id))
+                        .cloned();
+                    current.chain(removed).collect::<Vec<_>>()
+                })
                 .collect()
         };
         tracing::debug!(instances = desired.len(), "applying desired instances");

@@ -194,10 +194,16 @@ impl<A: AgentApi> Inner<A> {
                     });
                     let status = report.map_or(InstanceStatus::RoleStateUnknown, |r| r.status);
                     let ready = report.is_some_and(|r| r.ready);
-                    let now = (spec.deployment_id.clone(), spec.incarnation, ready, status);
+                    let now = (
+                        spec.deployment_id.clone(),
+                        spec.incarnation,
+                        ready,
+                        status,
+                        spec.update_domain,
+                    );
                     let before = state.seen.get(&spec.instance_id);
                     let unchanged = match before {
-                        Some((d, _, r, s)) => *d == now.0 && *r == ready && *s == status,
+                        Some((d, _, r, s, _)) => *d == now.0 && *r == ready && *s == status,
                         None => !ready && status == InstanceStatus::RoleStateUnknown,
                     };
                     if unchanged {
@@ -232,6 +238,46 @@ impl<A: AgentApi> Inner<A> {
                         },
                     ));
                 }
+            }
+            // Instances no longer in any deployment (scaled in, deleted).
+            let current: std::collections::BTreeSet<&str> = state
+                .deployments
+                .values()
+                .flat_map(|l| l.instances().map(|i| i.instance_id.as_str()))
+                .collect();
+            let gone: Vec<String> = state
+                .seen
+                .keys()
+                .filter(|id| !current.contains(id.as_str()))
+                .cloned()
+                .collect();
+            for id in gone {
+                let Some((deployment_id, _, was_ready, _, ud)) = state.seen.remove(&id) else {
+                    continue;
+                };
+                let Some(key) = state
+                    .deployments
+                    .iter()
+                    .find(|(_, l)| l.record.id == deployment_id)
+                    .map(|(k, _)| k.clone())
+                else {
+                    continue;
+                };
+                changes.push((
+                    key,
+                    NewEvent {
+                        deployment_id,
+                        kind: Some(EventKind::InstanceStatus),
+                        upgrade_domain: Some(ud),
+                        instance: Some(id.clone()),
+                        ready: Some(false),
+                        operation: None,
+                        message: format!(
+                            "{id} removed from the deployment{}",
+                            if was_ready { " (was ready)" } else { "" }
+                        ),
+                    },
+                ));
             }
         }
         let mut by_key: std::collections::BTreeMap<DeploymentKey, Vec<NewEvent>> =

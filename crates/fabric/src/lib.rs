@@ -32,7 +32,9 @@ mod upgrade_ops;
 pub mod view;
 mod vips;
 
-pub use config::{DeployRequest, FabricConfig, OperationId, Slot, UpgradeRequest};
+pub use config::{
+    ChangeConfigurationRequest, DeployRequest, FabricConfig, OperationId, Slot, UpgradeRequest,
+};
 pub use controller::Controller;
 pub use error::FabricError;
 pub use weft_agent::protocol::{LogPage, LogQuery};

@@ -225,6 +225,7 @@ pub async fn deploy<A: AgentApi>(
                 vips: vec![None; n],
                 in_agent: false,
                 driver: None,
+                held: std::collections::BTreeMap::new(),
             },
         );
         state.operations.insert(op.id.clone(), op.clone());

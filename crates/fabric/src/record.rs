@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use weft_store::StateStore;
 
 use crate::spec::DeploymentPlan;
-use crate::upgrade::{HealthGate, UpgradeMode};
+use crate::upgrade::{ChangeKind, HealthGate, UpgradeMode};
 use crate::view::{DeploymentStatus, OperationKind, OperationStatus, OperationView};
 use crate::{FabricError, Slot};
 
@@ -51,8 +51,12 @@ pub struct DeploymentRecord {
 /// restarted controller continues where the killed one was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpgradeRecord {
-    /// The Upgrade Deployment operation.
+    /// The Upgrade Deployment (or Change Deployment Configuration)
+    /// operation.
     pub operation: String,
+    /// An upgrade or a configuration change.
+    #[serde(default)]
+    pub kind: ChangeKind,
     pub mode: UpgradeMode,
     pub role: Option<String>,
     pub auto_rollback: bool,

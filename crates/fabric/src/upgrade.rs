@@ -79,6 +79,8 @@ impl HealthGate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradePlan {
+    #[serde(default)]
+    pub kind: ChangeKind,
     pub mode: UpgradeMode,
     /// Only this role is upgraded (Azure's `RoleToUpgrade`).
     pub role: Option<String>,
@@ -95,10 +97,18 @@ pub struct UpgradePlan {
 #[serde(rename_all = "camelCase")]
 pub struct UpgradeStep {
     pub upgrade_domains: Vec<u32>,
-    /// The instances recycled (out of their VIPs) during the step.
+    /// The instances out of their VIPs during the step: recycled, or
+    /// removed for good (a smaller instance count).
     pub instances: Vec<String>,
-    /// Ready instances left per role while the step runs, assuming every
-    /// instance was Ready before it.
+    /// New instances started (a larger instance count).
+    #[serde(default)]
+    pub added: Vec<String>,
+    /// Instances given new settings while they keep running (a
+    /// configuration change).
+    #[serde(default)]
+    pub changed_in_place: Vec<String>,
+    /// Per role: the instances that stay Ready during the step (assuming
+    /// all were Ready before it) and the count after it.
     pub capacity: Vec<RoleCapacity>,
 }
 
@@ -119,13 +129,26 @@ pub fn steps(mode: UpgradeMode, upgrade_domain_count: u32) -> Vec<Vec<u32>> {
     }
 }
 
-/// The deployment after the upgrade: `target`'s spec for every instance of
-/// the upgraded roles that changes (with its incarnation bumped past the
-/// current one), the current spec for everything else.
+/// What is being changed: Azure's Upgrade Deployment recycles every
+/// instance whose spec changes; Change Deployment Configuration changes
+/// settings in place (the instance gets Changing/Changed and keeps running)
+/// and recycles only for other changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ChangeKind {
+    #[default]
+    Upgrade,
+    Configuration,
+}
+
+/// The deployment after the change: `target`'s instances for the changed
+/// roles — a changed spec recycled (incarnation bumped past the current
+/// one) unless `kind` lets it change in place, instances beyond the new
+/// count gone, new ones added — and the current spec for everything else.
 pub fn target_plan(
     current: &DeploymentPlan,
     target: &DeploymentPlan,
     role: Option<&str>,
+    kind: ChangeKind,
 ) -> DeploymentPlan {
     let mut out = current.clone();
     for role_plan in &mut out.roles {
@@ -135,70 +158,145 @@ pub fn target_plan(
         let Some(new) = target.roles.iter().find(|r| r.name == role_plan.name) else {
             continue;
         };
-        let by_id: BTreeMap<&str, &InstanceSpec> = new
+        let now: BTreeMap<&str, &InstanceSpec> = role_plan
             .instances
             .iter()
             .map(|i| (i.instance_id.as_str(), i))
             .collect();
-        for spec in &mut role_plan.instances {
-            if let Some(next) = by_id.get(spec.instance_id.as_str()) {
-                replace(spec, next);
-            }
-        }
+        let instances = new
+            .instances
+            .iter()
+            .map(|next| match now.get(next.instance_id.as_str()) {
+                Some(spec) => {
+                    let mut spec = (*spec).clone();
+                    replace(&mut spec, next, kind);
+                    spec
+                }
+                None => next.clone(),
+            })
+            .collect();
+        role_plan.instances = instances;
     }
     out.vips = target.vips.clone();
     out.notes = target.notes.clone();
     out
 }
 
-/// Puts `next` in place of `spec` when they differ beyond the incarnation,
-/// with an incarnation above the current one; says whether it changed.
-fn replace(spec: &mut InstanceSpec, next: &InstanceSpec) -> bool {
-    if same_but_incarnation(spec, next) {
-        return false;
+/// How one instance changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replaced {
+    Unchanged,
+    InPlace,
+    Recycled,
+}
+
+/// Puts `next` in place of `spec` when they differ beyond the incarnation:
+/// in place (same incarnation) when only settings differ and `kind` allows
+/// it, else with an incarnation above the current one.
+fn replace(spec: &mut InstanceSpec, next: &InstanceSpec, kind: ChangeKind) -> Replaced {
+    let rebased = InstanceSpec {
+        incarnation: spec.incarnation,
+        deployment_id: spec.deployment_id.clone(),
+        ..next.clone()
+    };
+    if *spec == rebased {
+        return Replaced::Unchanged;
+    }
+    let settings_only = InstanceSpec {
+        settings: spec.settings.clone(),
+        ..rebased.clone()
+    } == *spec;
+    if kind == ChangeKind::Configuration && settings_only && next.incarnation <= spec.incarnation {
+        *spec = rebased;
+        return Replaced::InPlace;
     }
     let incarnation = next.incarnation.max(spec.incarnation + 1);
     *spec = InstanceSpec {
         incarnation,
-        deployment_id: spec.deployment_id.clone(),
-        ..next.clone()
+        ..rebased
     };
-    true
+    Replaced::Recycled
 }
 
-fn same_but_incarnation(a: &InstanceSpec, b: &InstanceSpec) -> bool {
-    a == &InstanceSpec {
-        incarnation: a.incarnation,
-        deployment_id: a.deployment_id.clone(),
-        ..b.clone()
+/// What a switch did to the instances of its upgrade domains.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Switched {
+    /// Stopped and started again with the new spec.
+    pub recycled: Vec<String>,
+    /// Given new settings while they run.
+    pub in_place: Vec<String>,
+    /// New instances (a larger count).
+    pub added: Vec<String>,
+    /// Instances gone (a smaller count).
+    pub removed: Vec<String>,
+}
+
+impl Switched {
+    /// The instances that leave their VIPs (drained first).
+    pub fn going_down(&self) -> Vec<String> {
+        self.recycled.iter().chain(&self.removed).cloned().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recycled.is_empty()
+            && self.in_place.is_empty()
+            && self.added.is_empty()
+            && self.removed.is_empty()
     }
 }
 
+fn index(id: &str) -> u32 {
+    id.rsplit('_')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
 /// Gives the instances of `plan` in `upgrade_domains` their spec from
-/// `source` (recycling those that change); returns the ids that changed.
+/// `source`: changed ones replaced, missing ones added, extra ones removed.
 pub fn switch(
     plan: &mut DeploymentPlan,
     source: &DeploymentPlan,
     upgrade_domains: &[u32],
-) -> Vec<String> {
-    let by_id: BTreeMap<&str, &InstanceSpec> = source
-        .roles
-        .iter()
-        .flat_map(|r| r.instances.iter())
-        .map(|i| (i.instance_id.as_str(), i))
-        .collect();
-    let mut changed = Vec::new();
-    for spec in plan.roles.iter_mut().flat_map(|r| r.instances.iter_mut()) {
-        if !upgrade_domains.contains(&spec.update_domain) {
+    kind: ChangeKind,
+) -> Switched {
+    let mut out = Switched::default();
+    for role_plan in &mut plan.roles {
+        let Some(from) = source.roles.iter().find(|r| r.name == role_plan.name) else {
             continue;
+        };
+        let wanted: BTreeMap<&str, &InstanceSpec> = from
+            .instances
+            .iter()
+            .filter(|i| upgrade_domains.contains(&i.update_domain))
+            .map(|i| (i.instance_id.as_str(), i))
+            .collect();
+        role_plan.instances.retain(|spec| {
+            let keep = !upgrade_domains.contains(&spec.update_domain)
+                || wanted.contains_key(spec.instance_id.as_str());
+            if !keep {
+                out.removed.push(spec.instance_id.clone());
+            }
+            keep
+        });
+        for spec in &mut role_plan.instances {
+            if let Some(next) = wanted.get(spec.instance_id.as_str()) {
+                match replace(spec, next, kind) {
+                    Replaced::Unchanged => {}
+                    Replaced::InPlace => out.in_place.push(spec.instance_id.clone()),
+                    Replaced::Recycled => out.recycled.push(spec.instance_id.clone()),
+                }
+            }
         }
-        if let Some(next) = by_id.get(spec.instance_id.as_str())
-            && replace(spec, next)
-        {
-            changed.push(spec.instance_id.clone());
+        for (id, next) in &wanted {
+            if !role_plan.instances.iter().any(|i| i.instance_id == *id) {
+                role_plan.instances.push((*next).clone());
+                out.added.push((*id).to_owned());
+            }
         }
+        role_plan.instances.sort_by_key(|i| index(&i.instance_id));
     }
-    changed
+    out
 }
 
 /// Plans upgrading `current` to `target` (planned from the new package and
@@ -208,6 +306,7 @@ pub fn plan(
     target: &DeploymentPlan,
     mode: UpgradeMode,
     role: Option<&str>,
+    kind: ChangeKind,
 ) -> UpgradePlan {
     let uds = current
         .roles
@@ -223,36 +322,47 @@ pub fn plan(
                 .to_owned(),
         );
     }
-    let after = target_plan(current, target, role);
+    let after = target_plan(current, target, role, kind);
     let mut steps_out = Vec::new();
     let mut working = current.clone();
     for domains in steps(mode, uds) {
-        let instances = switch(&mut working, &after, &domains);
-        let capacity = current
+        let before = working.clone();
+        let switched = switch(&mut working, &after, &domains, kind);
+        let down = switched.going_down();
+        let capacity = before
             .roles
             .iter()
-            .map(|r| {
-                let total = r.instances.len() as u32;
-                let down = r
+            .zip(&working.roles)
+            .map(|(r, next)| {
+                let up = r
                     .instances
                     .iter()
-                    .filter(|i| instances.contains(&i.instance_id))
+                    .filter(|i| !down.contains(&i.instance_id))
                     .count() as u32;
                 RoleCapacity {
                     role: r.name.clone(),
-                    ready: total - down,
-                    total,
+                    ready: up,
+                    total: next.instances.len() as u32,
                 }
             })
             .collect();
         steps_out.push(UpgradeStep {
             upgrade_domains: domains,
-            instances,
+            instances: down,
+            added: switched.added,
+            changed_in_place: switched.in_place,
             capacity,
         });
     }
-    if refused.is_empty() && steps_out.iter().all(|s| s.instances.is_empty()) {
-        notes.push("nothing changes: the package and configuration are what runs".to_owned());
+    if refused.is_empty()
+        && steps_out
+            .iter()
+            .all(|s| s.instances.is_empty() && s.added.is_empty() && s.changed_in_place.is_empty())
+    {
+        notes.push(
+            "nothing changes: the deployment already runs this package and configuration"
+                .to_owned(),
+        );
     }
     for role_plan in &current.roles {
         if role.is_none_or(|r| r == role_plan.name)
@@ -267,6 +377,7 @@ pub fn plan(
     }
     refused.dedup();
     UpgradePlan {
+        kind,
         mode,
         role: role.map(str::to_owned),
         upgrade_domain_count: uds,
@@ -308,14 +419,6 @@ fn refusals(current: &DeploymentPlan, target: &DeploymentPlan, role: Option<&str
         }
         if role.is_some_and(|r| r != now.name) {
             continue;
-        }
-        if now.instances.len() != next.instances.len() {
-            out.push(format!(
-                "role {} changes its instance count from {} to {}: weft does not scale in an upgrade yet: upgrade with the current count",
-                now.name,
-                now.instances.len(),
-                next.instances.len()
-            ));
         }
         let (Some(a), Some(b)) = (now.instances.first(), next.instances.first()) else {
             continue;
@@ -466,7 +569,7 @@ mod tests {
     fn auto_takes_down_one_upgrade_domain_per_step() {
         let now = deployment(&[("Web", 10), ("Worker", 3)], 5, "v1");
         let next = deployment(&[("Web", 10), ("Worker", 3)], 5, "v2");
-        let plan = plan(&now, &next, UpgradeMode::Auto, None);
+        let plan = plan(&now, &next, UpgradeMode::Auto, None, ChangeKind::Upgrade);
         assert!(plan.refused.is_empty(), "{:?}", plan.refused);
         let w = |ready: u32, workers: u32| {
             vec![
@@ -494,7 +597,13 @@ mod tests {
     fn simultaneous_is_one_step_and_says_it_means_downtime() {
         let now = deployment(&[("Web", 4)], 2, "v1");
         let next = deployment(&[("Web", 4)], 2, "v2");
-        let plan = plan(&now, &next, UpgradeMode::Simultaneous, None);
+        let plan = plan(
+            &now,
+            &next,
+            UpgradeMode::Simultaneous,
+            None,
+            ChangeKind::Upgrade,
+        );
         assert_eq!(
             summary(&plan),
             [(vec![0, 1], 4, vec![("Web".to_owned(), 0, 4)])]
@@ -506,14 +615,20 @@ mod tests {
     fn one_role_upgrades_alone_and_unchanged_instances_keep_running() {
         let now = deployment(&[("Web", 4), ("Worker", 2)], 2, "v1");
         let next = deployment(&[("Web", 4), ("Worker", 2)], 2, "v2");
-        let plan = plan(&now, &next, UpgradeMode::Auto, Some("Worker"));
+        let plan = plan(
+            &now,
+            &next,
+            UpgradeMode::Auto,
+            Some("Worker"),
+            ChangeKind::Upgrade,
+        );
         assert_eq!(plan.steps[0].instances, ["Worker_IN_0"]);
         assert_eq!(plan.steps[1].instances, ["Worker_IN_1"]);
-        let after = target_plan(&now, &next, Some("Worker"));
+        let after = target_plan(&now, &next, Some("Worker"), ChangeKind::Upgrade);
         assert_eq!(after.roles[0], now.roles[0], "the web role was touched");
         assert!(after.roles[1].instances.iter().all(|i| i.incarnation == 2));
         // Same package and configuration: nothing to do.
-        let same = super::plan(&now, &now, UpgradeMode::Auto, None);
+        let same = super::plan(&now, &now, UpgradeMode::Auto, None, ChangeKind::Upgrade);
         assert!(same.steps.iter().all(|s| s.instances.is_empty()));
         assert!(same.notes.iter().any(|n| n.starts_with("nothing changes")));
     }
@@ -522,18 +637,11 @@ mod tests {
     fn what_cannot_change_in_place_is_refused_with_the_reason() {
         let now = deployment(&[("Web", 4), ("Worker", 1)], 2, "v1");
         // (what changes, the refusal)
-        let mut fewer = deployment(&[("Web", 2), ("Worker", 1)], 2, "v2");
         let mut cases: Vec<(DeploymentPlan, Option<&str>, &str)> = vec![(
-            fewer.clone(),
-            None,
-            "role Web changes its instance count from 4 to 2: weft does not scale in an upgrade yet: upgrade with the current count",
-        )];
-        fewer.roles[0].instances = now.roles[0].instances.clone();
-        cases.push((
             deployment(&[("Web", 4), ("Worker", 1)], 3, "v2"),
             None,
             "the upgrade domain count changes from 2 to 3: Azure does not change it in place",
-        ));
+        )];
         cases.push((
             deployment(&[("Web", 4)], 2, "v2"),
             None,
@@ -563,9 +671,71 @@ mod tests {
             "role Web changes its endpoints (HttpIn input/http:* → HttpIn input/http:8080): weft does not change endpoints in place yet: deploy to staging and swap, or delete and deploy",
         ));
         for (next, role, refusal) in cases {
-            let plan = plan(&now, &next, UpgradeMode::Auto, role);
+            let plan = plan(&now, &next, UpgradeMode::Auto, role, ChangeKind::Upgrade);
             assert_eq!(plan.refused, [refusal]);
         }
+    }
+
+    #[test]
+    fn a_configuration_change_changes_settings_in_place_and_scales_by_domain() {
+        let now = deployment(&[("Web", 10)], 5, "v1");
+        let mut next = deployment(&[("Web", 4)], 5, "v1");
+        for i in &mut next.roles[0].instances {
+            i.settings.insert("Greeting".into(), "bonjour".into());
+        }
+        let plan = plan(
+            &now,
+            &next,
+            UpgradeMode::Auto,
+            None,
+            ChangeKind::Configuration,
+        );
+        assert!(plan.refused.is_empty(), "{:?}", plan.refused);
+        let steps: Vec<(Vec<&str>, Vec<&str>)> = plan
+            .steps
+            .iter()
+            .map(|s| {
+                (
+                    s.instances.iter().map(String::as_str).collect(),
+                    s.changed_in_place.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (vec!["Web_IN_5"], vec!["Web_IN_0"]),
+                (vec!["Web_IN_6"], vec!["Web_IN_1"]),
+                (vec!["Web_IN_7"], vec!["Web_IN_2"]),
+                (vec!["Web_IN_8"], vec!["Web_IN_3"]),
+                (vec!["Web_IN_4", "Web_IN_9"], vec![]),
+            ]
+        );
+        // Ready while walked: all but the removed; the count shrinks.
+        let capacity: Vec<(u32, u32)> = plan
+            .steps
+            .iter()
+            .map(|s| (s.capacity[0].ready, s.capacity[0].total))
+            .collect();
+        assert_eq!(capacity, [(9, 9), (8, 8), (7, 7), (6, 6), (4, 4)]);
+        let after = target_plan(&now, &next, None, ChangeKind::Configuration);
+        assert!(after.roles[0].instances.iter().all(|i| i.incarnation == 1));
+        // The same change as an upgrade recycles.
+        let upgrade = super::plan(&now, &next, UpgradeMode::Auto, None, ChangeKind::Upgrade);
+        assert_eq!(upgrade.steps[0].instances, ["Web_IN_0", "Web_IN_5"]);
+        // Scaling out adds the new instances to their domains.
+        let more = deployment(&[("Web", 12)], 5, "v1");
+        let plan = super::plan(
+            &now,
+            &more,
+            UpgradeMode::Auto,
+            None,
+            ChangeKind::Configuration,
+        );
+        let added: Vec<Vec<String>> = plan.steps.iter().map(|s| s.added.clone()).collect();
+        assert_eq!(added[0], ["Web_IN_10"]);
+        assert_eq!(added[1], ["Web_IN_11"]);
+        assert!(plan.steps.iter().all(|s| s.instances.is_empty()));
     }
 
     proptest::proptest! {
@@ -578,7 +748,7 @@ mod tests {
         ) {
             let now = deployment(&[("Web", web), ("Worker", worker)], uds, "v1");
             let next = deployment(&[("Web", web), ("Worker", worker)], uds, "v2");
-            let plan = plan(&now, &next, UpgradeMode::Auto, None);
+            let plan = plan(&now, &next, UpgradeMode::Auto, None, ChangeKind::Upgrade);
             proptest::prop_assert!(plan.refused.is_empty());
             proptest::prop_assert_eq!(plan.steps.len(), uds as usize);
             let mut down = BTreeSet::new();
@@ -594,10 +764,10 @@ mod tests {
             }
             proptest::prop_assert_eq!(down.len(), (web + worker) as usize);
             // Walking every step gives the target plan.
-            let after = target_plan(&now, &next, None);
+            let after = target_plan(&now, &next, None, ChangeKind::Upgrade);
             let mut walked = now.clone();
             for step in &plan.steps {
-                switch(&mut walked, &after, &step.upgrade_domains);
+                switch(&mut walked, &after, &step.upgrade_domains, ChangeKind::Upgrade);
             }
             proptest::prop_assert_eq!(walked, after);
         }

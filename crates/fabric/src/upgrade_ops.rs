@@ -10,6 +10,7 @@
 //! step it was in: a step done is never walked again, none is skipped.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,9 +23,9 @@ use crate::ops::{
     check_service_name, deployment, keep_package, new_id, operation, short, validate,
 };
 use crate::record::{self, DeploymentRecord, OperationRecord, RollbackRecord, UpgradeRecord};
-use crate::upgrade::{self, UpgradeMode, UpgradePlan};
+use crate::upgrade::{self, ChangeKind, UpgradeMode, UpgradePlan};
 use crate::view::{DeploymentStatus, OperationKind, OperationStatus};
-use crate::{FabricError, OperationId, Slot, UpgradeRequest, spec};
+use crate::{ChangeConfigurationRequest, FabricError, OperationId, Slot, UpgradeRequest, spec};
 
 /// The running deployment of `service`/`slot`, or why it cannot be changed.
 fn running<A: AgentApi>(
@@ -77,9 +78,16 @@ fn new_operation(kind: OperationKind, record: &DeploymentRecord) -> OperationRec
 pub async fn plan<A: AgentApi>(
     inner: &Arc<Inner<A>>,
     req: &UpgradeRequest,
+    kind: ChangeKind,
 ) -> Result<(UpgradePlan, UpgradeRecord), FabricError> {
     check_service_name(&req.service)?;
     let current = running(inner, &req.service, req.slot)?;
+    if kind == ChangeKind::Configuration && req.package != current_package(inner, &current) {
+        return Err(FabricError::Internal {
+            what: "plan a configuration change",
+            message: "a configuration change keeps the deployment's package".to_owned(),
+        });
+    }
     let (package, configuration, state_dir) = (
         req.package.clone(),
         req.configuration.clone(),
@@ -105,16 +113,17 @@ pub async fn plan<A: AgentApi>(
         inner.config.fault_domain_count,
     );
     let role = req.role.as_deref();
-    let planned = upgrade::plan(&current.plan, &target, req.mode, role);
+    let planned = upgrade::plan(&current.plan, &target, req.mode, role, kind);
     let steps = upgrade::steps(req.mode, planned.upgrade_domain_count);
     let record = UpgradeRecord {
         operation: String::new(),
+        kind,
         mode: req.mode,
         role: req.role.clone(),
         auto_rollback: req.auto_rollback,
         gate: req.gate.unwrap_or(inner.config.upgrade_gate),
         started_ms: record::now_ms(),
-        to: upgrade::target_plan(&current.plan, &target, role),
+        to: upgrade::target_plan(&current.plan, &target, role, kind),
         from: current.plan.clone(),
         from_digest: current.package_digest.clone(),
         to_digest: digest,
@@ -133,11 +142,41 @@ pub async fn plan<A: AgentApi>(
     Ok((planned, record))
 }
 
+/// Where the controller keeps the deployment's current package.
+fn current_package<A: AgentApi>(inner: &Inner<A>, record: &DeploymentRecord) -> PathBuf {
+    inner
+        .config
+        .state_dir
+        .join("packages")
+        .join(format!("{}.cspkg", record.package_digest))
+}
+
+/// Azure's Change Deployment Configuration as the upgrade request it is:
+/// the current package with the new configuration.
+pub async fn configuration_request<A: AgentApi>(
+    inner: &Arc<Inner<A>>,
+    req: ChangeConfigurationRequest,
+) -> Result<UpgradeRequest, FabricError> {
+    check_service_name(&req.service)?;
+    let current = running(inner, &req.service, req.slot)?;
+    Ok(UpgradeRequest {
+        package: current_package(inner, &current),
+        service: req.service,
+        slot: req.slot,
+        configuration: req.configuration,
+        mode: req.mode,
+        role: None,
+        auto_rollback: req.auto_rollback,
+        gate: req.gate,
+    })
+}
+
 pub async fn upgrade<A: AgentApi>(
     inner: &Arc<Inner<A>>,
     req: UpgradeRequest,
+    kind: ChangeKind,
 ) -> Result<OperationId, FabricError> {
-    let (planned, mut up) = plan(inner, &req).await?;
+    let (planned, mut up) = plan(inner, &req, kind).await?;
     if !planned.refused.is_empty() {
         return Err(FabricError::UpgradeRefused {
             reasons: planned.refused,
@@ -165,7 +204,11 @@ pub async fn upgrade<A: AgentApi>(
             operation: "(the deployment changed while the upgrade was planned)".to_owned(),
         });
     }
-    let mut op = new_operation(OperationKind::UpgradeDeployment, &record);
+    let op_kind = match kind {
+        ChangeKind::Upgrade => OperationKind::UpgradeDeployment,
+        ChangeKind::Configuration => OperationKind::ChangeDeploymentConfiguration,
+    };
+    let mut op = new_operation(op_kind, &record);
     op.messages.extend(planned.notes.iter().cloned());
     up.operation = op.id.clone();
     let key = (record.service.clone(), record.slot);
@@ -174,8 +217,12 @@ pub async fn upgrade<A: AgentApi>(
             &record.id,
             EventKind::UpgradeStarted,
             format!(
-                "{} upgrade from package {} to {}{} over {} upgrade domain(s){}",
+                "{} {} from package {} to {}{} over {} upgrade domain(s){}",
                 up.mode,
+                match kind {
+                    ChangeKind::Upgrade => "upgrade",
+                    ChangeKind::Configuration => "configuration change",
+                },
                 short(&up.from_digest),
                 short(&up.to_digest),
                 up.role
@@ -671,15 +718,41 @@ fn finish_rollback<A: AgentApi>(inner: &Inner<A>, key: &DeploymentKey) {
     });
 }
 
-/// Walks one step: new specs committed, instances drained from their VIPs,
-/// handed to the agent, health gate passed.
+/// Walks one step: new specs committed, instances that leave drained from
+/// their VIPs, the specs handed to the agent, health gate passed.
 async fn step<A: AgentApi>(
     inner: &Arc<Inner<A>>,
     key: &DeploymentKey,
     uds: &[u32],
     direction: Direction,
 ) -> Result<(), String> {
-    let mut changed = Vec::new();
+    // Until drained, the agent keeps the step's instances as they are
+    // (whatever else applies meanwhile).
+    {
+        let mut state = inner.lock();
+        let Some(live) = state.deployments.get_mut(key) else {
+            return Err("the deployment disappeared".to_owned());
+        };
+        live.held = live
+            .instances()
+            .filter(|i| uds.contains(&i.update_domain))
+            .map(|i| (i.instance_id.clone(), i.clone()))
+            .collect();
+    }
+    let result = walk_step(inner, key, uds, direction).await;
+    if let Some(live) = inner.lock().deployments.get_mut(key) {
+        live.held.clear();
+    }
+    result
+}
+
+async fn walk_step<A: AgentApi>(
+    inner: &Arc<Inner<A>>,
+    key: &DeploymentKey,
+    uds: &[u32],
+    direction: Direction,
+) -> Result<(), String> {
+    let mut changed = upgrade::Switched::default();
     let mut gate = None;
     let switched = update(inner, key, |record| {
         let up = record.upgrade.as_mut()?;
@@ -688,7 +761,7 @@ async fn step<A: AgentApi>(
             Direction::Forward => &up.to,
             Direction::Back => &up.from,
         };
-        changed = upgrade::switch(&mut record.plan, source, uds);
+        changed = upgrade::switch(&mut record.plan, source, uds, up.kind);
         let op = match (&direction, &up.rollback) {
             (Direction::Back, Some(rb)) => rb.operation.clone(),
             _ => up
@@ -708,12 +781,8 @@ async fn step<A: AgentApi>(
             &record.id,
             EventKind::DomainWalking,
             format!(
-                "{verb} upgrade domain(s) {uds:?}: recycling {}",
-                if changed.is_empty() {
-                    "nothing (already switched or unchanged)".to_owned()
-                } else {
-                    changed.join(", ")
-                }
+                "{verb} upgrade domain(s) {uds:?}: {}",
+                describe_switch(&changed)
             ),
         )
         .domain(uds[0])
@@ -723,8 +792,9 @@ async fn step<A: AgentApi>(
     let (Some((gate, started_ms)), true) = (gate, switched) else {
         return Err("the deployment's upgrade record is gone".to_owned());
     };
-    // The switch took them out of the VIPs (sync_backends in the commit);
-    // let open connections finish before the agent stops them.
+    // The switch took the leaving instances out of the VIPs (sync_backends
+    // in the commit); let open connections finish before they stop.
+    let leaving = changed.going_down();
     let vips: Vec<weft_lb::Vip> = inner
         .lock()
         .deployments
@@ -733,7 +803,7 @@ async fn step<A: AgentApi>(
         .unwrap_or_default();
     let mut drains = tokio::task::JoinSet::new();
     for vip in &vips {
-        for id in &changed {
+        for id in &leaving {
             let (vip, id, timeout) = (vip.clone(), id.clone(), inner.config.drain_timeout);
             drains.spawn(async move { (id.clone(), vip.drain(&id, timeout).await) });
         }
@@ -744,14 +814,14 @@ async fn step<A: AgentApi>(
         .iter()
         .map(|(_, r)| r.cut as u64)
         .sum();
-    if !changed.is_empty() {
+    if !leaving.is_empty() {
         let deployment_id = deployment(inner, key).map(|r| r.id).unwrap_or_default();
         let mut e = NewEvent::new(
             &deployment_id,
             EventKind::DomainDrained,
             format!(
                 "{} instance(s) drained from their VIPs{}",
-                changed.len(),
+                leaving.len(),
                 if cut > 0 {
                     format!(", {cut} connection(s) cut at the drain timeout")
                 } else {
@@ -762,6 +832,9 @@ async fn step<A: AgentApi>(
         e.upgrade_domain = Some(uds[0]);
         inner.record_event(key, e);
     }
+    if let Some(live) = inner.lock().deployments.get_mut(key) {
+        live.held.clear();
+    }
     inner.apply().await.map_err(|e| e.to_string())?;
     let overall = Instant::now()
         + gate.timeout().saturating_sub(Duration::from_millis(
@@ -769,6 +842,27 @@ async fn step<A: AgentApi>(
         ));
     let deadline = overall.min(Instant::now() + gate.domain_timeout());
     health_gate(inner, key, uds, gate.min_healthy(), deadline).await
+}
+
+/// `recycling Web_IN_0, Web_IN_5; settings changed in place on …; adding …;
+/// removing …`, or `nothing to change`.
+fn describe_switch(s: &upgrade::Switched) -> String {
+    let mut parts = Vec::new();
+    for (what, ids) in [
+        ("recycling", &s.recycled),
+        ("settings changed in place on", &s.in_place),
+        ("adding", &s.added),
+        ("removing", &s.removed),
+    ] {
+        if !ids.is_empty() {
+            parts.push(format!("{what} {}", ids.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        "nothing to change (already switched or unchanged)".to_owned()
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// Waits until every instance in `uds` is Ready and has stayed Ready for

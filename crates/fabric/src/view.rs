@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use weft_agent::protocol::InstanceStatus;
 
 use crate::Slot;
-use crate::upgrade::UpgradeMode;
+use crate::upgrade::{ChangeKind, UpgradeMode};
 
 /// Azure's Get Operation Status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +35,7 @@ pub enum OperationKind {
     CreateDeployment,
     DeleteDeployment,
     UpgradeDeployment,
+    ChangeDeploymentConfiguration,
     WalkUpgradeDomain,
     RollbackUpdateOrUpgrade,
 }
@@ -92,6 +93,9 @@ pub struct DeploymentView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradeStatus {
+    /// An upgrade, or a configuration change walked the same way.
+    #[serde(default)]
+    pub change: ChangeKind,
     pub upgrade_type: UpgradeMode,
     /// The upgrade domain being walked, or walked next (the first of the
     /// step's domains when simultaneous).

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use common::*;
 use weft_fabric::events::{Event, EventKind};
 use weft_fabric::upgrade::{HealthGate, UpgradeMode};
-use weft_fabric::view::{OperationStatus, UpgradeDomainState};
-use weft_fabric::{Controller, FabricError, Slot, UpgradeRequest};
+use weft_fabric::view::{OperationKind, OperationStatus, UpgradeDomainState};
+use weft_fabric::{ChangeConfigurationRequest, Controller, FabricError, Slot, UpgradeRequest};
 
 const GATE: HealthGate = HealthGate {
     min_healthy_ms: 30,
@@ -454,12 +454,12 @@ async fn changes_an_upgrade_cannot_make_are_refused_before_anything_changes() {
     let agent = FakeAgent::new();
     let c = deployed(&t, &agent).await;
     let mut req = upgrade(&t, UpgradeMode::Auto);
-    req.configuration = cscfg(4, 1);
+    req.package = build(t.f.dir.path(), "uds", &csdef_with(t.f.port, 3), "v2");
     let err = c.upgrade(req.clone()).await.unwrap_err();
     assert_eq!(err.http_status(), 400);
     assert_eq!(
         err.to_string(),
-        "the upgrade cannot be done in place: role Web changes its instance count from 10 to 4: weft does not scale in an upgrade yet: upgrade with the current count"
+        "the upgrade cannot be done in place: the upgrade domain count changes from 5 to 3: Azure does not change it in place"
     );
     let other = build(t.f.dir.path(), "ports", &csdef_with(t.f.port + 1, 5), "v3");
     req.configuration = cscfg(10, 1);
@@ -473,5 +473,140 @@ async fn changes_an_upgrade_cannot_make_are_refused_before_anything_changes() {
     );
     assert!(agent.incarnations().iter().all(|(_, i)| *i == 1));
     assert!(c.services()[0].deployments[0].upgrade_status.is_none());
+    c.shutdown().await;
+}
+
+fn configuration(t: &Two, cscfg: Vec<u8>) -> ChangeConfigurationRequest {
+    let _ = t;
+    ChangeConfigurationRequest {
+        service: "shop".to_owned(),
+        slot: Slot::Production,
+        configuration: cscfg,
+        mode: UpgradeMode::Auto,
+        auto_rollback: false,
+        gate: Some(GATE),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_change_reaches_running_instances_without_recycling() {
+    let t = two(10);
+    let agent = FakeAgent::new();
+    let c = deployed(&t, &agent).await;
+    let op = c
+        .change_configuration(configuration(&t, cscfg_greeting(10, 1, "bonjour")))
+        .await
+        .unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+    assert_eq!(done.kind, OperationKind::ChangeDeploymentConfiguration);
+    // Nobody recycled; every web instance got the new Greeting, UD by UD.
+    assert!(agent.incarnations().iter().all(|(_, i)| *i == 1));
+    let changed: Vec<(String, String)> = agent
+        .in_place()
+        .into_iter()
+        .map(|(id, settings)| (id, settings["Greeting"].clone()))
+        .collect();
+    let uds: Vec<u32> = changed
+        .iter()
+        .map(|(id, _)| id.strip_prefix("Web_IN_").unwrap().parse::<u32>().unwrap() % 5)
+        .collect();
+    assert_eq!(changed.len(), 10, "{changed:?}");
+    assert!(changed.iter().all(|(_, g)| g == "bonjour"));
+    assert!(
+        uds.windows(2).all(|w| w[0] <= w[1]),
+        "not walked in UD order: {uds:?}"
+    );
+    let events = c.events("shop", Slot::Production);
+    let (most_down, fewest) = worst(&events, "Web", 10);
+    assert_eq!((most_down, fewest), (0, 10), "an instance left its VIP");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_in_drains_and_removes_the_highest_instances_and_scale_out_adds_them_back() {
+    let t = two(10);
+    let agent = FakeAgent::new();
+    let c = deployed(&t, &agent).await;
+    let vip = c.services()[0].deployments[0].vips[0].address;
+    // An open connection to Web_IN_9 keeps it draining until closed.
+    let (mut line, mut conn) = hold(vip).await;
+    while line != "Web_IN_9" {
+        (line, conn) = hold(vip).await;
+    }
+    let plan = c
+        .plan_configuration_change(configuration(&t, cscfg(4, 1)))
+        .await
+        .unwrap();
+    let down: Vec<Vec<String>> = plan.steps.iter().map(|s| s.instances.clone()).collect();
+    assert_eq!(
+        down,
+        [
+            vec!["Web_IN_5"],
+            vec!["Web_IN_6"],
+            vec!["Web_IN_7"],
+            vec!["Web_IN_8"],
+            vec!["Web_IN_4", "Web_IN_9"]
+        ]
+    );
+    let op = c
+        .change_configuration(configuration(&t, cscfg(4, 1)))
+        .await
+        .unwrap();
+    until("UD 4 drains", || {
+        c.events("shop", Slot::Production).iter().any(|e| {
+            e.kind == EventKind::DomainWalking && e.message.contains("removing Web_IN_4, Web_IN_9")
+        })
+    })
+    .await;
+    assert!(
+        agent.running().contains("Web_IN_9"),
+        "Web_IN_9 stopped while a connection was open"
+    );
+    drop(conn);
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+    let ids: Vec<String> = c.services()[0].deployments[0].roles[0]
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    assert_eq!(ids, ["Web_IN_0", "Web_IN_1", "Web_IN_2", "Web_IN_3"]);
+    until("the agent stopped the removed ones", || {
+        agent.running().len() == 5
+    })
+    .await;
+    let events = c.events("shop", Slot::Production);
+    let removed: Vec<&str> = events
+        .iter()
+        .filter(|e| e.message.contains("removed from the deployment"))
+        .filter_map(|e| e.instance.as_deref())
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            "Web_IN_5", "Web_IN_6", "Web_IN_7", "Web_IN_8", "Web_IN_4", "Web_IN_9"
+        ]
+    );
+
+    // Scale out again: new instances in their own domains, nobody recycled.
+    let op = c
+        .change_configuration(configuration(&t, cscfg(7, 1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    let d = &c.services()[0].deployments[0];
+    let placed: Vec<(String, u32)> = d.roles[0]
+        .instances
+        .iter()
+        .map(|i| (i.id.clone(), i.upgrade_domain))
+        .collect();
+    assert_eq!(placed.len(), 7);
+    assert_eq!(placed[6], ("Web_IN_6".to_owned(), 1));
+    assert!(d.roles[0].instances.iter().all(|i| i.ready));
+    assert!(agent.incarnations().iter().all(|(_, i)| *i == 1));
     c.shutdown().await;
 }

@@ -54,6 +54,10 @@ struct State {
     hang_on_removal: bool,
     /// Every (instance, incarnation) started, in order.
     incarnations: Vec<(String, u64)>,
+    /// The spec each instance runs.
+    specs: BTreeMap<String, InstanceSpec>,
+    /// Settings given to running instances (same incarnation), in order.
+    in_place: Vec<(String, BTreeMap<String, String>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +115,11 @@ impl FakeAgent {
         self.state().incarnations.clone()
     }
 
+    /// Settings given to running instances, in order.
+    pub fn in_place(&self) -> Vec<(String, BTreeMap<String, String>)> {
+        self.state().in_place.clone()
+    }
+
     pub fn starts(&self) -> BTreeMap<String, u32> {
         self.state().starts.clone()
     }
@@ -158,6 +167,7 @@ impl AgentApi for FakeAgent {
             .collect();
         for id in gone {
             state.reports.remove(&id);
+            state.specs.remove(&id);
             if let Some(server) = state.servers.remove(&id) {
                 server.abort();
             }
@@ -166,8 +176,16 @@ impl AgentApi for FakeAgent {
             if state.reports.get(&spec.instance_id).is_some_and(|r| {
                 r.incarnation == spec.incarnation && r.deployment_id == spec.deployment_id
             }) {
+                // Same incarnation: settings reach the running instance.
+                if state.specs.get(&spec.instance_id) != Some(&spec) {
+                    state
+                        .in_place
+                        .push((spec.instance_id.clone(), spec.settings.clone()));
+                    state.specs.insert(spec.instance_id.clone(), spec);
+                }
                 continue;
             }
+            state.specs.insert(spec.instance_id.clone(), spec.clone());
             // A changed incarnation recycles the instance, as the agent does.
             if let Some(server) = state.servers.remove(&spec.instance_id) {
                 server.abort();
