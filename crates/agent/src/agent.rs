@@ -24,6 +24,7 @@ use crate::logs::LogBook;
 use crate::ports::Ports;
 use crate::procs;
 use crate::protocol::{AgentApi, InstanceReport, InstanceSpec, LogPage, LogQuery};
+use crate::sentinel::Sentinel;
 
 /// How long opening waits for a previous run's processes to die.
 const LEFTOVER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     stopped: AtomicBool,
     /// Held until shutdown: one agent per state directory.
     lock: Mutex<Option<Flock<File>>>,
+    /// Kills the instances if this process dies without a shutdown.
+    sentinel: Mutex<Option<Sentinel>>,
 }
 
 impl Agent {
@@ -111,9 +114,19 @@ impl Agent {
             CgroupMode::Off => None,
         };
         kill_leftovers(&state_dir, &run_dir, cgroups.as_ref())?;
-        if let Some(root) = &cgroups {
-            root.sweep_abandoned(Duration::from_secs(60));
-        }
+        let sentinel = match &cgroups {
+            Some(root) => {
+                root.sweep_abandoned(Duration::from_secs(60));
+                match Sentinel::start(root.path()) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no sentinel: instances would outlive a killed agent until the next open");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         tracing::info!(
             state_dir = %state_dir.display(),
             run_dir = %run_dir.display(),
@@ -138,6 +151,7 @@ impl Agent {
                 shut_down: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
                 lock: Mutex::new(Some(lock)),
+                sentinel: Mutex::new(sentinel),
             }),
         })
     }
@@ -257,6 +271,7 @@ impl AgentApi for Agent {
         let mut live = self.shared.live.subscribe();
         let _ = live.wait_for(|n| *n == 0).await;
         self.shared.stopped.store(true, Ordering::SeqCst);
+        self.shared.dismiss_sentinel();
         if let Some(root) = &self.shared.cgroups {
             let _ = fs::remove_dir(root.path());
         }
@@ -358,6 +373,7 @@ impl Drop for Shared {
     /// dropped): nothing supervises the instances any more, so none may
     /// keep running.
     fn drop(&mut self) {
+        self.dismiss_sentinel();
         if self.stopped.load(Ordering::SeqCst) {
             // Everything stopped; the directory may already be another's.
             return;
@@ -367,6 +383,19 @@ impl Drop for Shared {
         }
         if let Some(root) = &self.cgroups {
             let _ = fs::remove_dir(root.path());
+        }
+    }
+}
+
+impl Shared {
+    fn dismiss_sentinel(&self) {
+        if let Some(s) = self
+            .sentinel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            s.dismiss();
         }
     }
 }

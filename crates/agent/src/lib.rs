@@ -50,7 +50,9 @@
 //! its environment escapes only this fallback). [`Agent::open`] kills
 //! whatever a previous agent on the same state directory left running
 //! before it returns, and a dropped agent that was not shut down kills its
-//! instances.
+//! instances. If the agent's whole process dies (`kill -9`), a sentinel
+//! `/bin/sh` that waits on a pipe from it kills the instances' cgroups at
+//! once (with cgroups; without, the next open does).
 
 mod agent;
 mod cgroup;
@@ -66,6 +68,7 @@ mod prepare;
 mod probe;
 mod procs;
 pub mod protocol;
+mod sentinel;
 
 pub use agent::Agent;
 pub use config::{AgentConfig, CgroupMode};
