@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use weft_agent::protocol::{AgentApi, LogQuery, LogStream};
 use weft_fabric::upgrade::{HealthGate, UpgradeMode};
-use weft_fabric::{Controller, DeployRequest, FabricError, Slot, UpgradeRequest};
+use weft_fabric::{
+    ChangeConfigurationRequest, Controller, DeployRequest, FabricError, Slot, UpgradeRequest,
+};
 
 use crate::token::Token;
 use crate::wire::{Accepted, CreateDeployment, ErrorBody, PackageUploaded};
@@ -64,6 +66,10 @@ pub fn router<A: AgentApi>(controller: Controller<A>, config: ServerConfig) -> R
         .route(
             "/v1/services/{service}/deployments/{slot}/upgrade",
             post(upgrade_deployment::<A>),
+        )
+        .route(
+            "/v1/services/{service}/deployments/{slot}/configuration",
+            post(change_configuration::<A>),
         )
         .route(
             "/v1/services/{service}/deployments/{slot}/walk",
@@ -316,6 +322,51 @@ pub struct UpgradeDeployment {
     /// The fabric's default gate when absent.
     #[serde(default)]
     pub gate: Option<HealthGate>,
+}
+
+/// `POST .../configuration` body: Azure's Change Deployment Configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeConfiguration {
+    /// The new service configuration (`.cscfg`) text.
+    pub configuration: String,
+    #[serde(default = "auto")]
+    pub mode: UpgradeMode,
+    /// Restore the upgrade domain whose health gate fails.
+    #[serde(default)]
+    pub auto_rollback: bool,
+    /// Answer with the plan (200) instead of changing anything.
+    #[serde(default)]
+    pub plan: bool,
+    /// The fabric's default gate when absent.
+    #[serde(default)]
+    pub gate: Option<HealthGate>,
+}
+
+fn auto() -> UpgradeMode {
+    UpgradeMode::Auto
+}
+
+async fn change_configuration<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot)): UrlPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    let body: ChangeConfiguration = json_body(&body)?;
+    let req = ChangeConfigurationRequest {
+        service,
+        slot,
+        configuration: body.configuration.into_bytes(),
+        mode: body.mode,
+        auto_rollback: body.auto_rollback,
+        gate: body.gate,
+    };
+    if body.plan {
+        let plan = s.controller.plan_configuration_change(req).await?;
+        return Ok(Json(plan).into_response());
+    }
+    Ok(accepted(s.controller.change_configuration(req).await?))
 }
 
 /// `POST .../walk` body: Azure's Walk Upgrade Domain.
