@@ -37,6 +37,8 @@ enum Command {
     Rollback(cmd::rollback::Args),
     /// Print a deployment's event history (what the fabric did and why)
     Events(cmd::events::Args),
+    /// Change a running deployment's configuration (settings, instance counts)
+    Config(cmd::config::Args),
     /// Check a service definition and configuration; report every problem
     Validate(cmd::validate::Args),
     /// Build, inspect, verify and unpack service packages (.cspkg)
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Walk(args) => cmd::walk::run(args),
         Command::Rollback(args) => cmd::rollback::run(args),
         Command::Events(args) => cmd::events::run(args),
+        Command::Config(args) => cmd::config::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Package(args) => cmd::package::run(args),
         Command::Vhd(args) => cmd::vhd::run(args),

@@ -464,3 +464,123 @@ fn a_fabric_killed_mid_upgrade_resumes_it_without_walking_a_domain_twice() {
         .count();
     assert_eq!(completed, 1);
 }
+
+#[test]
+fn a_configuration_change_and_a_scale_in_under_load_fail_no_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = hello_app(tmp.path(), ten_web);
+    let state = tmp.path().join("state");
+    let mut fabric = Fabric::start(&state, &[app.to_str().unwrap()]);
+    fabric.wait_line("instances ready in", Duration::from_secs(1));
+    let vip = fabric.web_vip("hello");
+    let before = pids_by_id(&fabric);
+    let cscfg = std::fs::read_to_string(app.join("ServiceConfiguration.Local.cscfg")).unwrap();
+
+    // New settings: every instance keeps running and answers with them.
+    let bonjour = tmp.path().join("bonjour.cscfg");
+    std::fs::write(
+        &bonjour,
+        cscfg.replace("hello from weft", "bonjour from weft"),
+    )
+    .unwrap();
+    let load = Load::start(vip, 2);
+    let started = Instant::now();
+    let out = fabric.weft(&[
+        "config",
+        "set",
+        bonjour.to_str().unwrap(),
+        "--min-healthy-time",
+        "200ms",
+    ]);
+    let settings_wall = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (settings_sent, settings_failed, _) = load.finish();
+    assert_eq!(
+        pids_by_id(&fabric),
+        before,
+        "a configuration change recycled an instance"
+    );
+    let answers: BTreeSet<String> = (0..40)
+        .filter_map(|_| http(vip, "GET", "/", &[]))
+        .map(|(_, body)| String::from_utf8_lossy(&body).into_owned())
+        .filter_map(|b| b.split(": ").nth(1).map(|g| g.trim().to_owned()))
+        .collect();
+    assert_eq!(answers, BTreeSet::from(["bonjour from weft".to_owned()]));
+    assert_eq!(
+        settings_failed, 0,
+        "{settings_failed} of {settings_sent} requests failed"
+    );
+    let (most_down, fewest) = worst(&events(&fabric), 10);
+    assert_eq!(
+        (most_down, fewest),
+        (0, 10),
+        "an instance left the VIP for a settings change"
+    );
+
+    // Scale in from 10 to 4: the others drain and go, UD by UD.
+    let four = tmp.path().join("four.cscfg");
+    std::fs::write(&four, with_instances(&cscfg, "Web", 4)).unwrap();
+    let plan = fabric.weft(&["config", "set", four.to_str().unwrap(), "--plan"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains(
+            "  step 4: upgrade domain 4: down: Web_IN_4, Web_IN_9; ready: Web 4/4, Worker 1/1\n"
+        ),
+        "{text}"
+    );
+    let load = Load::start(vip, 2);
+    let started = Instant::now();
+    let out = fabric.weft(&[
+        "config",
+        "set",
+        four.to_str().unwrap(),
+        "--min-healthy-time",
+        "200ms",
+    ]);
+    let scale_wall = started.elapsed();
+    std::thread::sleep(Duration::from_millis(100));
+    let (scale_sent, scale_failed, _) = load.finish();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = pids_by_id(&fabric);
+    let ids: Vec<&str> = after.keys().map(String::as_str).collect();
+    assert_eq!(
+        ids,
+        [
+            "Web_IN_0",
+            "Web_IN_1",
+            "Web_IN_2",
+            "Web_IN_3",
+            "Worker_IN_0"
+        ]
+    );
+    for (id, pid) in &after {
+        assert_eq!(before[id], *pid, "{id} was recycled by the scale-in");
+    }
+    for (id, pid) in &before {
+        if !after.contains_key(id) {
+            assert!(
+                !alive(*pid),
+                "{id} (pid {pid}) still runs after the scale-in"
+            );
+        }
+    }
+    assert_eq!(
+        scale_failed, 0,
+        "{scale_failed} of {scale_sent} requests failed during the scale-in"
+    );
+    eprintln!(
+        "settings change of 10 web instances: {} ms, requests sent {settings_sent}, failed {settings_failed}; scale-in 10 → 4: {} ms, requests sent {scale_sent}, failed {scale_failed}",
+        settings_wall.as_millis(),
+        scale_wall.as_millis()
+    );
+}

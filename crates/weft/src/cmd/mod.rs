@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod completions;
+pub mod config;
 pub mod delete;
 pub mod deploy;
 pub mod events;

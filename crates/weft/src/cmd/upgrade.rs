@@ -12,7 +12,7 @@ use weft_api::Client;
 use weft_api::server::UpgradeDeployment;
 use weft_api::wire::{Accepted, PackageUploaded};
 use weft_fabric::events::{Event, EventKind};
-use weft_fabric::upgrade::{HealthGate, UpgradeMode, UpgradePlan};
+use weft_fabric::upgrade::{ChangeKind, HealthGate, UpgradeMode, UpgradePlan};
 use weft_fabric::view::{
     DeploymentView, OperationStatus, OperationView, ServiceView, UpgradeDomainState, UpgradeStatus,
 };
@@ -58,16 +58,8 @@ pub struct Args {
     /// and anything refused; change nothing
     #[arg(long)]
     pub plan: bool,
-    /// Instances of a walked upgrade domain must stay Ready this long
-    /// (e.g. 5s, 200ms)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub min_healthy_time: Option<Duration>,
-    /// An upgrade domain not healthy by then fails the health gate
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub domain_timeout: Option<Duration>,
-    /// The whole upgrade must be done by then
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub gate: GateArgs,
     /// The slot to upgrade
     #[arg(long, value_enum, default_value_t = SlotArg::Production)]
     pub slot: SlotArg,
@@ -76,6 +68,40 @@ pub struct Args {
     pub no_wait: bool,
     #[command(flatten)]
     pub connect: Connect,
+}
+
+/// The health gate of a walk (the fabric's default for what is not given).
+#[derive(Debug, clap::Args)]
+pub struct GateArgs {
+    /// Instances of a walked upgrade domain must stay Ready this long
+    /// (e.g. 5s, 200ms; default 5s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_healthy_time: Option<Duration>,
+    /// An upgrade domain not healthy by then fails the health gate
+    /// (default 5m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub domain_timeout: Option<Duration>,
+    /// The whole walk must be done by then (default 1h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+impl GateArgs {
+    pub fn gate(&self) -> Option<HealthGate> {
+        if self.min_healthy_time.is_none()
+            && self.domain_timeout.is_none()
+            && self.timeout.is_none()
+        {
+            return None;
+        }
+        let d = HealthGate::default();
+        let ms = |v: Option<Duration>, default: u64| v.map_or(default, |v| v.as_millis() as u64);
+        Some(HealthGate {
+            min_healthy_ms: ms(self.min_healthy_time, d.min_healthy_ms),
+            domain_timeout_ms: ms(self.domain_timeout, d.domain_timeout_ms),
+            timeout_ms: ms(self.timeout, d.timeout_ms),
+        })
+    }
 }
 
 /// `200ms`, `5s`, `2m`, `1h`, or a number of seconds.
@@ -109,20 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let configuration = std::fs::read_to_string(&app.config)
         .with_context(|| format!("cannot read {} as text", app.config.display()))?;
     let uploaded: PackageUploaded = client.post_bytes("/v1/packages", &package)?;
-    let gate = if args.min_healthy_time.is_some()
-        || args.domain_timeout.is_some()
-        || args.timeout.is_some()
-    {
-        let d = HealthGate::default();
-        let ms = |v: Option<Duration>, default: u64| v.map_or(default, |v| v.as_millis() as u64);
-        Some(HealthGate {
-            min_healthy_ms: ms(args.min_healthy_time, d.min_healthy_ms),
-            domain_timeout_ms: ms(args.domain_timeout, d.domain_timeout_ms),
-            timeout_ms: ms(args.timeout, d.timeout_ms),
-        })
-    } else {
-        None
-    };
+    let gate = args.gate.gate();
     let body = UpgradeDeployment {
         package: uploaded.digest,
         configuration,
@@ -185,10 +198,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The plan as text: one block per step.
+/// The plan as text: one line per step.
 pub fn render_plan(plan: &UpgradePlan) -> String {
+    let what = match plan.kind {
+        ChangeKind::Upgrade => "upgrade",
+        ChangeKind::Configuration => "configuration change",
+    };
     let mut out = format!(
-        "{} upgrade over {} upgrade domain(s){}\n",
+        "{} {what} over {} upgrade domain(s){}\n",
         plan.mode,
         plan.upgrade_domain_count,
         plan.role
@@ -198,10 +215,20 @@ pub fn render_plan(plan: &UpgradePlan) -> String {
     );
     for (n, step) in plan.steps.iter().enumerate() {
         let uds: Vec<String> = step.upgrade_domains.iter().map(u32::to_string).collect();
-        let down = if step.instances.is_empty() {
+        let mut parts = Vec::new();
+        for (what, ids) in [
+            ("down", &step.instances),
+            ("new", &step.added),
+            ("settings in place", &step.changed_in_place),
+        ] {
+            if !ids.is_empty() {
+                parts.push(format!("{what}: {}", ids.join(", ")));
+            }
+        }
+        let down = if parts.is_empty() {
             "nothing changes".to_owned()
         } else {
-            format!("down: {}", step.instances.join(", "))
+            parts.join("; ")
         };
         let capacity: Vec<String> = step
             .capacity
@@ -233,8 +260,12 @@ pub fn render_status(s: &UpgradeStatus) -> String {
         UpgradeDomainState::Before => "Before",
         UpgradeDomainState::During => "During",
     };
+    let what = match s.change {
+        ChangeKind::Upgrade => "upgrade",
+        ChangeKind::Configuration => "configuration change",
+    };
     let mut line = format!(
-        "upgrade: {}, upgrade domain {} {state} (walked [{}] of {})",
+        "{what}: {}, upgrade domain {} {state} (walked [{}] of {})",
         s.upgrade_type,
         s.current_upgrade_domain,
         walked.join(","),

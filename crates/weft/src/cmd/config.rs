@@ -1,0 +1,127 @@
+//! `weft config set C`: Azure's Change Deployment Configuration — the
+//! running package with a new configuration, walked by upgrade domain:
+//! changed settings reach the running instances in place (Changing /
+//! Changed on the runtime endpoint), a changed instance count scales out or
+//! in (draining first).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use weft_api::server::ChangeConfiguration;
+use weft_api::wire::Accepted;
+use weft_fabric::upgrade::UpgradePlan;
+
+use super::app::Connect;
+use super::deploy::SlotArg;
+use super::upgrade::{GateArgs, ModeArg, follow, last_event, pick_service, render_plan};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Change a running deployment's configuration to the .cscfg given
+    Set(SetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SetArgs {
+    /// The new service configuration (.cscfg)
+    #[arg(value_name = "CSCFG")]
+    pub config: PathBuf,
+    /// The service (default: the fabric's only one)
+    #[arg(long)]
+    pub service: Option<String>,
+    /// The slot
+    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
+    pub slot: SlotArg,
+    /// How to walk the upgrade domains
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    pub mode: ModeArg,
+    /// Restore an upgrade domain whose health gate fails
+    #[arg(long)]
+    pub auto_rollback: bool,
+    /// Print what each step changes and the Ready capacity left; change
+    /// nothing
+    #[arg(long)]
+    pub plan: bool,
+    #[command(flatten)]
+    pub gate: GateArgs,
+    /// Return once the change is accepted
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Sub::Set(args) => set(args),
+    }
+}
+
+fn set(args: SetArgs) -> anyhow::Result<ExitCode> {
+    let configuration = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("cannot read {} as text", args.config.display()))?;
+    let client = args.connect.client()?;
+    let service = pick_service(&client, args.service)?;
+    let body = serde_json::to_vec(&ChangeConfiguration {
+        configuration,
+        mode: args.mode.into(),
+        auto_rollback: args.auto_rollback,
+        plan: args.plan,
+        gate: args.gate.gate(),
+    })?;
+    let path = format!(
+        "/v1/services/{service}/deployments/{}/configuration",
+        args.slot.as_str()
+    );
+    if args.plan {
+        let plan: UpgradePlan = client.post_bytes(&path, &body)?;
+        print!("{}", render_plan(&plan));
+        return Ok(if plan.refused.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let after = last_event(&client, &service, args.slot)?;
+    let started = Instant::now();
+    let accepted: Accepted = client.post_bytes(&path, &body)?;
+    println!(
+        "configuration change of {service} ({}) accepted: operation {}",
+        args.slot.as_str(),
+        accepted.operation_id
+    );
+    if args.mode == ModeArg::Manual {
+        println!(
+            "manual mode: walk each upgrade domain in order with `weft walk <ud>`, starting with `weft walk 0`"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let done = follow(
+        &client,
+        &accepted.operation_id,
+        &service,
+        args.slot,
+        after,
+        "changing the configuration",
+    )?;
+    for m in &done.messages {
+        println!("note: {m}");
+    }
+    println!(
+        "configuration of {service} ({}) changed in {} ms",
+        args.slot.as_str(),
+        started.elapsed().as_millis()
+    );
+    Ok(ExitCode::SUCCESS)
+}
