@@ -98,15 +98,20 @@ async fn one_way(
     one_finished: &AtomicBool,
     activity: &AtomicU64,
 ) -> io::Result<u64> {
-    // read_buf fills the spare capacity: the buffer is never zeroed.
-    let mut buf: Vec<u8> = Vec::with_capacity(FIRST_BUFFER);
+    let mut size = FIRST_BUFFER;
     let mut pipe: Option<Pipe> = None;
     let mut total = 0u64;
     loop {
         let n = if let Some(pipe) = &pipe {
             pipe.forward(from.as_ref(), to.as_ref()).await?
         } else {
-            buf.clear();
+            // No buffer is held while the peer is quiet: an idle connection
+            // costs its task and sockets only. The allocator hands the same
+            // block back at once, and read_buf fills spare capacity, so the
+            // buffer is never zeroed either.
+            let source: &TcpStream = from.as_ref();
+            std::future::poll_fn(|cx| source.poll_read_ready(cx)).await?;
+            let mut buf: Vec<u8> = Vec::with_capacity(size);
             let n = from.read_buf(&mut buf).await?;
             if n > 0 {
                 to.write_all(&buf).await?;
@@ -121,17 +126,13 @@ async fn one_way(
             return Ok(total);
         }
         total += n as u64;
-        if pipe.is_none() && n == buf.capacity() {
-            if n < MAX_BUFFER {
-                // A full read: the peer is sending in bulk. A new, larger
-                // buffer (nothing to keep from the old one).
-                buf = Vec::with_capacity((2 * n).min(MAX_BUFFER));
+        if pipe.is_none() && n >= size {
+            if size < MAX_BUFFER {
+                // A full read: the peer is sending in bulk.
+                size = (2 * size).min(MAX_BUFFER);
             } else {
                 match Pipe::new() {
-                    Ok(p) => {
-                        pipe = Some(p);
-                        buf = Vec::new();
-                    }
+                    Ok(p) => pipe = Some(p),
                     Err(e) => debug!(error = %e, "no pipe for splice, copying"),
                 }
             }
