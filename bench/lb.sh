@@ -7,10 +7,11 @@
 # keep-alive, a new connection per request (Connection: close), and bulk
 # (keep-alive, 1 MiB responses, 8 connections).
 # Prints requests/s, MiB/s, p50, p99, the proxies' CPU time per request,
-# and the ratios weft vs haproxy.
+# and the ratios weft vs haproxy; then each proxy's memory per idle
+# keep-alive connection (3000 connections held open, python3).
 #
 # Usage: bench/lb.sh [SECONDS (10)] [CONNECTIONS (64)] [PROXY_THREADS (1)] [ROUNDS (2)]
-# Installs haproxy and wrk with apt-get if missing. Every run of a round is
+# Installs haproxy, wrk and python3 with apt-get if missing. Every run of a round is
 # interleaved (direct, haproxy, weft), the best round of each is reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ haproxy_port=18082
 need=()
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v wrk >/dev/null || need+=(wrk)
+command -v python3 >/dev/null || need+=(python3)
 if ((${#need[@]})); then
   echo "installing ${need[*]} with apt-get..."
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null \
@@ -160,3 +162,26 @@ for mode in keepalive close bulk; do
   awk -v m="$mode" -v hr="$hr" -v wr="$wr" -v h5="$hp50" -v w5="$wp50" -v h9="$hp99" -v w9="$wp99" -v hc="$hcpu" -v wc="$wcpu" \
     'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", m, wr / hr, h5 / w5, h9 / w9, hc / wc }'
 done
+
+echo
+python3 - "$weft_pid" "$haproxy_pid" "$weft_port" "$haproxy_port" <<'PY'
+import socket, sys
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
+weft_pid, haproxy_pid, weft_port, haproxy_port = sys.argv[1:]
+n = 3000
+print(f"| memory with {n} idle keep-alive connections | RSS growth KiB | bytes/connection |")
+print("|---|---|---|")
+for name, pid, port in (("haproxy", haproxy_pid, haproxy_port), ("weft", weft_pid, weft_port)):
+    before = rss_kib(pid)
+    conns = [socket.create_connection(("127.0.0.1", int(port))) for _ in range(n)]
+    for c in conns:
+        c.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+    for c in conns:
+        c.recv(4096)
+    grown = rss_kib(pid) - before
+    print(f"| {name} | {grown} | {grown * 1024 // n} |")
+    for c in conns:
+        c.close()
+PY
