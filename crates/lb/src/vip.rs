@@ -183,6 +183,7 @@ impl Vip {
     /// until `timeout`, when its remaining connections are closed. Meant for
     /// a backend already removed with [`Vip::set_backends`] (a backend still
     /// in the set keeps receiving connections, and may never be idle).
+    /// Connections are counted by backend id, whatever address they went to.
     pub async fn drain(&self, id: &str, timeout: Duration) -> DrainReport {
         let shared = &self.handle.shared;
         let deadline = Instant::now() + timeout;
