@@ -2,13 +2,13 @@
 //! path or continuation token: the parsers never panic, and an entity that
 //! parses stays within Azure's limits.
 #![no_main]
-use weft_storage::table::{batch, edm, keys};
+use weft_storage::table::{batch, edm, keys, stored};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(e) = edm::parse_entity(data) {
         assert!(e.props.len() + 3 <= edm::MAX_PROPERTIES);
-        let stored = edm::encode_props(&e.props);
-        let back = edm::decode_props(&stored).expect("stored properties decode");
+        let bytes = stored::encode(&e.props);
+        let back = stored::decode(&bytes).expect("stored properties decode");
         assert_eq!(back.len(), e.props.len());
     }
     let _ = batch::parse("multipart/mixed; boundary=batch_1", data);

@@ -51,6 +51,10 @@ pub const INLINE_MAX: u64 = 64 * 1024;
 /// The metadata database and the data directory.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Read-only connections for long scans (table queries), so a scan
+    /// never holds up writers (WAL lets readers and the writer overlap).
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
     blobs_dir: PathBuf,
     tmp_dir: PathBuf,
 }
@@ -88,11 +92,29 @@ impl Store {
             source,
         })?;
         schema::init(&conn).map_err(|source| StorageError::OpenDatabase {
-            path: db_path,
+            path: db_path.clone(),
             source,
         })?;
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let readers = (0..n)
+            .map(|_| {
+                let r = Connection::open_with_flags(
+                    &db_path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                r.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(r))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|source| StorageError::OpenDatabase {
+                path: db_path,
+                source,
+            })?;
         Ok(Store {
             conn: Mutex::new(conn),
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
             blobs_dir,
             tmp_dir,
         })
@@ -100,6 +122,20 @@ impl Store {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A read-only connection (a free one if any, else the next in turn).
+    pub(crate) fn read_lock(&self) -> MutexGuard<'_, Connection> {
+        for r in &self.readers {
+            if let Ok(g) = r.try_lock() {
+                return g;
+            }
+        }
+        let i = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.readers.len();
+        self.readers[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A fresh path in `tmp/` to stream an upload into.

@@ -11,12 +11,13 @@ use super::{Store, db};
 use crate::api_error::ApiError;
 use crate::table::edm::{self, Entity, Value};
 use crate::table::filter::{Filter, KeyBounds, KeyRange};
+use crate::table::stored;
 use crate::xml::SignedIdentifier;
 
-/// Most rows one query request looks at before it returns what it has
-/// with a continuation token (so a selective filter over a big table
-/// never holds the store for long).
-pub const SCAN_BUDGET: usize = 5000;
+/// How long one query request scans before it returns what it has with a
+/// continuation token (Azure stops at five seconds; a selective filter
+/// over a big table then answers in pages, some of them empty).
+pub const SCAN_BUDGET: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// An `If-Match` condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,19 +123,61 @@ fn etags_equal(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-fn read_entity(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, i64, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+fn corrupt(pk: &str, rk: &str, e: stored::Corrupt) -> ApiError {
+    ApiError::internal(format!("stored entity {pk}/{rk} is damaged: {}", e.0))
 }
 
-fn to_entity((pk, rk, ts, props): (String, String, i64, String)) -> Result<Entity, ApiError> {
-    let props = edm::decode_props(&props)
-        .map_err(|e| ApiError::internal(format!("stored entity {pk}/{rk}: {e}")))?;
-    Ok(Entity {
-        partition_key: pk,
-        row_key: rk,
-        timestamp: ts,
-        props,
-    })
+/// A row as SQLite hands it over, not yet decoded.
+struct RawRow<'a> {
+    pk: &'a str,
+    rk: &'a str,
+    ts: i64,
+    props: &'a [u8],
+}
+
+impl<'a> RawRow<'a> {
+    fn of(row: &'a rusqlite::Row<'_>) -> rusqlite::Result<RawRow<'a>> {
+        let text = |i: usize| -> rusqlite::Result<&'a str> {
+            row.get_ref(i)?.as_str().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    i,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })
+        };
+        Ok(RawRow {
+            pk: text(0)?,
+            rk: text(1)?,
+            ts: row.get(2)?,
+            props: row.get_ref(3)?.as_bytes().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                )
+            })?,
+        })
+    }
+
+    /// One property, decoding only that one.
+    fn get(&self, name: &str) -> Result<Option<Value>, stored::Corrupt> {
+        Ok(match name {
+            "PartitionKey" => Some(Value::String(self.pk.to_string())),
+            "RowKey" => Some(Value::String(self.rk.to_string())),
+            "Timestamp" => Some(Value::DateTime(self.ts)),
+            _ => stored::find(self.props, name)?,
+        })
+    }
+
+    fn entity(&self) -> Result<Entity, ApiError> {
+        Ok(Entity {
+            partition_key: self.pk.to_string(),
+            row_key: self.rk.to_string(),
+            timestamp: self.ts,
+            props: stored::decode(self.props).map_err(|e| corrupt(self.pk, self.rk, e))?,
+        })
+    }
 }
 
 fn push_range(sql: &mut String, args: &mut Vec<String>, column: &str, r: &KeyRange) {
@@ -321,7 +364,7 @@ impl Store {
         table: &str,
         q: &EntityQuery<'_>,
     ) -> Result<EntityPage, ApiError> {
-        let conn = self.lock();
+        let conn = self.read_lock();
         table_name(&conn, account, table)?;
         let bounds = q.filter.map(Filter::key_bounds).unwrap_or_default();
         let mut args = vec![account.to_string(), table_key(table)];
@@ -345,19 +388,36 @@ impl Store {
             .query(rusqlite::params_from_iter(args.iter()))
             .map_err(db)?;
         let mut entities = Vec::new();
-        let mut scanned = 0;
+        let started = std::time::Instant::now();
+        let mut scanned = 0u64;
         while let Some(row) = rows.next().map_err(db)? {
-            let raw = read_entity(row).map_err(db)?;
-            if entities.len() == q.top || scanned == SCAN_BUDGET {
+            let raw = RawRow::of(row).map_err(db)?;
+            let out_of_time = scanned % 256 == 255 && started.elapsed() > SCAN_BUDGET;
+            if entities.len() == q.top || out_of_time {
                 return Ok(EntityPage {
                     entities,
-                    next: Some((raw.0, raw.1)),
+                    next: Some((raw.pk.to_string(), raw.rk.to_string())),
                 });
             }
             scanned += 1;
-            let e = to_entity(raw)?;
-            if q.filter.is_none_or(|f| f.matches(&|n| e.get(n))) {
-                entities.push(e);
+            let matched = match q.filter {
+                None => true,
+                Some(f) => {
+                    let damaged = std::cell::Cell::new(None);
+                    let m = f.matches(&|n| {
+                        raw.get(n).unwrap_or_else(|e| {
+                            damaged.set(Some(e));
+                            None
+                        })
+                    });
+                    if let Some(e) = damaged.take() {
+                        return Err(corrupt(raw.pk, raw.rk, e));
+                    }
+                    m
+                }
+            };
+            if matched {
+                entities.push(raw.entity()?);
             }
         }
         Ok(EntityPage {
@@ -383,15 +443,16 @@ fn get(
     pk: &str,
     rk: &str,
 ) -> Result<Option<Entity>, ApiError> {
-    let raw = conn
+    let mut stmt = conn
         .prepare_cached(
             "SELECT pk, rk, ts, props FROM entities WHERE account=?1 AND tbl=?2 AND pk=?3 AND rk=?4",
         )
-        .map_err(db)?
-        .query_row(params![account, tkey, pk, rk], read_entity)
-        .optional()
         .map_err(db)?;
-    raw.map(to_entity).transpose()
+    let mut rows = stmt.query(params![account, tkey, pk, rk]).map_err(db)?;
+    match rows.next().map_err(db)? {
+        Some(row) => RawRow::of(row).map_err(db)?.entity().map(Some),
+        None => Ok(None),
+    }
 }
 
 fn check(current: &Entity, cond: &IfMatch) -> Result<(), ApiError> {
@@ -413,7 +474,7 @@ fn put(conn: &Connection, account: &str, tkey: &str, e: &Entity) -> Result<(), A
         e.partition_key,
         e.row_key,
         e.timestamp,
-        edm::encode_props(&e.props)
+        stored::encode(&e.props)
     ])
     .map_err(db)?;
     Ok(())

@@ -343,74 +343,10 @@ fn check_limits(e: &Incoming) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Encodes properties for the database: `[[name, tag, value], ...]`.
-pub fn encode_props(props: &[(String, Value)]) -> String {
-    let arr: Vec<Json> = props
-        .iter()
-        .map(|(n, v)| {
-            let (tag, val) = match v {
-                Value::String(s) => ("s", Json::String(s.clone())),
-                Value::Int32(i) => ("i", Json::Number((*i).into())),
-                Value::Int64(i) => ("l", Json::String(i.to_string())),
-                Value::Double(d) => ("d", Json::String(format!("{:?}", d.to_bits()))),
-                Value::Bool(b) => ("b", Json::Bool(*b)),
-                Value::DateTime(t) => ("t", Json::String(t.to_string())),
-                Value::Guid(g) => ("g", Json::String(g.hyphenated().to_string())),
-                Value::Binary(b) => ("x", Json::String(STANDARD.encode(b))),
-            };
-            Json::Array(vec![Json::String(n.clone()), Json::String(tag.into()), val])
-        })
-        .collect();
-    Json::Array(arr).to_string()
-}
-
-/// Decodes what [`encode_props`] wrote.
-pub fn decode_props(s: &str) -> Result<Vec<(String, Value)>, String> {
-    let Json::Array(items) = serde_json::from_str(s).map_err(|e| e.to_string())? else {
-        return Err("stored properties are not an array".into());
-    };
-    items
-        .into_iter()
-        .map(|item| {
-            let Json::Array(mut parts) = item else {
-                return Err("stored property is not an array".to_string());
-            };
-            if parts.len() != 3 {
-                return Err("stored property has the wrong shape".into());
-            }
-            let val = parts.pop().unwrap_or(Json::Null);
-            let tag = parts.pop().unwrap_or(Json::Null);
-            let name = match parts.pop() {
-                Some(Json::String(n)) => n,
-                _ => return Err("stored property has no name".into()),
-            };
-            let text = || val.as_str().map(str::to_string).ok_or("not a string");
-            let v = match tag.as_str() {
-                Some("s") => Value::String(text()?),
-                Some("i") => Value::Int32(
-                    val.as_i64()
-                        .and_then(|i| i32::try_from(i).ok())
-                        .ok_or("bad int32")?,
-                ),
-                Some("l") => Value::Int64(text()?.parse().map_err(|_| "bad int64")?),
-                Some("d") => {
-                    Value::Double(f64::from_bits(text()?.parse().map_err(|_| "bad double")?))
-                }
-                Some("b") => Value::Bool(val.as_bool().ok_or("bad bool")?),
-                Some("t") => Value::DateTime(text()?.parse().map_err(|_| "bad datetime")?),
-                Some("g") => Value::Guid(uuid::Uuid::parse_str(&text()?).map_err(|_| "bad guid")?),
-                Some("x") => Value::Binary(STANDARD.decode(text()?).map_err(|_| "bad binary")?),
-                _ => return Err("unknown stored type".into()),
-            };
-            Ok((name, v))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::datetime::{MIN_TICKS, format_datetime};
+    use crate::table::datetime::format_datetime;
 
     #[test]
     fn annotated_values_parse_to_their_types() {
@@ -477,29 +413,5 @@ mod tests {
             .map(|i| format!(r#""P{i}":"{}""#, "x".repeat(30_000)))
             .collect();
         assert_eq!(code(&format!("{{{}}}", huge.join(","))), "EntityTooLarge");
-    }
-
-    #[test]
-    fn storage_form_round_trips_every_type() {
-        let props = vec![
-            ("s".to_string(), Value::String("x\"y".into())),
-            ("i".into(), Value::Int32(-5)),
-            ("l".into(), Value::Int64(i64::MIN)),
-            ("d".into(), Value::Double(f64::NAN)),
-            ("d2".into(), Value::Double(-0.1)),
-            ("b".into(), Value::Bool(false)),
-            ("t".into(), Value::DateTime(MIN_TICKS)),
-            ("g".into(), Value::Guid(uuid::Uuid::nil())),
-            ("x".into(), Value::Binary(vec![255, 0])),
-        ];
-        let back = decode_props(&encode_props(&props)).unwrap();
-        assert_eq!(back.len(), props.len());
-        for ((n1, v1), (n2, v2)) in props.iter().zip(&back) {
-            assert_eq!(n1, n2);
-            match (v1, v2) {
-                (Value::Double(a), Value::Double(b)) => assert_eq!(a.to_bits(), b.to_bits()),
-                _ => assert_eq!(v1, v2),
-            }
-        }
     }
 }

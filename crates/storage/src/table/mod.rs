@@ -15,6 +15,7 @@ mod entities;
 pub mod filter;
 pub mod format;
 pub mod keys;
+pub mod stored;
 mod tables;
 
 use std::sync::Arc;
