@@ -111,6 +111,14 @@ impl BackendSet {
         entry.suspect_until_ms.store(until, Ordering::Relaxed);
     }
 
+    /// Marks `backend` suspect, if it is still in the list: it accepted the
+    /// connection but failed before answering.
+    pub(crate) fn suspect_backend(&self, backend: &Backend) {
+        if let Some(entry) = self.snapshot().iter().find(|e| e.backend == *backend) {
+            self.suspect(entry);
+        }
+    }
+
     /// Marks `entry` healthy after a successful connect.
     pub(crate) fn healthy(&self, entry: &Entry) {
         if entry.suspect_until_ms.load(Ordering::Relaxed) != 0 {

@@ -13,6 +13,11 @@
 //!   [`VipConfig::connect_timeout`] is skipped and the next one tried, so the
 //!   client never sees it; only when every backend fails (or the set is empty)
 //!   is the client connection closed, and counted in [`VipStats::no_backend`];
+//! - a backend that accepts the connection but closes or fails before
+//!   sending its first byte (an instance killed with the request queued) is
+//!   replaced by the next one, with the client's bytes so far (up to 64 KiB)
+//!   sent again, counted in [`VipStats::replayed`]; once a backend has
+//!   answered, the connection is committed to it;
 //! - changing the set never touches an established connection; a removed
 //!   backend gets no new connection from the moment `set_backends` returns;
 //! - bytes are relayed unchanged in both directions with `TCP_NODELAY` on both
@@ -49,6 +54,7 @@
 mod access;
 mod backend;
 mod error;
+mod first;
 mod proxy;
 mod registry;
 mod splice;

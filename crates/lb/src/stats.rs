@@ -22,6 +22,9 @@ pub struct VipStats {
     /// Client connections closed because the access control list refuses
     /// the client's address.
     pub denied: u64,
+    /// Backends that accepted a connection but closed or failed before
+    /// sending a byte; the client's bytes went to the next backend.
+    pub replayed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +36,7 @@ pub(crate) struct Counters {
     pub(crate) cut: AtomicU64,
     pub(crate) idle_closed: AtomicU64,
     pub(crate) denied: AtomicU64,
+    pub(crate) replayed: AtomicU64,
 }
 
 impl Counters {
@@ -49,6 +53,7 @@ impl Counters {
             cut: self.cut.load(Ordering::Relaxed),
             idle_closed: self.idle_closed.load(Ordering::Relaxed),
             denied: self.denied.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
         }
     }
 }

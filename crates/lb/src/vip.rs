@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 use crate::access::AccessControl;
 use crate::backend::{Backend, BackendSet, Distribution};
 use crate::error::LbError;
+use crate::first;
 use crate::proxy::{self, Ended};
 use crate::registry::{Registry, TaskGuard, Tracked};
 use crate::stats::{Counters, DrainReport, VipStats};
@@ -323,15 +324,54 @@ async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: 
         debug!(vip = %shared.local_addr, %peer, error = %e, "client gone before relaying");
         return;
     }
-    let Some((backend, upstream, tracked)) = connect(&shared, peer).await else {
-        Counters::bump(&shared.counters.no_backend);
-        if shared.no_backend_warning_due() {
-            let stats = shared.counters.snapshot();
-            warn!(vip = %shared.local_addr, %peer, backends = shared.backends.snapshot().len(), no_backend_total = stats.no_backend, "no backend could take the connection, closing it");
-        } else {
-            debug!(vip = %shared.local_addr, %peer, "no backend could take the connection, closing it");
+    // Until a backend answers, one that fails is replaced by the next with
+    // the client's bytes replayed (see `first`).
+    let mut client = client;
+    let mut failed = Vec::new();
+    let mut head = first::Head::default();
+    let (backend, upstream, tracked) = loop {
+        let Some((backend, mut upstream, tracked)) = connect(&shared, peer, &mut failed).await
+        else {
+            Counters::bump(&shared.counters.no_backend);
+            if shared.no_backend_warning_due() {
+                let stats = shared.counters.snapshot();
+                warn!(vip = %shared.local_addr, %peer, backends = shared.backends.snapshot().len(), no_backend_total = stats.no_backend, "no backend could take the connection, closing it");
+            } else {
+                debug!(vip = %shared.local_addr, %peer, "no backend could take the connection, closing it");
+            }
+            return;
+        };
+        let exchange = first::exchange(&mut client, &mut upstream, &mut head);
+        let outcome = tokio::select! {
+            outcome = async {
+                match shared.config.idle_timeout {
+                    Some(t) => tokio::time::timeout(t, exchange).await.ok(),
+                    None => Some(exchange.await),
+                }
+            } => outcome,
+            () = tracked.cut() => {
+                Counters::bump(&shared.counters.cut);
+                debug!(vip = %shared.local_addr, %peer, backend = %backend.id, "connection cut before the backend answered");
+                return;
+            }
+        };
+        match outcome {
+            Some(first::First::Answered | first::First::Committed) => {
+                break (backend, upstream, tracked);
+            }
+            Some(first::First::BackendFailed(e)) => {
+                Counters::bump(&shared.counters.replayed);
+                debug!(vip = %shared.local_addr, %peer, backend = %backend.id, error = %e, "backend failed before answering, replaying to the next");
+                shared.backends.suspect_backend(&backend);
+                failed.push(backend);
+            }
+            Some(first::First::ClientGone) => return,
+            None => {
+                Counters::bump(&shared.counters.idle_closed);
+                debug!(vip = %shared.local_addr, %peer, backend = %backend.id, "idle before the backend answered, closed");
+                return;
+            }
         }
-        return;
     };
     Counters::bump(&shared.counters.proxied);
     tokio::select! {
@@ -362,8 +402,8 @@ const SET_CHANGE_RETRIES: usize = 8;
 async fn connect(
     shared: &Arc<Shared>,
     client: SocketAddr,
+    failed: &mut Vec<Backend>,
 ) -> Option<(Backend, TcpStream, Tracked)> {
-    let mut failed: Vec<Backend> = Vec::new();
     'set: for _ in 0..SET_CHANGE_RETRIES {
         let list = shared.backends.snapshot();
         let order = shared

@@ -583,3 +583,106 @@ async fn every_concurrent_close_returns_only_once_the_port_is_free() {
         again.close().await;
     }
 }
+
+/// A backend that accepts, reads what the client sent, and then dies
+/// without a byte of answer (an instance killed with a request queued).
+async fn dies_before_answering(id: &str) -> (weft_lb::Backend, tokio::task::JoinHandle<Vec<u8>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut got = vec![0u8; 64];
+        let n = conn.read(&mut got).await.unwrap();
+        got.truncate(n);
+        // Reset, as a killed process's socket would be.
+        conn.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(conn);
+        got
+    });
+    (
+        weft_lb::Backend {
+            id: id.into(),
+            addr,
+        },
+        task,
+    )
+}
+
+/// A backend that answers every request line with `<id>: <line>` and closes.
+async fn answers(id: &'static str) -> weft_lb::Backend {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+                conn.write_all(format!("{id}: {line}").as_bytes())
+                    .await
+                    .ok();
+                conn.shutdown().await.ok();
+            });
+        }
+    });
+    weft_lb::Backend {
+        id: id.into(),
+        addr,
+    }
+}
+
+#[tokio::test]
+async fn a_backend_that_dies_before_answering_is_replaced_and_the_request_replayed() {
+    let (dying, got) = dies_before_answering("Dying").await;
+    let healthy = answers("Healthy").await;
+    let vip = vip().await;
+    // The dying backend first in round-robin order.
+    vip.set_backends(vec![dying, healthy]);
+    let mut client = TcpStream::connect(vip.local_addr()).await.unwrap();
+    client.write_all(b"GET /\n").await.unwrap();
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).await.unwrap();
+    assert_eq!(
+        got.await.unwrap(),
+        b"GET /\n",
+        "the first backend got the request"
+    );
+    assert_eq!(
+        answer, "Healthy: GET /\n",
+        "the client got the next backend's answer"
+    );
+    let stats = vip.stats();
+    assert_eq!((stats.replayed, stats.no_backend), (1, 0), "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_backend_that_answered_is_never_replaced() {
+    // Answers part of a response, then resets: the client sees the cut.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = conn.read(&mut buf).await;
+        conn.write_all(b"partial").await.unwrap();
+        conn.set_linger(Some(Duration::ZERO)).unwrap();
+    });
+    let healthy = answers("Healthy").await;
+    let vip = vip().await;
+    vip.set_backends(vec![
+        weft_lb::Backend {
+            id: "Partial".into(),
+            addr,
+        },
+        healthy,
+    ]);
+    let mut client = TcpStream::connect(vip.local_addr()).await.unwrap();
+    client.write_all(b"GET /\n").await.unwrap();
+    let mut answer = Vec::new();
+    let _ = client.read_to_end(&mut answer).await;
+    assert_eq!(answer, b"partial");
+    assert_eq!(vip.stats().replayed, 0);
+}
