@@ -40,6 +40,12 @@ pub async fn bind(
         endpoint: describe(plan),
         source,
     };
+    // An http endpoint speaks request/response: a request in flight on an
+    // instance that dies goes to the next instance instead of failing.
+    let config = &VipConfig {
+        replay_in_flight: plan.protocol == "http",
+        ..config.clone()
+    };
     let mut candidates = vec![plan.requested_port];
     candidates.extend(previous.filter(|p| *p != plan.requested_port));
     let mut bound = None;

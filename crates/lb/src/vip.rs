@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,6 +44,12 @@ pub struct VipConfig {
     /// Who may connect at first (see [`Vip::set_access_control`]): everyone
     /// by default.
     pub access_control: AccessControl,
+    /// For request/response protocols (HTTP endpoints): when a backend dies
+    /// with the client's latest request unanswered, on a connection that
+    /// already carried earlier requests, send that request to the next
+    /// backend and go on (up to 64 KiB of request). Off by default: replaying
+    /// the middle of a stateful TCP session to a new backend would be wrong.
+    pub replay_in_flight: bool,
 }
 
 impl Default for VipConfig {
@@ -53,6 +60,7 @@ impl Default for VipConfig {
             idle_timeout: Some(Duration::from_secs(4 * 60)),
             distribution: Distribution::RoundRobin,
             access_control: AccessControl::permit_all(),
+            replay_in_flight: false,
         }
     }
 }
@@ -374,19 +382,57 @@ async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr, _task: 
         }
     };
     Counters::bump(&shared.counters.proxied);
-    tokio::select! {
-        relayed = proxy::relay(client, upstream, shared.config.idle_timeout) => match relayed {
-            Ok(Ended::Finished(up, down)) => debug!(vip = %shared.local_addr, %peer, backend = %backend.id, up, down, "connection ended"),
-            Ok(Ended::Idle) => {
-                Counters::bump(&shared.counters.idle_closed);
-                debug!(vip = %shared.local_addr, %peer, backend = %backend.id, "idle connection closed");
+    let (mut backend, mut upstream, mut tracked) = (backend, upstream, tracked);
+    let in_flight = shared
+        .config
+        .replay_in_flight
+        .then(proxy::InFlight::default);
+    loop {
+        tokio::select! {
+            relayed = proxy::relay(&mut client, &mut upstream, shared.config.idle_timeout, in_flight.as_ref()) => match relayed {
+                Ok(Ended::Finished(up, down)) => debug!(vip = %shared.local_addr, %peer, backend = %backend.id, up, down, "connection ended"),
+                Ok(Ended::Idle) => {
+                    Counters::bump(&shared.counters.idle_closed);
+                    debug!(vip = %shared.local_addr, %peer, backend = %backend.id, "idle connection closed");
+                }
+                Ok(Ended::BackendLost) => {
+                    // The backend died with a request unanswered: the next
+                    // backend gets the request, the connection goes on.
+                    let Some((bytes, client_done)) = in_flight.as_ref().and_then(proxy::InFlight::take) else {
+                        return;
+                    };
+                    shared.backends.suspect_backend(&backend);
+                    failed.push(backend.clone());
+                    Counters::bump(&shared.counters.replayed);
+                    debug!(vip = %shared.local_addr, %peer, backend = %backend.id, "backend lost with a request in flight, replaying to the next");
+                    let Some((next, mut next_stream, next_tracked)) = connect(&shared, peer, &mut failed).await else {
+                        Counters::bump(&shared.counters.no_backend);
+                        return;
+                    };
+                    let replayed = async {
+                        next_stream.write_all(&bytes).await?;
+                        if client_done {
+                            next_stream.shutdown().await?;
+                        }
+                        io::Result::Ok(())
+                    };
+                    if replayed.await.is_err() {
+                        return;
+                    }
+                    if let Some(t) = &in_flight {
+                        t.restore(bytes, client_done);
+                    }
+                    (backend, upstream, tracked) = (next, next_stream, next_tracked);
+                    continue;
+                }
+                Err(e) => debug!(vip = %shared.local_addr, %peer, backend = %backend.id, error = %e, "connection ended with an error"),
+            },
+            () = tracked.cut() => {
+                Counters::bump(&shared.counters.cut);
+                debug!(vip = %shared.local_addr, %peer, backend = %backend.id, "connection cut");
             }
-            Err(e) => debug!(vip = %shared.local_addr, %peer, backend = %backend.id, error = %e, "connection ended with an error"),
-        },
-        () = tracked.cut() => {
-            Counters::bump(&shared.counters.cut);
-            debug!(vip = %shared.local_addr, %peer, backend = %backend.id, "connection cut");
         }
+        return;
     }
 }
 

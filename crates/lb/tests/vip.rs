@@ -595,7 +595,7 @@ async fn dies_before_answering(id: &str) -> (weft_lb::Backend, tokio::task::Join
         let n = conn.read(&mut got).await.unwrap();
         got.truncate(n);
         // Reset, as a killed process's socket would be.
-        conn.set_linger(Some(Duration::ZERO)).unwrap();
+        conn.set_zero_linger().unwrap();
         drop(conn);
         got
     });
@@ -668,7 +668,7 @@ async fn a_backend_that_answered_is_never_replaced() {
         let mut buf = [0u8; 64];
         let _ = conn.read(&mut buf).await;
         conn.write_all(b"partial").await.unwrap();
-        conn.set_linger(Some(Duration::ZERO)).unwrap();
+        conn.set_zero_linger().unwrap();
     });
     let healthy = answers("Healthy").await;
     let vip = vip().await;
@@ -685,4 +685,90 @@ async fn a_backend_that_answered_is_never_replaced() {
     let _ = client.read_to_end(&mut answer).await;
     assert_eq!(answer, b"partial");
     assert_eq!(vip.stats().replayed, 0);
+}
+
+/// Answers every line with `<id>: <line>` on the same connection.
+async fn answers_each_line(id: &'static str, die_on: Option<usize>) -> weft_lb::Backend {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((conn, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut conn = tokio::io::BufReader::new(conn);
+                let mut n = 0;
+                loop {
+                    let mut line = String::new();
+                    if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    n += 1;
+                    if Some(n) == die_on {
+                        // Killed with this request unanswered.
+                        conn.get_ref().set_zero_linger().unwrap();
+                        return;
+                    }
+                    let answer = format!("{id}: {line}");
+                    if conn.get_mut().write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    weft_lb::Backend {
+        id: id.into(),
+        addr,
+    }
+}
+
+async fn keep_alive_exchange(replay: bool) -> (Vec<String>, weft_lb::VipStats) {
+    let dying = answers_each_line("Dying", Some(2)).await;
+    let healthy = answers_each_line("Healthy", None).await;
+    let vip = Vip::bind(
+        any_port(),
+        VipConfig {
+            replay_in_flight: replay,
+            ..VipConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    vip.set_backends(vec![dying, healthy]);
+    let conn = TcpStream::connect(vip.local_addr()).await.unwrap();
+    let mut conn = tokio::io::BufReader::new(conn);
+    let mut answers = Vec::new();
+    for request in ["one\n", "two\n", "three\n"] {
+        use tokio::io::AsyncBufReadExt;
+        if conn.get_mut().write_all(request.as_bytes()).await.is_err() {
+            break;
+        }
+        let mut line = String::new();
+        match conn.read_line(&mut line).await {
+            Ok(n) if n > 0 => answers.push(line),
+            _ => break,
+        }
+    }
+    (answers, vip.stats())
+}
+
+#[tokio::test]
+async fn with_in_flight_replay_a_backend_lost_mid_connection_is_replaced() {
+    let (answers, stats) = keep_alive_exchange(true).await;
+    assert_eq!(
+        answers,
+        ["Dying: one\n", "Healthy: two\n", "Healthy: three\n"],
+        "the client's connection carried on with the next backend"
+    );
+    assert_eq!(stats.replayed, 1, "{stats:?}");
+}
+
+#[tokio::test]
+async fn without_in_flight_replay_a_backend_lost_mid_connection_ends_it() {
+    let (answers, stats) = keep_alive_exchange(false).await;
+    assert_eq!(answers, ["Dying: one\n"]);
+    assert_eq!(stats.replayed, 0, "{stats:?}");
 }
