@@ -12,10 +12,18 @@
 //!   instance input endpoints) and keeps each VIP's backends equal to the
 //!   Ready instances the agent reports, draining an instance before it is
 //!   stopped;
-//! * deploy and delete are asynchronous operations with ids and a status
+//! * deploy, delete, upgrade ([`Controller::upgrade`], Azure's Upgrade
+//!   Deployment), configuration change ([`Controller::change_configuration`]),
+//!   walk and rollback are asynchronous operations with ids and a status
 //!   (`InProgress` / `Succeeded` / `Failed` with the reason), like Azure's
 //!   Get Operation Status; every step is one store transaction, and
-//!   [`Controller::open`] resumes what a killed controller left in flight.
+//!   [`Controller::open`] resumes what a killed controller left in flight;
+//! * upgrades and configuration changes walk the upgrade domains
+//!   ([`upgrade`] plans them as a pure function): an upgrade domain's
+//!   instances leave their VIPs, drain, get their new spec, and must be
+//!   Ready for a minimum healthy time before the next domain is touched;
+//! * what it did and why is kept per slot as an event history
+//!   ([`events`], [`Controller::events`]).
 //!
 //! Views ([`view`]) are what the REST API returns as JSON.
 

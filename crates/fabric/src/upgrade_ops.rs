@@ -707,10 +707,15 @@ fn finish_rollback<A: AgentApi>(inner: &Inner<A>, key: &DeploymentKey) {
         record.plan.notes = up.from.notes.clone();
         record.operation = None;
         let uds: Vec<u32> = rb.steps.iter().flatten().copied().collect();
-        let restored = format!(
-            "upgrade domain(s) {uds:?} restored to package {}",
-            short(&up.from_digest)
-        );
+        let restored = match up.kind {
+            ChangeKind::Upgrade => format!(
+                "upgrade domain(s) {uds:?} restored to package {}",
+                short(&up.from_digest)
+            ),
+            ChangeKind::Configuration => {
+                format!("upgrade domain(s) {uds:?} restored to the previous configuration")
+            }
+        };
         let error = rb.reason.as_ref().map(|why| format!("{why}; {restored}"));
         let e = NewEvent::new(&record.id, EventKind::RollbackCompleted, restored)
             .operation(&rb.operation);
@@ -756,7 +761,9 @@ async fn walk_step<A: AgentApi>(
     let mut gate = None;
     let switched = update(inner, key, |record| {
         let up = record.upgrade.as_mut()?;
-        gate = Some((up.gate, up.started_ms));
+        // A manual walk's wait for the user is not the fabric's time.
+        let overall = (up.mode != UpgradeMode::Manual).then_some(up.started_ms);
+        gate = Some((up.gate, overall));
         let source = match direction {
             Direction::Forward => &up.to,
             Direction::Back => &up.from,
@@ -836,11 +843,11 @@ async fn walk_step<A: AgentApi>(
         live.held.clear();
     }
     inner.apply().await.map_err(|e| e.to_string())?;
-    let overall = Instant::now()
-        + gate.timeout().saturating_sub(Duration::from_millis(
-            record::now_ms().saturating_sub(started_ms),
-        ));
-    let deadline = overall.min(Instant::now() + gate.domain_timeout());
+    let mut deadline = Instant::now() + gate.domain_timeout();
+    if let Some(started_ms) = started_ms {
+        let spent = Duration::from_millis(record::now_ms().saturating_sub(started_ms));
+        deadline = deadline.min(Instant::now() + gate.timeout().saturating_sub(spent));
+    }
     health_gate(inner, key, uds, gate.min_healthy(), deadline).await
 }
 
