@@ -6,7 +6,8 @@ Workload (8 client threads): 2000 x 1 KiB blob put, then get; 20 x 16 MiB
 blob put, then get; 5000 queue puts, then 5000 gets+deletes; 5000 table
 inserts, 5000 more in batches of 100 (rated in entities), then 50 filtered
 queries over all 10000 entities (a non-key property range: a full scan
-that returns 100 entities each). For each
+that returns 100 entities each), then 500 queries within one partition
+(PartitionKey eq and a property range, 50 entities each). For each
 server it reports operations per second, the server process's CPU time per
 operation (the Python client caps the rates, so server CPU is the fairer
 measure) and its peak resident memory.
@@ -157,6 +158,14 @@ def bench(server, scale, only=None):
         assert len(got) == 100, (lo, len(got))
 
     results["table filtered query"] = (n_queries, *run_phase(server, query, range(n_queries)))
+
+    def partition_query(q):
+        j = q % (n_rows // 100)
+        got = list(t.query_entities(f"PartitionKey eq 'b{j}' and V ge {n_rows + j * 100 + 50}"))
+        assert len(got) == 50, (j, len(got))
+
+    n_pq = max(1, int(500 * scale))
+    results["table partition query"] = (n_pq, *run_phase(server, partition_query, range(n_pq)))
     return results, peak_rss_mib(server.proc.pid)
 
 

@@ -13,6 +13,7 @@ mod blocks;
 mod listing;
 pub use blobs::read_lease_ok;
 pub(crate) mod containers;
+mod group_commit;
 mod queues;
 mod schema;
 pub(crate) mod tables;
@@ -54,6 +55,8 @@ pub struct Store {
     /// Read-only connections for long scans (table queries), so a scan
     /// never holds up writers (WAL lets readers and the writer overlap).
     readers: Vec<Mutex<Connection>>,
+    /// Writes waiting for the next group commit.
+    pending: Mutex<Vec<group_commit::Job>>,
     next_reader: std::sync::atomic::AtomicUsize,
     blobs_dir: PathBuf,
     tmp_dir: PathBuf,
@@ -104,6 +107,9 @@ impl Store {
                         | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 r.busy_timeout(std::time::Duration::from_secs(5))?;
+                // Scans read pages straight from the mapped file.
+                r.pragma_update(None, "mmap_size", 1i64 << 30)?;
+                r.pragma_update(None, "cache_size", -16_384)?;
                 Ok(Mutex::new(r))
             })
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -114,6 +120,7 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             readers,
+            pending: Mutex::new(Vec::new()),
             next_reader: std::sync::atomic::AtomicUsize::new(0),
             blobs_dir,
             tmp_dir,

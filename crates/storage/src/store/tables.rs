@@ -127,55 +127,62 @@ fn corrupt(pk: &str, rk: &str, e: stored::Corrupt) -> ApiError {
     ApiError::internal(format!("stored entity {pk}/{rk} is damaged: {}", e.0))
 }
 
-/// A row as SQLite hands it over, not yet decoded.
+/// A row as SQLite hands it over: columns are read only when asked for,
+/// so a row the filter rejects costs one column read and no allocation.
 struct RawRow<'a> {
-    pk: &'a str,
-    rk: &'a str,
-    ts: i64,
-    props: &'a [u8],
+    row: &'a rusqlite::Row<'a>,
+}
+
+fn column_error(i: usize, e: rusqlite::types::FromSqlError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
 }
 
 impl<'a> RawRow<'a> {
-    fn of(row: &'a rusqlite::Row<'_>) -> rusqlite::Result<RawRow<'a>> {
-        let text = |i: usize| -> rusqlite::Result<&'a str> {
-            row.get_ref(i)?.as_str().map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    i,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })
-        };
-        Ok(RawRow {
-            pk: text(0)?,
-            rk: text(1)?,
-            ts: row.get(2)?,
-            props: row.get_ref(3)?.as_bytes().map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    3,
-                    rusqlite::types::Type::Blob,
-                    Box::new(e),
-                )
-            })?,
-        })
+    fn of(row: &'a rusqlite::Row<'a>) -> RawRow<'a> {
+        RawRow { row }
+    }
+
+    fn text(&self, i: usize) -> rusqlite::Result<&'a str> {
+        self.row
+            .get_ref(i)?
+            .as_str()
+            .map_err(|e| column_error(i, e))
+    }
+
+    fn pk(&self) -> rusqlite::Result<&'a str> {
+        self.text(0)
+    }
+
+    fn rk(&self) -> rusqlite::Result<&'a str> {
+        self.text(1)
+    }
+
+    fn props(&self) -> rusqlite::Result<&'a [u8]> {
+        self.row
+            .get_ref(3)?
+            .as_bytes()
+            .map_err(|e| column_error(3, e))
     }
 
     /// One property, decoding only that one.
-    fn get(&self, name: &str) -> Result<Option<Value>, stored::Corrupt> {
+    fn get(&self, name: &str) -> Result<Option<Value>, ApiError> {
+        let damaged =
+            |e: stored::Corrupt| corrupt(self.pk().unwrap_or("?"), self.rk().unwrap_or("?"), e);
         Ok(match name {
-            "PartitionKey" => Some(Value::String(self.pk.to_string())),
-            "RowKey" => Some(Value::String(self.rk.to_string())),
-            "Timestamp" => Some(Value::DateTime(self.ts)),
-            _ => stored::find(self.props, name)?,
+            "PartitionKey" => Some(Value::String(self.pk().map_err(db)?.to_string())),
+            "RowKey" => Some(Value::String(self.rk().map_err(db)?.to_string())),
+            "Timestamp" => Some(Value::DateTime(self.row.get(2).map_err(db)?)),
+            _ => stored::find(self.props().map_err(db)?, name).map_err(damaged)?,
         })
     }
 
     fn entity(&self) -> Result<Entity, ApiError> {
+        let (pk, rk) = (self.pk().map_err(db)?, self.rk().map_err(db)?);
         Ok(Entity {
-            partition_key: self.pk.to_string(),
-            row_key: self.rk.to_string(),
-            timestamp: self.ts,
-            props: stored::decode(self.props).map_err(|e| corrupt(self.pk, self.rk, e))?,
+            partition_key: pk.to_string(),
+            row_key: rk.to_string(),
+            timestamp: self.row.get(2).map_err(db)?,
+            props: stored::decode(self.props().map_err(db)?).map_err(|e| corrupt(pk, rk, e))?,
         })
     }
 }
@@ -332,9 +339,11 @@ impl Store {
         table: &str,
         write: EntityWrite,
     ) -> Result<Option<Entity>, ApiError> {
-        let conn = self.lock();
-        table_name(&conn, account, table)?;
-        apply(&conn, account, &table_key(table), write)
+        let (account, table) = (account.to_string(), table.to_string());
+        self.grouped(move |conn| {
+            table_name(conn, &account, &table)?;
+            apply(conn, &account, &table_key(&table), write)
+        })
     }
 
     /// Applies a group of writes in one transaction; on the first failure
@@ -345,16 +354,21 @@ impl Store {
         table: &str,
         writes: Vec<EntityWrite>,
     ) -> Result<Vec<Option<Entity>>, (usize, ApiError)> {
-        let mut conn = self.lock();
-        table_name(&conn, account, table).map_err(|e| (0, e))?;
-        let key = table_key(table);
-        let tx = conn.transaction().map_err(|e| (0, db(e)))?;
-        let mut out = Vec::with_capacity(writes.len());
-        for (i, w) in writes.into_iter().enumerate() {
-            out.push(apply(&tx, account, &key, w).map_err(|e| (i, e))?);
-        }
-        tx.commit().map_err(|e| (0, db(e)))?;
-        Ok(out)
+        let (account, table) = (account.to_string(), table.to_string());
+        // The index of the failing write travels beside the error.
+        let failed_at = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let at = failed_at.clone();
+        self.grouped(move |conn| {
+            table_name(conn, &account, &table)?;
+            let key = table_key(&table);
+            let mut out = Vec::with_capacity(writes.len());
+            for (i, w) in writes.into_iter().enumerate() {
+                at.store(i, std::sync::atomic::Ordering::Relaxed);
+                out.push(apply(conn, &account, &key, w)?);
+            }
+            Ok(out)
+        })
+        .map_err(|e| (failed_at.load(std::sync::atomic::Ordering::Relaxed), e))
     }
 
     /// A page of entities in key order matching the query.
@@ -391,27 +405,30 @@ impl Store {
         let started = std::time::Instant::now();
         let mut scanned = 0u64;
         while let Some(row) = rows.next().map_err(db)? {
-            let raw = RawRow::of(row).map_err(db)?;
+            let raw = RawRow::of(row);
             let out_of_time = scanned % 256 == 255 && started.elapsed() > SCAN_BUDGET;
             if entities.len() == q.top || out_of_time {
                 return Ok(EntityPage {
                     entities,
-                    next: Some((raw.pk.to_string(), raw.rk.to_string())),
+                    next: Some((
+                        raw.pk().map_err(db)?.to_string(),
+                        raw.rk().map_err(db)?.to_string(),
+                    )),
                 });
             }
             scanned += 1;
             let matched = match q.filter {
                 None => true,
                 Some(f) => {
-                    let damaged = std::cell::Cell::new(None);
+                    let failed = std::cell::Cell::new(None);
                     let m = f.matches(&|n| {
                         raw.get(n).unwrap_or_else(|e| {
-                            damaged.set(Some(e));
+                            failed.set(Some(e));
                             None
                         })
                     });
-                    if let Some(e) = damaged.take() {
-                        return Err(corrupt(raw.pk, raw.rk, e));
+                    if let Some(e) = failed.take() {
+                        return Err(e);
                     }
                     m
                 }
@@ -450,7 +467,7 @@ fn get(
         .map_err(db)?;
     let mut rows = stmt.query(params![account, tkey, pk, rk]).map_err(db)?;
     match rows.next().map_err(db)? {
-        Some(row) => RawRow::of(row).map_err(db)?.entity().map(Some),
+        Some(row) => RawRow::of(row).entity().map(Some),
         None => Ok(None),
     }
 }

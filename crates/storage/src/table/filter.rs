@@ -320,10 +320,29 @@ impl Filter {
     pub fn matches(&self, get: &dyn Fn(&str) -> Option<Value>) -> bool {
         match self {
             Filter::Compare(a, op, b) => {
-                let (Some(a), Some(b)) = (resolve(a, get), resolve(b, get)) else {
-                    return false;
+                // Literals are compared in place; only properties are looked up.
+                let (fa, fb);
+                let a = match a {
+                    Operand::Literal(v) => v,
+                    Operand::Property(n) => match get(n) {
+                        Some(v) => {
+                            fa = v;
+                            &fa
+                        }
+                        None => return false,
+                    },
                 };
-                compare(&a, *op, &b)
+                let b = match b {
+                    Operand::Literal(v) => v,
+                    Operand::Property(n) => match get(n) {
+                        Some(v) => {
+                            fb = v;
+                            &fb
+                        }
+                        None => return false,
+                    },
+                };
+                compare(a, *op, b)
             }
             Filter::Truth(o) => matches!(resolve(o, get), Some(Value::Bool(true))),
             Filter::And(a, b) => a.matches(get) && b.matches(get),
