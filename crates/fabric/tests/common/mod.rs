@@ -78,7 +78,8 @@ impl FakeAgent {
         self.inner.state.lock().unwrap()
     }
 
-    /// Sets what instances (by id or by role) do when next started.
+    /// Sets what instances (by id, else by role, else by package digest)
+    /// do when next started.
     pub fn behave(&self, id_or_role: &str, behaviour: Behaviour) {
         self.state()
             .behaviours
@@ -197,6 +198,7 @@ impl AgentApi for FakeAgent {
                 .behaviours
                 .get(&spec.instance_id)
                 .or_else(|| state.behaviours.get(&spec.role))
+                .or_else(|| state.behaviours.get(&spec.package.digest))
                 .cloned()
                 .unwrap_or(Behaviour::Ready);
             *state.starts.entry(spec.instance_id.clone()).or_default() += 1;
@@ -476,4 +478,12 @@ pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// The digest of a package file.
+pub fn digest(package: &Path) -> String {
+    weft_package::Package::open(package)
+        .unwrap()
+        .digest()
+        .to_owned()
 }
