@@ -17,6 +17,11 @@ pub struct FabricConfig {
     pub vip_host: IpAddr,
     /// How long a leaving instance's open connections may take to finish.
     pub drain_timeout: Duration,
+    /// Upgrade steps: how long the walked instances' open connections may
+    /// finish before the instances are told to stop (which closes
+    /// kept-alive connections gracefully); the rest may take until
+    /// `drain_timeout`.
+    pub drain_before_stop: Duration,
     /// A deploy fails when its instances are not all Ready by then.
     pub deploy_timeout: Duration,
     /// Fault domains instances are spread over (Azure's default is two).
@@ -33,6 +38,7 @@ impl FabricConfig {
             state_dir: state_dir.into(),
             vip_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             drain_timeout: Duration::from_secs(30),
+            drain_before_stop: Duration::from_secs(1),
             deploy_timeout: Duration::from_secs(300),
             fault_domain_count: 2,
             vip: weft_lb::VipConfig::default(),

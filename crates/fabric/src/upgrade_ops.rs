@@ -812,33 +812,19 @@ async fn walk_step<A: AgentApi>(
     for vip in &vips {
         for id in &leaving {
             let (vip, id, timeout) = (vip.clone(), id.clone(), inner.config.drain_timeout);
-            drains.spawn(async move { (id.clone(), vip.drain(&id, timeout).await) });
+            drains.spawn(async move { vip.drain(&id, timeout).await.cut as u64 });
         }
     }
-    let cut: u64 = drains
-        .join_all()
-        .await
-        .iter()
-        .map(|(_, r)| r.cut as u64)
-        .sum();
-    if !leaving.is_empty() {
-        let deployment_id = deployment(inner, key).map(|r| r.id).unwrap_or_default();
-        let mut e = NewEvent::new(
-            &deployment_id,
-            EventKind::DomainDrained,
-            format!(
-                "{} instance(s) drained from their VIPs{}",
-                leaving.len(),
-                if cut > 0 {
-                    format!(", {cut} connection(s) cut at the drain timeout")
-                } else {
-                    String::new()
-                }
-            ),
-        );
-        e.upgrade_domain = Some(uds[0]);
-        inner.record_event(key, e);
-    }
+    // Short connections finish here; kept-alive ones end when the
+    // instance, told to stop, closes them itself (the rest are cut at the
+    // drain timeout).
+    let mut cut = 0;
+    let _ = tokio::time::timeout(inner.config.drain_before_stop, async {
+        while let Some(n) = drains.join_next().await {
+            cut += n.unwrap_or(0);
+        }
+    })
+    .await;
     if let Some(live) = inner.lock().deployments.get_mut(key) {
         live.held.clear();
     }
@@ -848,7 +834,34 @@ async fn walk_step<A: AgentApi>(
         let spent = Duration::from_millis(record::now_ms().saturating_sub(started_ms));
         deadline = deadline.min(Instant::now() + gate.timeout().saturating_sub(spent));
     }
-    health_gate(inner, key, uds, gate.min_healthy(), deadline).await
+    let drained = async {
+        while let Some(n) = drains.join_next().await {
+            cut += n.unwrap_or(0);
+        }
+        if !leaving.is_empty() {
+            let deployment_id = deployment(inner, key).map(|r| r.id).unwrap_or_default();
+            let mut e = NewEvent::new(
+                &deployment_id,
+                EventKind::DomainDrained,
+                format!(
+                    "{} instance(s) drained from their VIPs{}",
+                    leaving.len(),
+                    if cut > 0 {
+                        format!(", {cut} connection(s) cut at the drain timeout")
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+            e.upgrade_domain = Some(uds[0]);
+            inner.record_event(key, e);
+        }
+    };
+    let (healthy, ()) = tokio::join!(
+        health_gate(inner, key, uds, gate.min_healthy(), deadline),
+        drained
+    );
+    healthy
 }
 
 /// `recycling Web_IN_0, Web_IN_5; settings changed in place on …; adding …;

@@ -8,6 +8,7 @@
 mod fabric_support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -159,6 +160,131 @@ impl Load {
     }
 }
 
+/// Requests through the VIP over kept-alive connections, until stopped. A
+/// connection the server closes between responses (it is stopping) is
+/// opened again and the request sent again, as HTTP clients do for an
+/// idempotent request that got no response; a request that got a broken
+/// or non-200 response fails.
+struct KeepAlive {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    reconnects: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl KeepAlive {
+    fn start(vip: std::net::SocketAddr, clients: usize) -> KeepAlive {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let reconnects = Arc::new(AtomicU64::new(0));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, ok, failed, reconnects) =
+                    (stop.clone(), ok.clone(), failed.clone(), reconnects.clone());
+                std::thread::spawn(move || {
+                    let mut conn: Option<std::io::BufReader<std::net::TcpStream>> = None;
+                    while !stop.load(Ordering::Relaxed) {
+                        let c = match conn.as_mut() {
+                            Some(c) => c,
+                            None => match std::net::TcpStream::connect(vip) {
+                                Ok(s) => {
+                                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                                    conn.insert(std::io::BufReader::new(s))
+                                }
+                                Err(_) => {
+                                    failed.fetch_add(1, Ordering::Relaxed);
+                                    continue;
+                                }
+                            },
+                        };
+                        match keep_alive_request(c) {
+                            Response::Ok { close } => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                                if close {
+                                    conn = None;
+                                }
+                            }
+                            Response::ClosedBeforeResponse => {
+                                reconnects.fetch_add(1, Ordering::Relaxed);
+                                conn = None;
+                            }
+                            Response::Failed => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                conn = None;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        KeepAlive {
+            stop,
+            ok,
+            failed,
+            reconnects,
+            threads,
+        }
+    }
+
+    /// (sent, failed, resent after a close)
+    fn finish(self) -> (u64, u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let ok = self.ok.load(Ordering::Relaxed);
+        let failed = self.failed.load(Ordering::Relaxed);
+        (ok + failed, failed, self.reconnects.load(Ordering::Relaxed))
+    }
+}
+
+enum Response {
+    Ok { close: bool },
+    ClosedBeforeResponse,
+    Failed,
+}
+
+fn keep_alive_request(c: &mut std::io::BufReader<std::net::TcpStream>) -> Response {
+    use std::io::BufRead;
+    if c.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+        .is_err()
+    {
+        return Response::ClosedBeforeResponse;
+    }
+    let mut status = String::new();
+    match c.read_line(&mut status) {
+        Ok(0) => return Response::ClosedBeforeResponse,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            return Response::ClosedBeforeResponse;
+        }
+        Err(_) => return Response::Failed,
+        Ok(_) => {}
+    }
+    let (mut length, mut close) = (0usize, false);
+    loop {
+        let mut line = String::new();
+        if c.read_line(&mut line).unwrap_or(0) == 0 {
+            return Response::Failed;
+        }
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        close |= line == "connection: close";
+    }
+    let mut body = vec![0; length];
+    if c.read_exact(&mut body).is_err() || !status.starts_with("HTTP/1.1 200") {
+        return Response::Failed;
+    }
+    Response::Ok { close }
+}
+
 fn ms(e: &Value) -> u64 {
     e["timeMs"].as_u64().unwrap()
 }
@@ -197,6 +323,7 @@ fn auto_upgrade_of_ten_instances_walks_one_domain_at_a_time_under_load() {
     );
 
     let load = Load::start(vip, 2);
+    let kept = KeepAlive::start(vip, 2);
     let started = Instant::now();
     let out = fabric.weft(&[
         "upgrade",
@@ -211,6 +338,7 @@ fn auto_upgrade_of_ten_instances_walks_one_domain_at_a_time_under_load() {
     let wall = started.elapsed();
     std::thread::sleep(Duration::from_millis(100));
     let (sent, failed, greetings) = load.finish();
+    let (kept_sent, kept_failed, reconnects) = kept.finish();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -238,6 +366,10 @@ fn auto_upgrade_of_ten_instances_walks_one_domain_at_a_time_under_load() {
         failed, 0,
         "{failed} of {sent} requests failed during the upgrade"
     );
+    assert_eq!(
+        kept_failed, 0,
+        "{kept_failed} of {kept_sent} kept-alive requests failed during the upgrade"
+    );
     assert!(
         greetings.contains("hello again from weft") && greetings.contains("hello from weft"),
         "{greetings:?}"
@@ -262,7 +394,7 @@ fn auto_upgrade_of_ten_instances_walks_one_domain_at_a_time_under_load() {
         .map(|(w, h)| ms(h) - ms(w))
         .collect();
     eprintln!(
-        "upgrade of 10 web + 1 worker over 5 UDs, min healthy 200 ms: wall {} ms (CLI), per UD walking→healthy {per_ud:?} ms; requests sent {sent}, failed {failed}",
+        "upgrade of 10 web + 1 worker over 5 UDs, min healthy 200 ms: wall {} ms (CLI), per UD walking→healthy {per_ud:?} ms; new-connection requests sent {sent}, failed {failed}; kept-alive requests sent {kept_sent}, failed {kept_failed}, resent after a close {reconnects}",
         wall.as_millis()
     );
 }

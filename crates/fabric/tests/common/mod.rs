@@ -455,6 +455,7 @@ pub fn config(dir: &Path) -> weft_fabric::FabricConfig {
     let mut c = weft_fabric::FabricConfig::new(dir);
     c.deploy_timeout = Duration::from_secs(10);
     c.drain_timeout = Duration::from_secs(10);
+    c.drain_before_stop = Duration::from_secs(10);
     c
 }
 
