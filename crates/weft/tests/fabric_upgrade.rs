@@ -200,17 +200,17 @@ impl KeepAlive {
                             },
                         };
                         match keep_alive_request(c) {
-                            Response::Ok { close } => {
+                            Answer::Ok { close } => {
                                 ok.fetch_add(1, Ordering::Relaxed);
                                 if close {
                                     conn = None;
                                 }
                             }
-                            Response::ClosedBeforeResponse => {
+                            Answer::ClosedUnanswered => {
                                 reconnects.fetch_add(1, Ordering::Relaxed);
                                 conn = None;
                             }
-                            Response::Failed => {
+                            Answer::Failed => {
                                 failed.fetch_add(1, Ordering::Relaxed);
                                 conn = None;
                             }
@@ -240,34 +240,34 @@ impl KeepAlive {
     }
 }
 
-enum Response {
+enum Answer {
     Ok { close: bool },
-    ClosedBeforeResponse,
+    ClosedUnanswered,
     Failed,
 }
 
-fn keep_alive_request(c: &mut std::io::BufReader<std::net::TcpStream>) -> Response {
+fn keep_alive_request(c: &mut std::io::BufReader<std::net::TcpStream>) -> Answer {
     use std::io::BufRead;
     if c.get_mut()
         .write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
         .is_err()
     {
-        return Response::ClosedBeforeResponse;
+        return Answer::ClosedUnanswered;
     }
     let mut status = String::new();
     match c.read_line(&mut status) {
-        Ok(0) => return Response::ClosedBeforeResponse,
+        Ok(0) => return Answer::ClosedUnanswered,
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-            return Response::ClosedBeforeResponse;
+            return Answer::ClosedUnanswered;
         }
-        Err(_) => return Response::Failed,
+        Err(_) => return Answer::Failed,
         Ok(_) => {}
     }
     let (mut length, mut close) = (0usize, false);
     loop {
         let mut line = String::new();
         if c.read_line(&mut line).unwrap_or(0) == 0 {
-            return Response::Failed;
+            return Answer::Failed;
         }
         let line = line.trim_end().to_ascii_lowercase();
         if line.is_empty() {
@@ -280,9 +280,9 @@ fn keep_alive_request(c: &mut std::io::BufReader<std::net::TcpStream>) -> Respon
     }
     let mut body = vec![0; length];
     if c.read_exact(&mut body).is_err() || !status.starts_with("HTTP/1.1 200") {
-        return Response::Failed;
+        return Answer::Failed;
     }
-    Response::Ok { close }
+    Answer::Ok { close }
 }
 
 fn ms(e: &Value) -> u64 {
