@@ -603,3 +603,37 @@ async fn scale_in_drains_and_removes_the_highest_instances_and_scale_out_adds_th
     assert!(agent.incarnations().iter().all(|(_, i)| *i == 1));
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_upgrades_every_domain_at_once_and_says_it_means_downtime() {
+    let t = two(10);
+    let agent = FakeAgent::new();
+    let c = deployed(&t, &agent).await;
+    let op = c
+        .upgrade(upgrade(&t, UpgradeMode::Simultaneous))
+        .await
+        .unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+    assert!(
+        done.messages[0].starts_with("simultaneous: every changed instance stops at once"),
+        "{:?}",
+        done.messages
+    );
+    let events = c.events("shop", Slot::Production);
+    let walking: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::DomainWalking)
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(walking.len(), 1, "{walking:?}");
+    assert!(
+        walking[0]
+            .starts_with("walking upgrade domain(s) [0, 1, 2, 3, 4]: recycling Web_IN_0, Web_IN_1")
+    );
+    let (most_down, fewest) = worst(&events, "Web", 10);
+    assert_eq!(most_down, 5);
+    assert!(fewest < 10);
+    assert!(agent.incarnations().iter().filter(|(_, i)| *i == 2).count() == 11);
+    c.shutdown().await;
+}
