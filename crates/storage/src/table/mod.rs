@@ -90,8 +90,17 @@ impl TableCtx {
         keys: Option<(&str, &str)>,
     ) -> Result<(), ApiError> {
         let has = |perms: &str, letters: &str| letters.chars().all(|c| perms.contains(c));
-        let ok = match &self.caller {
-            Caller::Account => true,
+        let denied = |code: &'static str, what: &str| {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                code,
+                format!(
+                    "This request is not authorized to perform this operation using this {what}."
+                ),
+            ))
+        };
+        match &self.caller {
+            Caller::Account => Ok(()),
             Caller::AccountSas {
                 services,
                 resource_types,
@@ -107,7 +116,15 @@ impl TableCtx {
                     Need::Upsert => ('o', has(permissions, "au")),
                     Need::Delete => ('o', has(permissions, "d")),
                 };
-                services.contains('t') && resource_types.contains(kind) && ok_perm
+                if !services.contains('t') {
+                    denied("AuthorizationServiceMismatch", "service")
+                } else if !resource_types.contains(kind) {
+                    denied("AuthorizationResourceTypeMismatch", "resource type")
+                } else if !ok_perm {
+                    denied("AuthorizationPermissionMismatch", "permission")
+                } else {
+                    Ok(())
+                }
             }
             Caller::Table(g) => {
                 let letters = match need {
@@ -118,19 +135,16 @@ impl TableCtx {
                     Need::Delete => "d",
                     _ => return Err(ApiError::auth_mismatch()),
                 };
-                has(&g.permissions, letters)
-                    && table.is_some_and(|t| t.eq_ignore_ascii_case(&g.table))
-                    && keys.is_none_or(|(pk, rk)| g.covers(pk, rk))
+                if !table.is_some_and(|t| t.eq_ignore_ascii_case(&g.table))
+                    || !keys.is_none_or(|(pk, rk)| g.covers(pk, rk))
+                {
+                    Err(ApiError::auth_mismatch())
+                } else if !has(&g.permissions, letters) {
+                    denied("AuthorizationPermissionMismatch", "permission")
+                } else {
+                    Ok(())
+                }
             }
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "AuthorizationPermissionMismatch",
-                "This request is not authorized to perform this operation using this permission.",
-            ))
         }
     }
 
