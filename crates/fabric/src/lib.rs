@@ -37,6 +37,7 @@ mod record;
 pub mod spec;
 pub mod upgrade;
 mod upgrade_ops;
+mod upgrade_walk;
 pub mod view;
 mod vips;
 
