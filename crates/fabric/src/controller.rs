@@ -15,10 +15,7 @@ use weft_store::{Op, StateStore};
 use crate::events::{Event, NewEvent};
 use crate::record::{self, DeploymentRecord, OperationRecord};
 use crate::upgrade::{ChangeKind, UpgradePlan};
-use crate::view::{
-    DeploymentStatus, DeploymentView, InstanceView, OperationStatus, OperationView, RoleView,
-    ServiceView, UpgradeDomainState, UpgradeStatus, VipView,
-};
+use crate::view::{DeploymentStatus, OperationStatus, OperationView, ServiceView};
 use crate::vips::{self, LiveVip};
 use crate::{
     ChangeConfigurationRequest, DeployRequest, FabricConfig, FabricError, OperationId, Slot,
@@ -282,7 +279,7 @@ impl<A: AgentApi> Controller<A> {
         let state = self.inner.lock();
         let mut services: Vec<ServiceView> = Vec::new();
         for ((service, _), live) in &state.deployments {
-            let view = deployment_view(live, &state.reports);
+            let view = crate::view::deployment_view(live, &state.reports);
             match services.last_mut() {
                 Some(s) if s.name == *service => s.deployments.push(view),
                 _ => services.push(ServiceView {
@@ -349,109 +346,6 @@ impl<A: AgentApi> Controller<A> {
         }
         self.inner.generation.send_modify(|g| *g += 1);
         tracing::info!("controller shut down");
-    }
-}
-
-fn deployment_view(live: &Live, reports: &BTreeMap<String, InstanceReport>) -> DeploymentView {
-    let r = &live.record;
-    DeploymentView {
-        id: r.id.clone(),
-        slot: r.slot,
-        label: r.label.clone(),
-        status: r.status,
-        package_digest: r.package_digest.clone(),
-        created: record::rfc3339(r.created_ms),
-        vips: r
-            .plan
-            .vips
-            .iter()
-            .zip(&live.vips)
-            .filter_map(|(plan, vip)| {
-                Some(VipView {
-                    role: plan.role.clone(),
-                    endpoint: plan.endpoint.clone(),
-                    instance: plan.instance.clone(),
-                    address: vip.as_ref()?.vip.local_addr(),
-                    requested_port: plan.requested_port,
-                    protocol: plan.protocol.clone(),
-                })
-            })
-            .collect(),
-        roles: r
-            .plan
-            .roles
-            .iter()
-            .map(|role| RoleView {
-                name: role.name.clone(),
-                instance_count: role.instances.len() as u32,
-                upgrade_domain_count: role.upgrade_domain_count,
-                instances: role
-                    .instances
-                    .iter()
-                    .map(|spec| instance_view(spec, reports))
-                    .collect(),
-            })
-            .collect(),
-        notes: r.notes.clone(),
-        upgrade_status: r.upgrade.as_ref().map(upgrade_status),
-    }
-}
-
-fn upgrade_status(up: &record::UpgradeRecord) -> UpgradeStatus {
-    let count = up.steps.iter().flatten().max().map_or(1, |m| m + 1);
-    let (current, during) = match &up.rollback {
-        Some(rb) => (rb.steps.get(rb.done), true),
-        None => (up.steps.get(up.done), up.during),
-    };
-    UpgradeStatus {
-        change: up.kind,
-        upgrade_type: up.mode,
-        current_upgrade_domain: current.and_then(|s| s.first().copied()).unwrap_or(count),
-        current_upgrade_domain_state: if during {
-            UpgradeDomainState::During
-        } else {
-            UpgradeDomainState::Before
-        },
-        upgrade_domain_count: count,
-        walked: up.steps[..up.done.min(up.steps.len())]
-            .iter()
-            .flatten()
-            .copied()
-            .collect(),
-        role: up.role.clone(),
-        operation: up.operation.clone(),
-        from_package_digest: up.from_digest.clone(),
-        to_package_digest: up.to_digest.clone(),
-        failed: up.failed.clone(),
-        rolling_back: up.rollback.is_some(),
-        restoring: up
-            .rollback
-            .as_ref()
-            .map(|rb| {
-                rb.steps[rb.done.min(rb.steps.len())..]
-                    .iter()
-                    .flatten()
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-fn instance_view(spec: &InstanceSpec, reports: &BTreeMap<String, InstanceReport>) -> InstanceView {
-    let report = reports
-        .get(&spec.instance_id)
-        .filter(|r| r.deployment_id == spec.deployment_id);
-    InstanceView {
-        id: spec.instance_id.clone(),
-        status: report.map_or(InstanceStatus::RoleStateUnknown, |r| r.status),
-        ready: report.is_some_and(|r| r.ready && r.incarnation == spec.incarnation),
-        upgrade_domain: spec.update_domain,
-        fault_domain: spec.fault_domain,
-        endpoints: report.map(|r| r.endpoints.clone()).unwrap_or_default(),
-        pid: report.and_then(|r| r.pid),
-        restarts: report.map_or(0, |r| r.restarts),
-        message: report.and_then(|r| r.message.clone()),
     }
 }
 
