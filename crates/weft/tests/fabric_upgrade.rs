@@ -716,3 +716,76 @@ fn a_configuration_change_and_a_scale_in_under_load_fail_no_request() {
         scale_wall.as_millis()
     );
 }
+
+#[test]
+fn a_manual_upgrade_walks_each_domain_when_asked_and_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = hello_app(tmp.path(), |c| c);
+    let v2 = version_two(tmp.path());
+    std::fs::write(
+        v2.join("ServiceConfiguration.Local.cscfg"),
+        std::fs::read_to_string(app.join("ServiceConfiguration.Local.cscfg"))
+            .unwrap()
+            .replace("hello from weft", "hello again from weft"),
+    )
+    .unwrap();
+    let state = tmp.path().join("state");
+    let mut fabric = Fabric::start(&state, &[app.to_str().unwrap()]);
+    fabric.wait_line("instances ready in", Duration::from_secs(1));
+    let before = pids_by_id(&fabric);
+    let out = fabric.weft(&[
+        "upgrade",
+        v2.to_str().unwrap(),
+        "--mode",
+        "manual",
+        "--min-healthy-time",
+        "200ms",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("weft walk 0"), "{stdout}");
+    assert_eq!(
+        pids_by_id(&fabric),
+        before,
+        "a manual upgrade recycled before a walk"
+    );
+    let status = fabric.deployment("hello").unwrap()["upgradeStatus"].clone();
+    assert_eq!(
+        (
+            status["upgradeType"].as_str(),
+            status["currentUpgradeDomain"].as_u64()
+        ),
+        (Some("Manual"), Some(0))
+    );
+
+    let early = fabric.weft(&["walk", "1"]);
+    assert!(!early.status.success());
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains(
+            "cannot walk upgrade domain 1: upgrade domains are walked in order: the next is 0"
+        ),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+    for ud in 0..5 {
+        let out = fabric.weft(&["walk", &ud.to_string()]);
+        assert!(
+            out.status.success(),
+            "walk {ud}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let now = pids_by_id(&fabric);
+        for (id, pid) in &before {
+            let walked = ud_of(id) <= ud;
+            assert_eq!(now[id] != *pid, walked, "{id} after walking UD {ud}");
+        }
+    }
+    assert!(fabric.deployment("hello").unwrap()["upgradeStatus"].is_null());
+    let (_, body) = http(fabric.web_vip("hello"), "GET", "/", &[]).unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("hello again from weft"));
+}
