@@ -666,6 +666,7 @@ fn a_configuration_change_and_a_scale_in_under_load_fail_no_request() {
         "{text}"
     );
     let load = Load::start(vip, 2);
+    let kept = KeepAlive::start(vip, 2);
     let started = Instant::now();
     let out = fabric.weft(&[
         "config",
@@ -677,6 +678,7 @@ fn a_configuration_change_and_a_scale_in_under_load_fail_no_request() {
     let scale_wall = started.elapsed();
     std::thread::sleep(Duration::from_millis(100));
     let (scale_sent, scale_failed, _) = load.finish();
+    let (kept_sent, kept_failed, resent) = kept.finish();
     assert!(
         out.status.success(),
         "{}{}",
@@ -710,8 +712,12 @@ fn a_configuration_change_and_a_scale_in_under_load_fail_no_request() {
         scale_failed, 0,
         "{scale_failed} of {scale_sent} requests failed during the scale-in"
     );
+    assert_eq!(
+        kept_failed, 0,
+        "{kept_failed} of {kept_sent} kept-alive requests failed during the scale-in"
+    );
     eprintln!(
-        "settings change of 10 web instances: {} ms, requests sent {settings_sent}, failed {settings_failed}; scale-in 10 → 4: {} ms, requests sent {scale_sent}, failed {scale_failed}",
+        "settings change of 10 web instances: {} ms, requests sent {settings_sent}, failed {settings_failed}; scale-in 10 → 4: {} ms, new-connection requests sent {scale_sent}, failed {scale_failed}, kept-alive requests sent {kept_sent}, failed {kept_failed}, resent after a close {resent}",
         settings_wall.as_millis(),
         scale_wall.as_millis()
     );
