@@ -7,6 +7,11 @@
 //! acknowledged. A crash leaves at worst an unreferenced file, never a row
 //! pointing at missing bytes. Files no longer referenced by any row are
 //! removed after the commit that dropped the last reference.
+//!
+//! Table entities are rows keyed (account, table, PartitionKey, RowKey);
+//! their writes go through a group commit (concurrent writes share one
+//! transaction and one fsync, each in its own savepoint) and their scans
+//! run on read-only connections, so a long query never holds up writers.
 
 pub(crate) mod blobs;
 mod blocks;
