@@ -60,6 +60,10 @@ fn render_deployment(service: &str, d: &DeploymentView) -> String {
         d.status,
         &d.package_digest[..d.package_digest.len().min(12)]
     );
+    if let Some(u) = &d.upgrade_status {
+        out.push_str(&format!("  {}
+", super::upgrade::render_status(u)));
+    }
     for vip in &d.vips {
         let instance = vip
             .instance
