@@ -61,8 +61,7 @@ fn render_deployment(service: &str, d: &DeploymentView) -> String {
         &d.package_digest[..d.package_digest.len().min(12)]
     );
     if let Some(u) = &d.upgrade_status {
-        out.push_str(&format!("  {}
-", super::upgrade::render_status(u)));
+        out.push_str(&format!("  {}\n", super::upgrade::render_status(u)));
     }
     for vip in &d.vips {
         let instance = vip
