@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", default_value = app::DEFAULT_API)]
     api: SocketAddr,
 
-    /// Do not run the blob and queue storage services beside the fabric
+    /// Do not run the blob, queue and table storage services beside the fabric
     #[arg(long)]
     no_storage: bool,
 
@@ -222,12 +222,10 @@ async fn start_storage(state: &Path) -> Option<StorageTask> {
     match weft_storage::StorageServer::bind(config).await {
         Ok(server) => {
             let addrs = server.addresses();
+            let account = weft_storage::DEV_ACCOUNT;
             println!(
-                "storage: blob http://{}/{} queue http://{}/{} (UseDevelopmentStorage=true)",
-                addrs.blob,
-                weft_storage::DEV_ACCOUNT,
-                addrs.queue,
-                weft_storage::DEV_ACCOUNT
+                "storage: blob http://{}/{account} queue http://{}/{account} table http://{}/{account} (UseDevelopmentStorage=true)",
+                addrs.blob, addrs.queue, addrs.table
             );
             let (tx, mut rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(async move {
