@@ -90,7 +90,9 @@ fn first_agent_process() {
 /// Whether an agent on this machine gets cgroups (a writable cgroup2 mount).
 async fn cgroups_available() -> bool {
     let dir = tempfile::tempdir().unwrap();
-    let agent = Agent::open(config(dir.path())).unwrap();
+    let mut cfg = config(dir.path());
+    cfg.cgroup = CgroupMode::Auto;
+    let agent = Agent::open(cfg).unwrap();
     let yes = agent.uses_cgroups();
     shutdown(&agent).await;
     yes
