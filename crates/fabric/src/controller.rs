@@ -532,9 +532,10 @@ impl<A: AgentApi> Inner<A> {
     /// Binds every VIP of the deployment not bound yet, persisting the ports
     /// (and returning the remap messages).
     pub async fn ensure_vips(&self, key: &DeploymentKey) -> Result<Vec<String>, FabricError> {
-        let Some((plans, ports, bound)) = self.lock().deployments.get(key).map(|live| {
+        let Some((plans, access, ports, bound)) = self.lock().deployments.get(key).map(|live| {
             (
                 live.record.plan.vips.clone(),
+                live.record.plan.access.clone(),
                 live.record.vip_ports.clone(),
                 live.vips.iter().map(Option::is_some).collect::<Vec<_>>(),
             )
@@ -549,8 +550,17 @@ impl<A: AgentApi> Inner<A> {
             if bound[i] {
                 continue;
             }
-            let (vip, message) =
-                vips::bind(self.config.vip_host, plan, new_ports[i], &self.config.vip).await?;
+            let acl = access
+                .iter()
+                .find(|a| a.role == plan.role && a.endpoint == plan.endpoint);
+            let (vip, message) = vips::bind(
+                self.config.vip_host,
+                plan,
+                acl,
+                new_ports[i],
+                &self.config.vip,
+            )
+            .await?;
             messages.extend(message);
             new_ports[i] = Some(vip.local_addr().port());
             bound_now.push((i, vip));

@@ -20,6 +20,10 @@ use crate::placement;
 pub struct DeploymentPlan {
     pub roles: Vec<RolePlan>,
     pub vips: Vec<VipPlan>,
+    /// The cscfg's endpoint access control lists (`EndpointAcls`), applied
+    /// by each VIP to the clients it lets in.
+    #[serde(default)]
+    pub access: Vec<EndpointAccess>,
     /// What the plan could not honour, in words (shown on the operation).
     pub notes: Vec<String>,
 }
@@ -29,6 +33,34 @@ pub struct RolePlan {
     pub name: String,
     pub upgrade_domain_count: u32,
     pub instances: Vec<InstanceSpec>,
+}
+
+/// The access control list of one endpoint of one role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointAccess {
+    pub role: String,
+    pub endpoint: String,
+    /// The `AccessControl`'s name in the cscfg.
+    pub access_control: String,
+    pub rules: Vec<AccessRule>,
+}
+
+/// `Rule order action remoteSubnet`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRule {
+    pub order: u64,
+    pub permit: bool,
+    pub remote_subnet: String,
+}
+
+impl DeploymentPlan {
+    /// The rules for `endpoint` of `role`; `None` when it has no list (open
+    /// to everyone).
+    pub fn access_for(&self, role: &str, endpoint: &str) -> Option<&EndpointAccess> {
+        self.access
+            .iter()
+            .find(|a| a.role == role && a.endpoint == endpoint)
+    }
 }
 
 /// One load-balanced public port.
@@ -53,6 +85,7 @@ pub fn plan(
     let mut out = DeploymentPlan {
         roles: Vec::new(),
         vips: Vec::new(),
+        access: endpoint_access(model),
         notes: Vec::new(),
     };
     for role in &model.roles {
@@ -320,5 +353,35 @@ pub fn settings(plan: &DeploymentPlan) -> BTreeMap<&str, &BTreeMap<String, Strin
     plan.roles
         .iter()
         .filter_map(|r| r.instances.first().map(|i| (r.name.as_str(), &i.settings)))
+        .collect()
+}
+
+/// The cscfg's `EndpointAcls`, each with its `AccessControl`'s rules. A list
+/// naming an access control the cscfg lacks is a validation error before
+/// this runs; it is skipped here.
+fn endpoint_access(model: &ServiceModel) -> Vec<EndpointAccess> {
+    let Some(network) = model.configuration.network.as_ref() else {
+        return Vec::new();
+    };
+    network
+        .endpoint_acls
+        .iter()
+        .filter_map(|acl| {
+            let control = network.access_control(&acl.access_control.value)?;
+            Some(EndpointAccess {
+                role: acl.role.value.clone(),
+                endpoint: acl.endpoint.value.clone(),
+                access_control: control.name.value.clone(),
+                rules: control
+                    .rules
+                    .iter()
+                    .map(|r| AccessRule {
+                        order: r.order.value,
+                        permit: r.action == weft_model::AclAction::Permit,
+                        remote_subnet: r.remote_subnet.value.clone(),
+                    })
+                    .collect(),
+            })
+        })
         .collect()
 }

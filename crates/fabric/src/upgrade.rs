@@ -178,6 +178,7 @@ pub fn target_plan(
         role_plan.instances = instances;
     }
     out.vips = target.vips.clone();
+    out.access = target.access.clone();
     out.notes = target.notes.clone();
     out
 }
@@ -442,6 +443,11 @@ fn refusals(current: &DeploymentPlan, target: &DeploymentPlan, role: Option<&str
             }
         }
     }
+    if current.access != target.access {
+        out.push(
+            "the endpoint access control lists change: weft does not change them on running VIPs yet: delete and deploy again".to_owned(),
+        );
+    }
     if role.is_none() && current.vips != target.vips && out.iter().all(|m| !m.contains("endpoints"))
     {
         out.push(
@@ -543,6 +549,7 @@ mod tests {
                 })
                 .collect(),
             vips: Vec::new(),
+            access: Vec::new(),
             notes: Vec::new(),
         }
     }

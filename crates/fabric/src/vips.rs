@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use weft_agent::protocol::{InstanceReport, InstanceSpec};
-use weft_lb::{Backend, LbError, Vip, VipConfig};
+use weft_lb::{AccessControl, AclAction, AclRule, Backend, LbError, Vip, VipConfig};
 
 use crate::FabricError;
-use crate::spec::VipPlan;
+use crate::spec::{EndpointAccess, VipPlan};
 
 /// A bound VIP and the backends it was last given.
 #[derive(Debug, Clone)]
@@ -33,6 +33,7 @@ fn describe(plan: &VipPlan) -> String {
 pub async fn bind(
     host: IpAddr,
     plan: &VipPlan,
+    access: Option<&EndpointAccess>,
     previous: Option<u16>,
     config: &VipConfig,
 ) -> Result<(Vip, Option<String>), FabricError> {
@@ -40,10 +41,30 @@ pub async fn bind(
         endpoint: describe(plan),
         source,
     };
+    let access_control = match access {
+        None => config.access_control.clone(),
+        Some(a) => {
+            let rules = a
+                .rules
+                .iter()
+                .map(|r| {
+                    let action = if r.permit {
+                        AclAction::Permit
+                    } else {
+                        AclAction::Deny
+                    };
+                    AclRule::parse(r.order, action, &r.remote_subnet)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            AccessControl::new(rules)
+        }
+    };
     // An http endpoint speaks request/response: a request in flight on an
     // instance that dies goes to the next instance instead of failing.
     let config = &VipConfig {
         replay_in_flight: plan.protocol == "http",
+        access_control,
         ..config.clone()
     };
     let mut candidates = vec![plan.requested_port];

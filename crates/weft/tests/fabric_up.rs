@@ -383,3 +383,53 @@ fn has_cgroup2() -> bool {
     std::fs::read_to_string("/proc/self/mountinfo")
         .is_ok_and(|m| m.lines().any(|l| l.contains(" - cgroup2 ")))
 }
+
+#[test]
+fn an_endpoint_acl_keeps_refused_clients_away_from_the_instances() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Only 127.0.0.2 may use the web role's VIP: 127.0.0.1 is refused.
+    let app = hello_app(tmp.path(), |c| {
+        with_instances(&c, "Web", 1).replace(
+            "</ServiceConfiguration>",
+            r#"  <NetworkConfiguration>
+    <AccessControls>
+      <AccessControl name="only-two">
+        <Rule action="permit" description="the one client" order="100" remoteSubnet="127.0.0.2/32" />
+      </AccessControl>
+    </AccessControls>
+    <EndpointAcls>
+      <EndpointAcl role="Web" endpoint="HttpIn" accessControl="only-two" />
+    </EndpointAcls>
+  </NetworkConfiguration>
+</ServiceConfiguration>"#,
+        )
+    });
+    let state = tmp.path().join("state");
+    let fabric = Fabric::start(&state, &[app.to_str().unwrap()]);
+    let vip = fabric.web_vip("hello");
+    assert_eq!(
+        http(vip, "GET", "/", &[]),
+        None,
+        "a client the access control list refuses got an answer"
+    );
+    let from_two = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            let mut conn = socket.connect(vip).await.unwrap();
+            conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = String::new();
+            conn.read_to_string(&mut answer).await.unwrap();
+            answer
+        });
+    assert!(
+        from_two.starts_with("HTTP/1.1 200") && from_two.contains("Web_IN_0"),
+        "{from_two}"
+    );
+}
