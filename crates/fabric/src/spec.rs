@@ -72,6 +72,10 @@ pub struct VipPlan {
     pub instance: Option<String>,
     pub requested_port: u16,
     pub protocol: String,
+    /// `idleTimeoutInMinutes` of an input endpoint (Azure's default 4);
+    /// `None` for instance input endpoints (the load balancer's default).
+    #[serde(default)]
+    pub idle_timeout_minutes: Option<u64>,
 }
 
 /// Plans deployment `deployment_id` of `model` from `package`.
@@ -166,6 +170,7 @@ fn vips(role: &ResolvedRole, placed: &[placement::Placement], out: &mut Deployme
             instance: None,
             requested_port: input.port.value,
             protocol: input_protocol(input.protocol.value).to_owned(),
+            idle_timeout_minutes: Some(input.idle_timeout_minutes()),
         });
     }
     for input in &role.definition.endpoints.instance_input {
@@ -198,6 +203,7 @@ fn vips(role: &ResolvedRole, placed: &[placement::Placement], out: &mut Deployme
                 instance: Some(p.instance_id.clone()),
                 requested_port: port as u16,
                 protocol: "tcp".to_owned(),
+                idle_timeout_minutes: None,
             });
         }
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use weft_agent::protocol::{InstanceReport, InstanceSpec};
 use weft_lb::{AccessControl, AclAction, AclRule, Backend, LbError, Vip, VipConfig};
@@ -65,6 +66,10 @@ pub async fn bind(
     let config = &VipConfig {
         replay_in_flight: plan.protocol == "http",
         access_control,
+        idle_timeout: match plan.idle_timeout_minutes {
+            Some(minutes) => Some(Duration::from_secs(minutes * 60)),
+            None => config.idle_timeout,
+        },
         ..config.clone()
     };
     let mut candidates = vec![plan.requested_port];

@@ -38,7 +38,8 @@ fn the_hello_example_plans_its_instances_endpoints_and_vip() {
             endpoint: "HttpIn".into(),
             instance: None,
             requested_port: 8080,
-            protocol: "http".into()
+            protocol: "http".into(),
+            idle_timeout_minutes: Some(4),
         }]
     );
     assert!(plan.notes.is_empty(), "{:?}", plan.notes);
