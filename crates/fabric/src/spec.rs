@@ -9,8 +9,9 @@ use weft_agent::protocol::{
     LocalResourceSpec, PackageRef, ProbeSpec, ResourceLimits, StartupTaskSpec, TaskType,
 };
 use weft_model::{
-    ExecutionContext, FixedPorts, InputProtocol, InternalProtocol, LocalPort, ProbeProtocol,
-    ResolvedRole, RoleInstanceXPath, ServiceModel, TransportProtocol, VariableValue,
+    ExecutionContext, FixedPorts, InputProtocol, InternalProtocol, LoadBalancerDistribution,
+    LocalPort, ProbeProtocol, ResolvedRole, RoleInstanceXPath, ServiceModel, TransportProtocol,
+    VariableValue,
 };
 
 use crate::placement;
@@ -76,6 +77,10 @@ pub struct VipPlan {
     /// `None` for instance input endpoints (the load balancer's default).
     #[serde(default)]
     pub idle_timeout_minutes: Option<u64>,
+    /// `loadBalancerDistribution="sourceIP"` (or `sourceIPProtocol`): each
+    /// client address keeps reaching the same instance.
+    #[serde(default)]
+    pub source_ip_affinity: bool,
 }
 
 /// Plans deployment `deployment_id` of `model` from `package`.
@@ -171,6 +176,7 @@ fn vips(role: &ResolvedRole, placed: &[placement::Placement], out: &mut Deployme
             requested_port: input.port.value,
             protocol: input_protocol(input.protocol.value).to_owned(),
             idle_timeout_minutes: Some(input.idle_timeout_minutes()),
+            source_ip_affinity: input.distribution() != LoadBalancerDistribution::FiveTuple,
         });
     }
     for input in &role.definition.endpoints.instance_input {
@@ -204,6 +210,7 @@ fn vips(role: &ResolvedRole, placed: &[placement::Placement], out: &mut Deployme
                 requested_port: port as u16,
                 protocol: "tcp".to_owned(),
                 idle_timeout_minutes: None,
+                source_ip_affinity: false,
             });
         }
     }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use weft_agent::protocol::{InstanceReport, InstanceSpec};
-use weft_lb::{AccessControl, AclAction, AclRule, Backend, LbError, Vip, VipConfig};
+use weft_lb::{AccessControl, AclAction, AclRule, Backend, Distribution, LbError, Vip, VipConfig};
 
 use crate::FabricError;
 use crate::spec::{EndpointAccess, VipPlan};
@@ -66,6 +66,11 @@ pub async fn bind(
     let config = &VipConfig {
         replay_in_flight: plan.protocol == "http",
         access_control,
+        distribution: if plan.source_ip_affinity {
+            Distribution::SourceIp
+        } else {
+            config.distribution
+        },
         idle_timeout: match plan.idle_timeout_minutes {
             Some(minutes) => Some(Duration::from_secs(minutes * 60)),
             None => config.idle_timeout,

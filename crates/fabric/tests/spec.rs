@@ -40,6 +40,7 @@ fn the_hello_example_plans_its_instances_endpoints_and_vip() {
             requested_port: 8080,
             protocol: "http".into(),
             idle_timeout_minutes: Some(4),
+            source_ip_affinity: false,
         }]
     );
     assert!(plan.notes.is_empty(), "{:?}", plan.notes);
@@ -161,4 +162,52 @@ fn instance_input_endpoints_get_one_vip_per_instance_from_the_range() {
             ("Rdp", EndpointKind::InstanceInput, Some(3389))
         ]
     );
+}
+
+#[test]
+fn an_endpoints_distribution_idle_timeout_and_acl_reach_its_vip_plan() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let csdef = std::fs::read_to_string(dir.join("ServiceDefinition.csdef"))
+        .unwrap()
+        .replace(
+            r#"port="8080" loadBalancerProbe="HttpProbe""#,
+            r#"port="8080" loadBalancerProbe="HttpProbe" loadBalancerDistribution="sourceIP" idleTimeoutInMinutes="9""#,
+        );
+    let cscfg = std::fs::read_to_string(dir.join("ServiceConfiguration.Local.cscfg"))
+        .unwrap()
+        .replace(
+            "</ServiceConfiguration>",
+            r#"<NetworkConfiguration>
+    <AccessControls>
+      <AccessControl name="office">
+        <Rule action="deny" description="guests" order="200" remoteSubnet="10.1.0.0/16" />
+        <Rule action="permit" description="office" order="100" remoteSubnet="10.0.0.0/8" />
+      </AccessControl>
+    </AccessControls>
+    <EndpointAcls><EndpointAcl role="Web" endpoint="HttpIn" accessControl="office" /></EndpointAcls>
+  </NetworkConfiguration>
+</ServiceConfiguration>"#,
+        );
+    let plan = spec::plan(
+        "d".repeat(32).as_str(),
+        &model(&csdef, &cscfg),
+        &package(),
+        2,
+    );
+    assert!(plan.vips[0].source_ip_affinity);
+    assert_eq!(plan.vips[0].idle_timeout_minutes, Some(9));
+    let acl = plan
+        .access_for("Web", "HttpIn")
+        .expect("an ACL for Web/HttpIn");
+    assert_eq!(acl.access_control, "office");
+    let rules: Vec<(u64, bool, &str)> = acl
+        .rules
+        .iter()
+        .map(|r| (r.order, r.permit, r.remote_subnet.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        [(200, false, "10.1.0.0/16"), (100, true, "10.0.0.0/8")]
+    );
+    assert!(plan.access_for("Worker", "HttpIn").is_none());
 }

@@ -30,11 +30,11 @@ pub use cscfg::{
 pub use csdef::{
     Binding, CertificateDecl, Content, DEFAULT_UPGRADE_DOMAIN_COUNT, Endpoints, EntryPoint,
     EnvironmentVariable, ExecutionContext, FixedPorts, Import, ImportModule, InputEndpoint,
-    InputProtocol, InstanceInputEndpoint, InternalEndpoint, InternalProtocol, LoadBalancerProbe,
-    LocalPort, LocalStorage, NetFxEntryPoint, OnlyAllowTrafficTo, PermissionLevel, PortRange,
-    ProbeProtocol, ProgramEntryPoint, Role, RoleEndpointRef, RoleKind, Runtime, ServiceDefinition,
-    Site, StartupTask, StoreLocation, TaskType, TopologyChangeDiscovery, TrafficSource,
-    TransportProtocol, VariableValue,
+    InputProtocol, InstanceInputEndpoint, InternalEndpoint, InternalProtocol,
+    LoadBalancerDistribution, LoadBalancerProbe, LocalPort, LocalStorage, NetFxEntryPoint,
+    OnlyAllowTrafficTo, PermissionLevel, PortRange, ProbeProtocol, ProgramEntryPoint, Role,
+    RoleEndpointRef, RoleKind, Runtime, ServiceDefinition, Site, StartupTask, StoreLocation,
+    TaskType, TopologyChangeDiscovery, TrafficSource, TransportProtocol, VariableValue,
 };
 pub use diagnostic::{Code, Diagnostic, Severity, count, sort, summary};
 pub use load::{LoadError, ResolvedRole, ServiceModel, load};

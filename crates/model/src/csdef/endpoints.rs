@@ -69,7 +69,22 @@ pub struct InputEndpoint {
     pub load_balancer_probe: Option<Located<String>>,
     pub ignore_role_instance_status: bool,
     pub idle_timeout_in_minutes: Option<Located<u64>>,
+    /// `loadBalancerDistribution`: how the VIP spreads new connections.
+    pub load_balancer_distribution: Option<Located<LoadBalancerDistribution>>,
     pub span: Span,
+}
+
+/// Azure's `loadBalancerDistribution` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadBalancerDistribution {
+    /// No attribute: every new connection may go to any instance (Azure
+    /// hashes the 5-tuple; weft goes round-robin).
+    #[default]
+    FiveTuple,
+    /// `sourceIP`: a client address always reaches the same instance.
+    SourceIp,
+    /// `sourceIPProtocol`: the same, per protocol.
+    SourceIpProtocol,
 }
 
 impl InputEndpoint {
@@ -80,6 +95,12 @@ impl InputEndpoint {
         self.local_port
             .as_ref()
             .map_or(LocalPort::Port(*self.port), |p| p.value)
+    }
+
+    pub fn distribution(&self) -> LoadBalancerDistribution {
+        self.load_balancer_distribution
+            .as_ref()
+            .map_or_else(LoadBalancerDistribution::default, |d| d.value)
     }
 
     pub fn idle_timeout_minutes(&self) -> u64 {

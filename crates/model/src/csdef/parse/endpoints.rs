@@ -91,6 +91,19 @@ fn input_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InputEndpoint> {
     let idle_timeout_in_minutes = a
         .take("idleTimeoutInMinutes")
         .and_then(|v| cx.uint(v, &el.name));
+    let load_balancer_distribution = a.take("loadBalancerDistribution").and_then(|v| {
+        cx.choice(
+            v,
+            &[
+                ("sourceIP", LoadBalancerDistribution::SourceIp),
+                (
+                    "sourceIPProtocol",
+                    LoadBalancerDistribution::SourceIpProtocol,
+                ),
+            ],
+            &el.name,
+        )
+    });
     a.finish(cx);
     for c in cx.children(el) {
         cx.unknown_element(c, &el.name);
@@ -105,6 +118,7 @@ fn input_endpoint(cx: &mut Cx<'_>, el: &Element) -> Option<InputEndpoint> {
         load_balancer_probe,
         ignore_role_instance_status,
         idle_timeout_in_minutes,
+        load_balancer_distribution,
         span: el.span,
     })
 }
