@@ -115,6 +115,10 @@ impl ApiFailure {
             message: message.into(),
         }
     }
+
+    fn bad_request(message: impl Into<String>) -> ApiFailure {
+        ApiFailure::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
 }
 
 impl From<FabricError> for ApiFailure {
@@ -259,26 +263,27 @@ fn upload_path(uploads: &Path, digest: &str) -> PathBuf {
     uploads.join(format!("{digest}.cspkg"))
 }
 
+/// The file of a package uploaded with `POST /v1/packages`, named by its
+/// digest (`sha256:` prefix optional).
+fn uploaded_package(uploads: &Path, named: &str) -> Result<PathBuf, ApiFailure> {
+    let digest = named.trim_start_matches("sha256:");
+    let package = upload_path(uploads, digest);
+    if !is_digest(digest) || !package.is_file() {
+        return Err(ApiFailure::bad_request(format!(
+            "no uploaded package with digest `{named}`: upload it first with POST /v1/packages"
+        )));
+    }
+    Ok(package)
+}
+
 async fn create_deployment<A: AgentApi>(
     State(s): Shared_<A>,
     UrlPath((service, slot)): UrlPath<(String, String)>,
     body: Result<Json<CreateDeployment>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiFailure> {
     let slot = parse_slot(&slot)?;
-    let Json(body) =
-        body.map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "BadRequest", e.body_text()))?;
-    let digest = body.package.trim_start_matches("sha256:");
-    let package = upload_path(&s.uploads, digest);
-    if !is_digest(digest) || !package.is_file() {
-        return Err(ApiFailure::new(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            format!(
-                "no uploaded package with digest `{}`: upload it first with POST /v1/packages",
-                body.package
-            ),
-        ));
-    }
+    let Json(body) = body.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    let package = uploaded_package(&s.uploads, &body.package)?;
     let id = s
         .controller
         .deploy(DeployRequest {
@@ -384,13 +389,8 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailur
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|e| {
-        ApiFailure::new(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            format!("invalid request body: {e}"),
-        )
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiFailure::bad_request(format!("invalid request body: {e}")))
 }
 
 async fn upgrade_deployment<A: AgentApi>(
@@ -400,18 +400,7 @@ async fn upgrade_deployment<A: AgentApi>(
 ) -> Result<Response, ApiFailure> {
     let slot = parse_slot(&slot)?;
     let body: UpgradeDeployment = json_body(&body)?;
-    let digest = body.package.trim_start_matches("sha256:");
-    let package = upload_path(&s.uploads, digest);
-    if !is_digest(digest) || !package.is_file() {
-        return Err(ApiFailure::new(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            format!(
-                "no uploaded package with digest `{}`: upload it first with POST /v1/packages",
-                body.package
-            ),
-        ));
-    }
+    let package = uploaded_package(&s.uploads, &body.package)?;
     let req = UpgradeRequest {
         service,
         slot,
@@ -462,8 +451,7 @@ async fn deployment_events<A: AgentApi>(
     params: Result<Query<EventParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiFailure> {
     let slot = parse_slot(&slot)?;
-    let Query(params) = params
-        .map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "BadRequest", e.body_text()))?;
+    let Query(params) = params.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
     let events: Vec<_> = s
         .controller
         .events(&service, slot)
@@ -499,13 +487,8 @@ async fn upload_package<A: AgentApi>(
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiFailure::new(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                format!("failed to receive the package: {e}"),
-            )
-        })?;
+        let chunk = chunk
+            .map_err(|e| ApiFailure::bad_request(format!("failed to receive the package: {e}")))?;
         size += chunk.len() as u64;
         file.write_all(&chunk)
             .await
@@ -517,7 +500,7 @@ async fn upload_package<A: AgentApi>(
     drop(file);
     let uploads = s.uploads.clone();
     let checked = tokio::task::spawn_blocking(move || -> Result<String, ApiFailure> {
-        let bad = |m: String| ApiFailure::new(StatusCode::BAD_REQUEST, "BadRequest", m);
+        let bad = |m: String| ApiFailure::bad_request(m);
         let mut package = weft_package::Package::open(&tmp_path)
             .map_err(|e| bad(format!("the upload is not a valid package: {e}")))?;
         let report = package.verify();
@@ -580,18 +563,15 @@ async fn logs<A: AgentApi>(
     UrlPath(instance): UrlPath<String>,
     params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiFailure> {
-    let Query(params) = params
-        .map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "BadRequest", e.body_text()))?;
+    let Query(params) = params.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
     let stream = match params.stream.as_deref() {
         None | Some("both") => LogStream::Both,
         Some("stdout") => LogStream::Stdout,
         Some("stderr") => LogStream::Stderr,
         Some(other) => {
-            return Err(ApiFailure::new(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                format!("invalid stream `{other}`: expected stdout, stderr or both"),
-            ));
+            return Err(ApiFailure::bad_request(format!(
+                "invalid stream `{other}`: expected stdout, stderr or both"
+            )));
         }
     };
     let page = s
