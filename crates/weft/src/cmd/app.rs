@@ -78,6 +78,8 @@ impl Connect {
 /// An application as the user hands it over: a package and a configuration.
 pub struct App {
     pub package: PathBuf,
+    /// The package's digest.
+    pub digest: String,
     pub config: PathBuf,
     pub service: String,
 }
@@ -119,10 +121,15 @@ impl AppArgs {
             })?;
             let service = match &self.service {
                 Some(s) => s.clone(),
-                None => check_model(&PathBuf::from("ServiceDefinition.csdef"), &csdef, &config)?,
+                None => {
+                    check_model(&PathBuf::from("ServiceDefinition.csdef"), &csdef, &config)?
+                        .name
+                        .value
+                }
             };
             return Ok(App {
                 package: package.clone(),
+                digest: opened.digest().to_owned(),
                 config,
                 service,
             });
@@ -139,12 +146,11 @@ impl AppArgs {
             Some(c) => c.clone(),
             None => find_config(&dir)?,
         };
-        let name = check_model(&csdef_path, &csdef, &config)?;
-        let service = self.service.clone().unwrap_or(name);
-        let report = weft_model::check(("ServiceDefinition.csdef", &csdef), None);
-        let definition = report
-            .definition
-            .context("the service definition did not parse")?;
+        let definition = check_model(&csdef_path, &csdef, &config)?;
+        let service = self
+            .service
+            .clone()
+            .unwrap_or_else(|| definition.name.value.clone());
         let mut roles = Vec::new();
         for role in &definition.roles {
             let name = role.name.value.clone();
@@ -160,7 +166,7 @@ impl AppArgs {
         std::fs::create_dir_all(build_dir)
             .with_context(|| format!("cannot create {}", build_dir.display()))?;
         let package = build_dir.join(format!("{service}.cspkg"));
-        build_package(
+        let manifest = build_package(
             &PackageSpec {
                 service_definition: csdef,
                 roles,
@@ -174,6 +180,7 @@ impl AppArgs {
         .with_context(|| format!("cannot package {}", dir.display()))?;
         Ok(App {
             package,
+            digest: manifest.digest,
             config,
             service,
         })
@@ -216,8 +223,12 @@ fn find_config(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Checks the definition against the configuration, prints the diagnostics,
-/// and returns the service's name; any error stops the command.
-fn check_model(csdef_path: &Path, csdef: &[u8], config: &Path) -> anyhow::Result<String> {
+/// and returns the definition; any error stops the command.
+fn check_model(
+    csdef_path: &Path,
+    csdef: &[u8],
+    config: &Path,
+) -> anyhow::Result<weft_model::ServiceDefinition> {
     let cscfg =
         std::fs::read(config).with_context(|| format!("cannot read {}", config.display()))?;
     let def_name = csdef_path.display().to_string();
@@ -237,8 +248,7 @@ fn check_model(csdef_path: &Path, csdef: &[u8], config: &Path) -> anyhow::Result
             weft_model::summary(&report.diagnostics)
         );
     }
-    Ok(report
+    report
         .definition
-        .map(|d| d.name.value.clone())
-        .unwrap_or_default())
+        .context("the service definition did not parse")
 }

@@ -262,13 +262,9 @@ async fn deploy(
 ) -> anyhow::Result<()> {
     let configuration = std::fs::read(&app.config)
         .with_context(|| format!("cannot read {}", app.config.display()))?;
-    let digest = weft_package::Package::open(&app.package)
-        .with_context(|| format!("cannot open {}", app.package.display()))?
-        .digest()
-        .to_owned();
     let record = UpRecord {
         service: app.service.clone(),
-        package_digest: digest,
+        package_digest: app.digest.clone(),
         config_sha256: hex::encode(Sha256::digest(&configuration)),
     };
     let record_path = state.join("up.json");
