@@ -550,9 +550,7 @@ impl<A: AgentApi> Inner<A> {
             if bound[i] {
                 continue;
             }
-            let acl = access
-                .iter()
-                .find(|a| a.role == plan.role && a.endpoint == plan.endpoint);
+            let acl = crate::spec::access_for(&access, &plan.role, &plan.endpoint);
             let (vip, message) = vips::bind(
                 self.config.vip_host,
                 plan,

@@ -58,10 +58,19 @@ impl DeploymentPlan {
     /// The rules for `endpoint` of `role`; `None` when it has no list (open
     /// to everyone).
     pub fn access_for(&self, role: &str, endpoint: &str) -> Option<&EndpointAccess> {
-        self.access
-            .iter()
-            .find(|a| a.role == role && a.endpoint == endpoint)
+        access_for(&self.access, role, endpoint)
     }
+}
+
+/// The list in `access` for `endpoint` of `role`, if any.
+pub fn access_for<'a>(
+    access: &'a [EndpointAccess],
+    role: &str,
+    endpoint: &str,
+) -> Option<&'a EndpointAccess> {
+    access
+        .iter()
+        .find(|a| a.role == role && a.endpoint == endpoint)
 }
 
 /// One load-balanced public port.
