@@ -102,6 +102,15 @@ fn ud_of(id: &str) -> u64 {
     id.rsplit('_').next().unwrap().parse::<u64>().unwrap() % 5
 }
 
+/// Waits (10 s at most) until `ok` has grown by 20.
+fn served_more(ok: &AtomicU64) {
+    let until = ok.load(Ordering::Relaxed) + 20;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ok.load(Ordering::Relaxed) < until && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+}
+
 /// Requests through the VIP, one connection each, until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
@@ -145,6 +154,12 @@ impl Load {
             greetings,
             threads,
         }
+    }
+
+    /// Waits until a few more requests have been answered after the
+    /// operation, so the load covers its end too.
+    fn served_more(&self) {
+        served_more(&self.ok);
     }
 
     /// (sent, failed)
@@ -229,6 +244,11 @@ impl KeepAlive {
     }
 
     /// (sent, failed, resent after a close)
+    /// See [`Load::served_more`].
+    fn served_more(&self) {
+        served_more(&self.ok);
+    }
+
     fn finish(self) -> (u64, u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
@@ -336,7 +356,8 @@ fn auto_upgrade_of_ten_instances_walks_one_domain_at_a_time_under_load() {
         "20s",
     ]);
     let wall = started.elapsed();
-    std::thread::sleep(Duration::from_millis(100));
+    load.served_more();
+    kept.served_more();
     let (sent, failed, greetings) = load.finish();
     let (kept_sent, kept_failed, reconnects) = kept.finish();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -676,7 +697,8 @@ fn a_configuration_change_and_a_scale_in_under_load_fail_no_request() {
         "200ms",
     ]);
     let scale_wall = started.elapsed();
-    std::thread::sleep(Duration::from_millis(100));
+    load.served_more();
+    kept.served_more();
     let (scale_sent, scale_failed, _) = load.finish();
     let (kept_sent, kept_failed, resent) = kept.finish();
     assert!(
