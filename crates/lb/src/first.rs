@@ -59,14 +59,17 @@ pub(crate) async fn exchange(
     {
         return First::BackendFailed(e);
     }
-    let mut from_client = vec![0u8; 4096];
-    let mut from_backend = vec![0u8; 4096];
+    // read_buf fills spare capacity: no buffer is zeroed, and the client's
+    // bytes are read straight into the head they are kept in.
+    let mut from_backend: Vec<u8> = Vec::with_capacity(4096);
+    head.bytes.reserve(4096);
     loop {
         if head.bytes.len() > REPLAY_LIMIT {
             return First::Committed;
         }
+        let kept = head.bytes.len();
         tokio::select! {
-            read = backend.read(&mut from_backend) => match read {
+            read = backend.read_buf(&mut from_backend) => match read {
                 Ok(0) => {
                     return First::BackendFailed(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -81,16 +84,15 @@ pub(crate) async fn exchange(
                 }
                 Err(e) => return First::BackendFailed(e),
             },
-            read = client.read(&mut from_client), if !head.client_done => match read {
+            read = client.read_buf(&mut head.bytes), if !head.client_done => match read {
                 Ok(0) => {
                     head.client_done = true;
                     if let Err(e) = backend.shutdown().await {
                         return First::BackendFailed(e);
                     }
                 }
-                Ok(n) => {
-                    head.bytes.extend_from_slice(&from_client[..n]);
-                    if let Err(e) = backend.write_all(&from_client[..n]).await {
+                Ok(_) => {
+                    if let Err(e) = backend.write_all(&head.bytes[kept..]).await {
                         return First::BackendFailed(e);
                     }
                 }
