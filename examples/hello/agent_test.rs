@@ -49,6 +49,8 @@ fn web(package: &PackageRef, n: u32) -> InstanceSpec {
         update_domain: n % 5,
         fault_domain: n % 2,
         incarnation: 1,
+        reimage: 0,
+        stopped: false,
         package: package.clone(),
         startup: Vec::new(),
         entry_point: Some("./hello web".into()),

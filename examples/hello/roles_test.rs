@@ -165,6 +165,7 @@ async fn web_answers_with_its_identity_and_follows_changes() {
         name: "Greeting".into(),
     }];
     host.publish(RuntimeEvent::Changing {
+        id: None,
         changes: changes.clone(),
     });
     host.set_info(web_info(addr, "hello again"));

@@ -20,6 +20,7 @@ use crate::cgroup::CgroupRoot;
 use crate::config::{AgentConfig, CgroupMode};
 use crate::error::AgentError;
 use crate::instance;
+use crate::key::InstanceKey;
 use crate::logs::LogBook;
 use crate::ports::Ports;
 use crate::procs;
@@ -47,15 +48,16 @@ pub(crate) struct Shared {
     pub(crate) cgroups: Option<CgroupRoot>,
     pub(crate) ports: Ports,
     socket_seq: AtomicU64,
-    reports: Mutex<BTreeMap<String, InstanceReport>>,
+    reports: Mutex<BTreeMap<InstanceKey, InstanceReport>>,
     reports_tx: watch::Sender<Vec<InstanceReport>>,
     /// deployment id → topology
     pub(crate) topologies: watch::Sender<BTreeMap<String, Topology>>,
-    logs: Mutex<BTreeMap<String, Arc<LogBook>>>,
+    logs: Mutex<BTreeMap<InstanceKey, Arc<LogBook>>>,
     /// approot path → the lock its one unpacker holds
     unpacking: Mutex<BTreeMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
-    /// instance id → its supervisor's desired spec (`None`: remove it)
-    pub(crate) instances: tokio::sync::Mutex<BTreeMap<String, watch::Sender<Option<InstanceSpec>>>>,
+    /// instance → its supervisor's desired spec (`None`: remove it)
+    pub(crate) instances:
+        tokio::sync::Mutex<BTreeMap<InstanceKey, watch::Sender<Option<InstanceSpec>>>>,
     /// Supervisors still running.
     live: watch::Sender<usize>,
     shut_down: AtomicBool,
@@ -167,17 +169,19 @@ impl Agent {
         self.shared.cgroups.is_some()
     }
 
-    /// The directory of one instance (`local/`, `logs/`).
-    pub fn instance_dir(&self, instance_id: &str) -> PathBuf {
-        self.shared.instance_dir(instance_id)
+    /// The directory of instance `instance_id` of deployment
+    /// `deployment_id` (`local/`, `logs/`).
+    pub fn instance_dir(&self, deployment_id: &str, instance_id: &str) -> PathBuf {
+        self.shared.instance_dir(deployment_id, instance_id)
     }
 
     async fn apply_inner(&self, desired: Vec<InstanceSpec>) -> Result<(), AgentError> {
         let mut ids = BTreeSet::new();
         for spec in &desired {
             check_spec(spec)?;
-            if !ids.insert(spec.instance_id.clone()) {
+            if !ids.insert(InstanceKey::new(&spec.deployment_id, &spec.instance_id)) {
                 return Err(AgentError::DuplicateInstance {
+                    deployment_id: spec.deployment_id.clone(),
                     instance_id: spec.instance_id.clone(),
                 });
             }
@@ -189,7 +193,8 @@ impl Agent {
             }
         }
         for spec in desired {
-            match instances.get(&spec.instance_id) {
+            let key = InstanceKey::new(&spec.deployment_id, &spec.instance_id);
+            match instances.get(&key) {
                 Some(tx) if !tx.is_closed() => {
                     tx.send_if_modified(|current| {
                         let changed = current.as_ref() != Some(&spec);
@@ -198,11 +203,10 @@ impl Agent {
                     });
                 }
                 _ => {
-                    let id = spec.instance_id.clone();
                     let (tx, rx) = watch::channel(Some(spec));
-                    instances.insert(id.clone(), tx);
+                    instances.insert(key.clone(), tx);
                     self.shared.live.send_modify(|n| *n += 1);
-                    tokio::spawn(instance::supervise(self.shared.clone(), id, rx));
+                    tokio::spawn(instance::supervise(self.shared.clone(), key, rx));
                 }
             }
         }
@@ -239,29 +243,41 @@ impl AgentApi for Agent {
         Ok(())
     }
 
-    async fn logs(&self, instance_id: &str, query: LogQuery) -> Result<LogPage, AgentError> {
-        check_instance_id(instance_id)?;
+    async fn logs(
+        &self,
+        deployment_id: &str,
+        instance_id: &str,
+        query: LogQuery,
+    ) -> Result<LogPage, AgentError> {
+        check_id("a deployment id", deployment_id)?;
+        check_id("an instance id", instance_id)?;
+        let key = InstanceKey::new(deployment_id, instance_id);
         let known = self
             .shared
             .logs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(instance_id)
+            .get(&key)
             .cloned();
         let failed = |source: std::io::Error| AgentError::Logs {
+            deployment_id: deployment_id.to_owned(),
             instance_id: instance_id.to_owned(),
             source,
         };
         if let Some(book) = known {
             return book.query(&query).map_err(failed);
         }
-        let dir = self.shared.instance_dir(instance_id).join("logs");
+        let dir = self
+            .shared
+            .instance_dir(deployment_id, instance_id)
+            .join("logs");
         if !dir.is_dir() {
             return Err(AgentError::UnknownInstance {
+                deployment_id: deployment_id.to_owned(),
                 instance_id: instance_id.to_owned(),
             });
         }
-        let book = self.shared.log_book(instance_id).map_err(failed)?;
+        let book = self.shared.log_book(&key).map_err(failed)?;
         book.query(&query).map_err(failed)
     }
 
@@ -288,8 +304,11 @@ impl AgentApi for Agent {
 }
 
 impl Shared {
-    pub(crate) fn instance_dir(&self, instance_id: &str) -> PathBuf {
-        self.state_dir.join("instances").join(instance_id)
+    pub(crate) fn instance_dir(&self, deployment_id: &str, instance_id: &str) -> PathBuf {
+        self.state_dir
+            .join("instances")
+            .join(deployment_id)
+            .join(instance_id)
     }
 
     /// A fresh runtime socket path.
@@ -300,17 +319,19 @@ impl Shared {
 
     /// The instance's log book, opened on first use and kept for the
     /// agent's life (logs outlive the instance).
-    pub(crate) fn log_book(&self, instance_id: &str) -> std::io::Result<Arc<LogBook>> {
+    pub(crate) fn log_book(&self, key: &InstanceKey) -> std::io::Result<Arc<LogBook>> {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(book) = logs.get(instance_id) {
+        if let Some(book) = logs.get(key) {
             return Ok(book.clone());
         }
         let book = Arc::new(LogBook::open(
-            &self.instance_dir(instance_id).join("logs"),
+            &self
+                .instance_dir(&key.deployment_id, &key.instance_id)
+                .join("logs"),
             self.config.log_rotate_bytes,
             self.config.log_keep,
         )?);
-        logs.insert(instance_id.to_owned(), book.clone());
+        logs.insert(key.clone(), book.clone());
         Ok(book)
     }
 
@@ -324,18 +345,19 @@ impl Shared {
     /// Publishes a report when it differs from the last one.
     pub(crate) fn set_report(&self, report: &InstanceReport) {
         let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
-        if reports.get(&report.instance_id) == Some(report) {
+        let key = InstanceKey::new(&report.deployment_id, &report.instance_id);
+        if reports.get(&key) == Some(report) {
             return;
         }
-        tracing::debug!(instance = %report.instance_id, status = ?report.status, ready = report.ready, pid = report.pid, "instance report");
-        reports.insert(report.instance_id.clone(), report.clone());
+        tracing::debug!(deployment = %report.deployment_id, instance = %report.instance_id, status = ?report.status, ready = report.ready, pid = report.pid, "instance report");
+        reports.insert(key, report.clone());
         self.reports_tx
             .send_replace(reports.values().cloned().collect());
     }
 
-    pub(crate) fn remove_report(&self, instance_id: &str) {
+    pub(crate) fn remove_report(&self, key: &InstanceKey) {
         let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
-        if reports.remove(instance_id).is_some() {
+        if reports.remove(key).is_some() {
             self.reports_tx
                 .send_replace(reports.values().cloned().collect());
         }
@@ -348,7 +370,8 @@ impl Shared {
 
 /// Everything of a spec that names a path on this host.
 fn check_spec(spec: &InstanceSpec) -> Result<(), AgentError> {
-    check_instance_id(&spec.instance_id)?;
+    check_id("a deployment id", &spec.deployment_id)?;
+    check_id("an instance id", &spec.instance_id)?;
     let invalid = |reason: String| AgentError::InvalidSpec {
         instance_id: spec.instance_id.clone(),
         reason,
@@ -400,8 +423,8 @@ impl Shared {
     }
 }
 
-/// Instance ids name directories, cgroups and log books.
-fn check_instance_id(id: &str) -> Result<(), AgentError> {
+/// Deployment and instance ids name directories, cgroups and log books.
+fn check_id(what: &str, id: &str) -> Result<(), AgentError> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && id != "."
@@ -414,7 +437,7 @@ fn check_instance_id(id: &str) -> Result<(), AgentError> {
     } else {
         Err(AgentError::InvalidSpec {
             instance_id: id.to_owned(),
-            reason: "an instance id is 1 to 128 ASCII letters, digits, `_`, `-` or `.`".into(),
+            reason: format!("{what} is 1 to 128 ASCII letters, digits, `_`, `-` or `.`"),
         })
     }
 }

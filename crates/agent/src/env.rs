@@ -173,6 +173,8 @@ mod tests {
             update_domain: 2,
             fault_domain: 0,
             incarnation: 1,
+            reimage: 0,
+            stopped: false,
             package: PackageRef {
                 path: PathBuf::from("/p.cspkg"),
                 digest: "ab".into(),

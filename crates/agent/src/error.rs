@@ -19,17 +19,30 @@ pub enum AgentError {
     #[error("failed to kill leftover processes of a previous agent run in {}: {reason}", state_dir.display())]
     Leftovers { state_dir: PathBuf, reason: String },
 
-    #[error("instance {instance_id} appears twice in the desired set")]
-    DuplicateInstance { instance_id: String },
+    #[error(
+        "instance {instance_id} of deployment {deployment_id} appears twice in the desired set"
+    )]
+    DuplicateInstance {
+        deployment_id: String,
+        instance_id: String,
+    },
 
     #[error("invalid spec for instance {instance_id}: {reason}")]
     InvalidSpec { instance_id: String, reason: String },
 
-    #[error("no instance {instance_id} on this host and no logs of it")]
-    UnknownInstance { instance_id: String },
+    #[error(
+        "no instance {instance_id} of deployment {deployment_id} on this host and no logs of it"
+    )]
+    UnknownInstance {
+        deployment_id: String,
+        instance_id: String,
+    },
 
-    #[error("failed to read the logs of instance {instance_id}: {source}")]
+    #[error(
+        "failed to read the logs of instance {instance_id} of deployment {deployment_id}: {source}"
+    )]
     Logs {
+        deployment_id: String,
         instance_id: String,
         #[source]
         source: std::io::Error,

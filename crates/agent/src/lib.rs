@@ -62,6 +62,7 @@ mod env;
 mod error;
 mod health;
 mod instance;
+mod key;
 mod logs;
 mod ports;
 mod prepare;

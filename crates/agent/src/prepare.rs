@@ -93,7 +93,9 @@ pub(crate) fn local_resources(
     spec: &InstanceSpec,
     limited: Option<Credentials>,
 ) -> Result<BTreeMap<String, PathBuf>, String> {
-    let base = shared.instance_dir(&spec.instance_id).join("local");
+    let base = shared
+        .instance_dir(&spec.deployment_id, &spec.instance_id)
+        .join("local");
     let mut dirs = BTreeMap::new();
     for resource in &spec.local_resources {
         let dir = base.join(&resource.name);
@@ -133,17 +135,12 @@ pub(crate) fn endpoints(
     spec: &InstanceSpec,
 ) -> Result<BTreeMap<String, (SocketAddr, crate::protocol::EndpointProtocol)>, String> {
     let host = shared.config.host_address;
+    let holder = format!("{}/{}", spec.deployment_id, spec.instance_id);
     let mut out = BTreeMap::new();
     for ep in &spec.endpoints {
         let port = shared
             .ports
-            .assign(
-                host,
-                &spec.instance_id,
-                &ep.name,
-                ep.protocol,
-                ep.local_port,
-            )
+            .assign(host, &holder, &ep.name, ep.protocol, ep.local_port)
             .map_err(|e| format!("failed to find a port for endpoint {}: {e}", ep.name))?;
         if let Some(wanted) = ep.local_port
             && wanted != port

@@ -11,6 +11,27 @@
 //! `PUT /v1/instances` carries a `Vec<InstanceSpec>`, `GET /v1/reports?watch`
 //! streams `Vec<InstanceReport>` snapshots, `PUT /v1/topology/{deployment}`
 //! carries a [`weft_runtime::protocol::Topology`].
+//!
+//! # Instance keys
+//!
+//! Azure names role instances per deployment: a production and a staging
+//! deployment of one service both have a `Web_IN_0`. The agent therefore keys
+//! every instance by `(deployment_id, instance_id)`, and so do its instance
+//! directories, cgroups, log books and runtime sockets. Only the same pair
+//! twice in one desired set is a duplicate.
+//!
+//! # Lifecycle requests carried by a spec
+//!
+//! | the controller changes | the agent |
+//! |---|---|
+//! | `incarnation` (Reboot Role Instance, upgrade) | Stopping, SIGTERM, grace, kill; cleans local storage with `cleanOnRoleRecycle`; starts the new spec (startup tasks again) |
+//! | `reimage` (and `incarnation`) (Reimage Role Instance) | stops it, deletes ALL its local storage, unpacks and verifies a fresh private approot, starts it |
+//! | `stopped: true` (Suspended deployment, stopped instance) | stops it and reports `StoppedVM`; directory, local storage and ports are kept |
+//! | `stopped: false` again | starts it (startup tasks again, as on a reboot) |
+//! | `settings` only, same `incarnation` | raises Changing; if any listener cancels, recycles the instance with the new settings (reported like a reboot, not a crash); else Changed, the process keeps running |
+//!
+//! [`InstanceReport::settings_digest`] says which settings the running
+//! process has, so the controller can wait until a change has landed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -18,6 +39,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Everything an agent needs to run one role instance. Computed by the
 /// controller from the service model; the agent never reads a csdef.
@@ -27,7 +49,8 @@ pub struct InstanceSpec {
     pub deployment_id: String,
     /// The role's name, e.g. `Web`.
     pub role: String,
-    /// `<Role>_IN_<n>`, unique across the fabric.
+    /// `<Role>_IN_<n>`, unique within its deployment (the agent keys
+    /// instances by `(deployment_id, instance_id)`).
     pub instance_id: String,
     pub update_domain: u32,
     pub fault_domain: u32,
@@ -35,6 +58,20 @@ pub struct InstanceSpec {
     /// (new package, new settings, explicit reboot). A changed incarnation
     /// stops the running process and starts the new spec.
     pub incarnation: u64,
+    /// Bumped (together with `incarnation`) for Reimage Role Instance: the
+    /// agent stops the instance, deletes all its local storage (whatever
+    /// `cleanOnRoleRecycle` says), gives it a freshly unpacked and verified
+    /// approot of its own, and starts it. A plain `incarnation` bump is a
+    /// reboot: local storage with `cleanOnRoleRecycle="false"` is kept.
+    #[serde(default)]
+    pub reimage: u64,
+    /// The instance is kept but must not run (Azure's Suspended deployment,
+    /// a stopped instance): Stopping event, SIGTERM, grace, kill, then
+    /// reported `StoppedVM`, not ready, no pid. Its directory, all its
+    /// local storage and (when possible) its remapped ports are kept.
+    /// Clearing it starts the instance again, startup tasks included.
+    #[serde(default)]
+    pub stopped: bool,
     pub package: PackageRef,
     /// Startup tasks in csdef order.
     pub startup: Vec<StartupTaskSpec>,
@@ -201,6 +238,30 @@ pub struct InstanceReport {
     /// Why the instance is not ready, in words (a failed startup task and its
     /// exit code, the last crash, the failing probe).
     pub message: Option<String>,
+    /// [`settings_digest`] of the settings the running process currently
+    /// has: set when the entry point starts and after every Changed; a
+    /// cancelled Changing recycles the instance, and the new process then
+    /// reports the new digest. Empty while no process runs. A settings
+    /// change has landed when `ready` and this equals
+    /// `settings_digest(&spec.settings)`.
+    #[serde(default)]
+    pub settings_digest: String,
+}
+
+/// The digest of a set of configuration settings: lower-case hex SHA-256
+/// of an unambiguous encoding (for each setting in name order, the name's
+/// and the value's byte lengths as 8-byte little-endian integers, each
+/// followed by its bytes). Equal maps, and only equal maps, give equal
+/// digests.
+pub fn settings_digest(settings: &BTreeMap<String, String>) -> String {
+    let mut hash = Sha256::new();
+    for (name, value) in settings {
+        for part in [name, value] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    hex::encode(hash.finalize())
 }
 
 impl InstanceReport {
@@ -250,7 +311,11 @@ pub trait AgentApi: Send + Sync + 'static {
     /// Replaces the desired set of instances on this host. New instances are
     /// prepared and started, missing ones stopped (Stopping event, SIGTERM,
     /// grace, SIGKILL of everything they started), changed incarnations
-    /// recycled. Returns once the change is accepted, not when it is done.
+    /// recycled, `stopped` / `reimage` / settings changes applied as the
+    /// module documentation says. Instances are keyed by `(deployment_id,
+    /// instance_id)`; the same pair twice is refused whole
+    /// (`DuplicateInstance`). Returns once the change is accepted, not when
+    /// it is done.
     fn apply(
         &self,
         desired: Vec<InstanceSpec>,
@@ -268,9 +333,11 @@ pub trait AgentApi: Send + Sync + 'static {
         topology: weft_runtime::protocol::Topology,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Captured output of an instance.
+    /// Captured output of instance `instance_id` of deployment
+    /// `deployment_id` (kept after the instance is removed).
     fn logs(
         &self,
+        deployment_id: &str,
         instance_id: &str,
         query: LogQuery,
     ) -> impl Future<Output = Result<LogPage, Self::Error>> + Send;

@@ -9,16 +9,34 @@
 //! | `GET /v1/status` | [`StatusBody`] |
 //! | `PUT /v1/status` with [`StatusBody`] | `204` |
 //! | `GET /v1/events` | a stream of [`RuntimeEvent`], one JSON object per line |
+//! | `GET /v1/events?changing=answer` | the same, and this stream answers Changing |
+//! | `POST /v1/changing/{id}` with [`ChangingAnswer`] | `204`; `404` when no Changing `{id}` waits for an answer |
 //!
 //! `GET /v1/status` answers `404` until the instance has said anything. Every
 //! other failure answers a `4xx` with an [`ErrorBody`]. `GET /v1/events`
 //! answers its headers only once the subscription is registered: an event
 //! published after the client has seen them reaches that client, in publish
 //! order.
+//!
+//! # Cancelling a change
+//!
+//! Azure lets a role's `RoleEnvironment.Changing` handler set
+//! `e.Cancel = true`: the fabric then recycles the instance (stop, start
+//! with the new configuration) instead of applying the change live. Here:
+//! a stream opened with `?changing=answer` receives every settings
+//! [`RuntimeEvent::Changing`] with an `id` of its own and must answer it with
+//! `POST /v1/changing/{id}` within [`CHANGING_ANSWER_TIMEOUT`]. Any
+//! `{"cancel": true}` recycles the instance; when every such stream
+//! answered `{"cancel": false}` (or closed, or none is open — Azure's
+//! default when no handler is registered) the change is applied live and
+//! [`RuntimeEvent::Changed`] follows. A stream opened without the query
+//! sees Changing without an `id` and is not waited for. An answer that
+//! comes too late counts as not cancelling.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +45,23 @@ pub const RUNTIME_ENV: &str = "WEFT_RUNTIME";
 
 /// The content type of `GET /v1/events` (newline-delimited JSON).
 pub const EVENTS_CONTENT_TYPE: &str = "application/x-ndjson";
+
+/// The query of `GET /v1/events` for a stream that answers Changing.
+pub const ANSWER_CHANGING_QUERY: &str = "changing=answer";
+
+/// How long the host waits for every answering stream to answer a
+/// Changing before it treats the silent ones as not cancelling: long
+/// enough for a handler to decide, short enough that a stuck role does not
+/// hold up a configuration walk.
+pub const CHANGING_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The body of `POST /v1/changing/{id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangingAnswer {
+    /// `true`: do not apply the change live; recycle the instance with it
+    /// (Azure's `RoleEnvironmentChangingEventArgs.Cancel`).
+    pub cancel: bool,
+}
 
 /// The body of every `4xx` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +136,14 @@ pub enum Change {
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum RuntimeEvent {
     /// Changes about to be applied (Azure's `RoleEnvironment.Changing`).
-    Changing { changes: Vec<Change> },
+    /// `id` is set on a stream opened with `?changing=answer` when the
+    /// change can be cancelled (settings changes): answer it with
+    /// `POST /v1/changing/{id}`. Topology changes are always applied live.
+    Changing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        changes: Vec<Change>,
+    },
     /// Changes applied; [`InstanceInfo`] / [`Topology`] already show them.
     Changed { changes: Vec<Change> },
     /// The instance is about to be stopped (Azure's `RoleEnvironment.Stopping`);

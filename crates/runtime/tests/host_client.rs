@@ -109,6 +109,7 @@ async fn events_reach_two_subscribers_in_order() {
 
     let published = vec![
         RuntimeEvent::Changing {
+            id: None,
             changes: vec![Change::Setting {
                 name: "Greeting".into(),
             }],

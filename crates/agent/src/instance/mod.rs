@@ -24,6 +24,7 @@ use crate::agent::Shared;
 use crate::cgroup::Cgroup;
 use crate::driver::{Credentials, Process};
 use crate::env::{self, Placement};
+use crate::key::InstanceKey;
 use crate::logs::LogBook;
 use crate::prepare;
 mod run;
@@ -38,14 +39,14 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 /// and everything it started is gone.
 pub(crate) async fn supervise(
     shared: Arc<Shared>,
-    id: String,
+    key: InstanceKey,
     desired: watch::Receiver<Option<InstanceSpec>>,
 ) {
     let topologies = shared.topologies.subscribe();
     let mut sup = Supervisor {
         report: InstanceReport {
-            instance_id: id.clone(),
-            deployment_id: String::new(),
+            instance_id: key.instance_id.clone(),
+            deployment_id: key.deployment_id.clone(),
             role: String::new(),
             incarnation: 0,
             status: InstanceStatus::CreatingRole,
@@ -55,9 +56,10 @@ pub(crate) async fn supervise(
             pid: None,
             restarts: 0,
             message: None,
+            settings_digest: String::new(),
         },
         shared,
-        id,
+        key,
         desired,
         topologies,
         host: None,
@@ -74,9 +76,9 @@ pub(crate) async fn supervise(
                 if sup.desired.borrow().is_some() {
                     continue;
                 }
-                instances.remove(&sup.id);
-                shared.ports.release(&sup.id);
-                shared.remove_report(&sup.id);
+                instances.remove(&sup.key);
+                shared.ports.release(&sup.key.to_string());
+                shared.remove_report(&sup.key);
                 if let Some(group) = sup.cgroup() {
                     let _ =
                         tokio::task::spawn_blocking(move || group.kill_and_remove(KILL_TIMEOUT))
@@ -86,7 +88,7 @@ pub(crate) async fn supervise(
                 if let Some(host) = sup.host.take() {
                     host.shutdown().await;
                 }
-                tracing::info!(instance = %sup.id, "instance removed");
+                tracing::info!(instance = %sup.key, "instance removed");
                 shared.supervisor_ended();
                 return;
             }
@@ -96,7 +98,7 @@ pub(crate) async fn supervise(
 
 struct Supervisor {
     shared: Arc<Shared>,
-    id: String,
+    key: InstanceKey,
     desired: watch::Receiver<Option<InstanceSpec>>,
     topologies: watch::Receiver<BTreeMap<String, Topology>>,
     host: Option<RuntimeHost>,
@@ -143,7 +145,7 @@ impl Supervisor {
         self.shared
             .cgroups
             .as_ref()
-            .map(|root| root.instance(&self.id))
+            .map(|root| root.instance(&self.key.cgroup_name()))
     }
 
     pub(super) fn publish(&mut self, status: InstanceStatus, ready: bool, message: Option<String>) {
@@ -186,14 +188,15 @@ impl Supervisor {
             pid: None,
             restarts: 0,
             message: None,
+            settings_digest: String::new(),
         };
         self.cycling = false;
         self.shared.set_report(&self.report);
-        tracing::info!(instance = %self.id, incarnation = spec.incarnation, "preparing instance");
+        tracing::info!(instance = %self.key, incarnation = spec.incarnation, "preparing instance");
         let prepared = match self.prepare(&spec).await {
             Ok(p) => p,
             Err(message) => {
-                tracing::warn!(instance = %self.id, %message, "instance failed to prepare");
+                tracing::warn!(instance = %self.key, %message, "instance failed to prepare");
                 self.publish(InstanceStatus::FailedStartingRole, false, Some(message));
                 self.wait_for_change(spec.incarnation).await;
                 return;
@@ -211,7 +214,7 @@ impl Supervisor {
             match self.run_once(&mut spec, &prepared).await {
                 Ended::Desired => return,
                 Ended::Failed(message) => {
-                    tracing::warn!(instance = %self.id, %message, "instance failed to start");
+                    tracing::warn!(instance = %self.key, %message, "instance failed to start");
                     self.report.pid = None;
                     self.publish(InstanceStatus::FailedStartingRole, false, Some(message));
                     self.wait_for_change(spec.incarnation).await;
@@ -243,7 +246,7 @@ impl Supervisor {
                     } else {
                         InstanceStatus::RestartingRole
                     };
-                    tracing::warn!(instance = %self.id, %message, ?status, delay_ms = delay.as_millis() as u64, "entry point exited; restarting");
+                    tracing::warn!(instance = %self.key, %message, ?status, delay_ms = delay.as_millis() as u64, "entry point exited; restarting");
                     self.report.pid = None;
                     self.publish(status, false, Some(message));
                     let deadline = Instant::now() + delay;
@@ -280,7 +283,7 @@ impl Supervisor {
         let endpoints = prepare::endpoints(&self.shared, spec)?;
         let logs = self
             .shared
-            .log_book(&spec.instance_id)
+            .log_book(&self.key)
             .map_err(|e| format!("failed to open the instance's log directory: {e}"))?;
         let mut placement = Placement {
             runtime_address: String::new(),
@@ -318,7 +321,7 @@ impl Supervisor {
                 (
                     r.name.clone(),
                     self.shared
-                        .instance_dir(&spec.instance_id)
+                        .instance_dir(&spec.deployment_id, &spec.instance_id)
                         .join("local")
                         .join(&r.name),
                 )
@@ -366,6 +369,7 @@ impl Supervisor {
         if let Some(host) = &self.host {
             if !changes.is_empty() {
                 host.publish(RuntimeEvent::Changing {
+                    id: None,
                     changes: changes.clone(),
                 });
             }
@@ -399,6 +403,7 @@ impl Supervisor {
             .collect();
         if let Some(host) = &self.host {
             host.publish(RuntimeEvent::Changing {
+                id: None,
                 changes: changes.clone(),
             });
             host.set_topology(new.clone());

@@ -75,7 +75,7 @@ impl Supervisor {
                     ));
                 }
             };
-            tracing::info!(instance = %self.id, task = %task.command_line, kind = ?task.task_type, pid = process.pid, "startup task started");
+            tracing::info!(instance = %self.key, task = %task.command_line, kind = ?task.task_type, pid = process.pid, "startup task started");
             if task.task_type != TaskType::Simple {
                 running
                     .tasks
@@ -142,7 +142,7 @@ impl Supervisor {
             }
         }
         self.report.pid = running.entry.as_ref().map(|p| p.pid);
-        tracing::info!(instance = %self.id, pid = self.report.pid, "entry point started");
+        tracing::info!(instance = %self.key, pid = self.report.pid, "entry point started");
 
         let kick = std::sync::Arc::new(tokio::sync::Notify::new());
         let (verdicts_tx, mut verdicts) = watch::channel(BTreeMap::<String, Verdict>::new());

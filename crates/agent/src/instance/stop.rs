@@ -46,12 +46,12 @@ impl Supervisor {
         })
         .await;
         if waited.is_err() {
-            tracing::warn!(instance = %self.id, grace_ms = grace.as_millis() as u64, "instance did not stop within the grace period; killing it");
+            tracing::warn!(instance = %self.key, grace_ms = grace.as_millis() as u64, "instance did not stop within the grace period; killing it");
         }
         self.kill_all(running).await;
         self.report.pid = None;
         self.publish(InstanceStatus::StoppedVM, false, None);
-        tracing::info!(instance = %self.id, "instance stopped");
+        tracing::info!(instance = %self.key, "instance stopped");
     }
 
     /// SIGKILL of every process the instance started, waiting until none
@@ -67,7 +67,7 @@ impl Supervisor {
         }
         let group = self.cgroup();
         let marker = self.host.as_ref().map(|h| h.address());
-        let id = self.id.clone();
+        let id = self.key.clone();
         let killed = tokio::task::spawn_blocking(move || {
             if let Some(group) = group
                 && let Err(e) = group.kill_and_remove(KILL_TIMEOUT)
@@ -83,7 +83,7 @@ impl Supervisor {
         })
         .await;
         if let Err(e) = killed {
-            tracing::error!(instance = %self.id, error = %e, "failed to kill the instance's processes");
+            tracing::error!(instance = %self.key, error = %e, "failed to kill the instance's processes");
         }
         for mut p in processes {
             let _ = timeout(Duration::from_secs(1), p.wait()).await;

@@ -65,14 +65,19 @@ pub fn packaged(package: PathBuf, digest: String) -> Role {
 
 /// A spec for instance `id` of `role` running `entry`, with a local
 /// resource `Scratch` whose path is in `$SCRATCH`.
+/// The deployment [`spec`] puts instances in.
+pub const DEPLOYMENT: &str = "0123456789abcdef0123456789abcdef";
+
 pub fn spec(role: &Role, id: &str, entry: &str) -> InstanceSpec {
     InstanceSpec {
-        deployment_id: "0123456789abcdef0123456789abcdef".into(),
+        deployment_id: DEPLOYMENT.into(),
         role: "Worker".into(),
         instance_id: id.into(),
         update_domain: 1,
         fault_domain: 0,
         incarnation: 1,
+        reimage: 0,
+        stopped: false,
         package: PackageRef {
             path: role.package.clone(),
             digest: role.digest.clone(),
@@ -194,7 +199,10 @@ pub async fn read_when_written(path: &Path) -> String {
 }
 
 pub fn scratch(agent: &Agent, id: &str) -> PathBuf {
-    agent.instance_dir(id).join("local").join("Scratch")
+    agent
+        .instance_dir(DEPLOYMENT, id)
+        .join("local")
+        .join("Scratch")
 }
 
 /// Opens an agent on a fresh state directory.

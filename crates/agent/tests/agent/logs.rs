@@ -33,6 +33,7 @@ exec sleep 1000"#,
     loop {
         let page = agent
             .logs(
+                DEPLOYMENT,
                 "Worker_IN_0",
                 LogQuery {
                     stream: LogStream::Both,
@@ -53,7 +54,7 @@ exec sleep 1000"#,
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 
-    let logs = agent.instance_dir("Worker_IN_0").join("logs");
+    let logs = agent.instance_dir(DEPLOYMENT, "Worker_IN_0").join("logs");
     assert!(logs.join("stdout.log.1").exists() && logs.join("stdout.log.2").exists());
     assert!(
         !logs.join("stdout.log.3").exists(),
@@ -74,6 +75,7 @@ exec sleep 1000"#,
 
     let tail = agent
         .logs(
+            DEPLOYMENT,
             "Worker_IN_0",
             LogQuery {
                 stream: LogStream::Stdout,
@@ -90,6 +92,7 @@ exec sleep 1000"#,
     // Everything kept, across the rotated files, in order.
     let kept = agent
         .logs(
+            DEPLOYMENT,
             "Worker_IN_0",
             LogQuery {
                 stream: LogStream::Stdout,
@@ -115,6 +118,7 @@ exec sleep 1000"#,
     // Following from the cursor: nothing new yet, then only the new lines.
     let all = agent
         .logs(
+            DEPLOYMENT,
             "Worker_IN_0",
             LogQuery {
                 stream: LogStream::Both,
@@ -126,6 +130,7 @@ exec sleep 1000"#,
         .unwrap();
     let none = agent
         .logs(
+            DEPLOYMENT,
             "Worker_IN_0",
             LogQuery {
                 stream: LogStream::Both,
@@ -147,6 +152,7 @@ exec sleep 1000"#,
         );
         let page = agent
             .logs(
+                DEPLOYMENT,
                 "Worker_IN_0",
                 LogQuery {
                     stream: LogStream::Both,
@@ -166,6 +172,7 @@ exec sleep 1000"#,
     // Logs outlive the instance.
     let after = agent
         .logs(
+            DEPLOYMENT,
             "Worker_IN_0",
             LogQuery {
                 stream: LogStream::Stderr,
@@ -178,6 +185,7 @@ exec sleep 1000"#,
     assert_eq!(after.lines[0].text, "oops");
     let err = agent
         .logs(
+            DEPLOYMENT,
             "Nobody_IN_0",
             LogQuery {
                 stream: LogStream::Both,

@@ -60,6 +60,7 @@ async fn settings_and_topology_changes_reach_the_instance_without_a_restart() {
     assert_eq!(
         events.next().await.unwrap().unwrap(),
         RuntimeEvent::Changing {
+            id: None,
             changes: greeting.clone()
         }
     );
@@ -79,6 +80,7 @@ async fn settings_and_topology_changes_reach_the_instance_without_a_restart() {
     assert_eq!(
         events.next().await.unwrap().unwrap(),
         RuntimeEvent::Changing {
+            id: None,
             changes: worker.clone()
         }
     );

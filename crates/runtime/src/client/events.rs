@@ -132,7 +132,7 @@ mod tests {
         prop_oneof![
             Just(RuntimeEvent::Stopping),
             prop::collection::vec(change.clone(), 0..4)
-                .prop_map(|changes| RuntimeEvent::Changing { changes }),
+                .prop_map(|changes| RuntimeEvent::Changing { id: None, changes }),
             prop::collection::vec(change, 0..4)
                 .prop_map(|changes| RuntimeEvent::Changed { changes }),
         ]
