@@ -89,7 +89,10 @@ pub fn router<A: AgentApi>(controller: Controller<A>, config: ServerConfig) -> R
         )
         .route("/v1/operations", get(operations::<A>))
         .route("/v1/operations/{id}", get(operation::<A>))
-        .route("/v1/instances/{instance}/logs", get(logs::<A>))
+        .route(
+            "/v1/services/{service}/deployments/{slot}/roleinstances/{instance}/logs",
+            get(logs::<A>),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn(move |req, next| {
             authenticate(token.clone(), req, next)
@@ -560,7 +563,7 @@ struct LogParams {
 
 async fn logs<A: AgentApi>(
     State(s): Shared_<A>,
-    UrlPath(instance): UrlPath<String>,
+    UrlPath((service, slot, instance)): UrlPath<(String, String, String)>,
     params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiFailure> {
     let Query(params) = params.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
@@ -577,6 +580,8 @@ async fn logs<A: AgentApi>(
     let page = s
         .controller
         .logs(
+            &service,
+            parse_slot(&slot)?,
             &instance,
             LogQuery {
                 stream,

@@ -37,6 +37,36 @@ impl<A: AgentApi> Clone for Controller<A> {
 
 pub(crate) type DeploymentKey = (String, Slot);
 
+/// The agent's reports by `(deployment_id, instance_id)`: instance ids are
+/// unique only within a deployment (production and staging both have a
+/// `Web_IN_0`).
+pub(crate) type Reports = BTreeMap<(String, String), InstanceReport>;
+
+/// The agent's report about `spec`'s instance at `spec`'s incarnation.
+pub(crate) fn current_report<'a>(
+    reports: &'a Reports,
+    spec: &InstanceSpec,
+) -> Option<&'a InstanceReport> {
+    report_for(reports, spec).filter(|r| r.incarnation == spec.incarnation)
+}
+
+/// Whether `report` says `spec` has landed: Ready, and the process runs
+/// with the spec's settings (a settings change in place has been accepted,
+/// or the instance was recycled with them).
+pub(crate) fn landed(report: &InstanceReport, spec: &InstanceSpec) -> bool {
+    report.ready
+        && report.incarnation == spec.incarnation
+        && report.settings_digest == weft_agent::protocol::settings_digest(&spec.settings)
+}
+
+/// The agent's report about `spec`'s instance (any incarnation).
+pub(crate) fn report_for<'a>(
+    reports: &'a Reports,
+    spec: &InstanceSpec,
+) -> Option<&'a InstanceReport> {
+    reports.get(&(spec.deployment_id.clone(), spec.instance_id.clone()))
+}
+
 pub(crate) struct Inner<A: AgentApi> {
     pub config: FabricConfig,
     pub store: Arc<dyn StateStore>,
@@ -56,16 +86,16 @@ pub(crate) struct Inner<A: AgentApi> {
 pub(crate) struct State {
     pub deployments: BTreeMap<DeploymentKey, Live>,
     pub operations: BTreeMap<String, OperationRecord>,
-    pub reports: BTreeMap<String, InstanceReport>,
+    pub reports: Reports,
     /// The topology last sent per deployment id.
     topology: BTreeMap<String, Topology>,
     pub closed: bool,
     /// The event history of each slot, oldest first.
     pub events: BTreeMap<DeploymentKey, VecDeque<Event>>,
     pub next_seq: u64,
-    /// Each instance's last (deployment, incarnation, ready, status, UD) seen,
-    /// to record changes as events.
-    pub seen: BTreeMap<String, (String, u64, bool, InstanceStatus, u32)>,
+    /// Each instance's last (incarnation, ready, status, UD) seen, by
+    /// (deployment, instance), to record changes as events.
+    pub seen: BTreeMap<(String, String), (u64, bool, InstanceStatus, u32)>,
 }
 
 pub(crate) struct Live {
@@ -291,22 +321,22 @@ impl<A: AgentApi> Controller<A> {
         services
     }
 
-    /// Captured output of a role instance of any deployment.
-    pub async fn logs(&self, instance_id: &str, query: LogQuery) -> Result<LogPage, FabricError> {
-        let known = self
+    /// Captured output of role instance `instance_id` of the deployment in
+    /// `slot` of `service`.
+    pub async fn logs(
+        &self,
+        service: &str,
+        slot: Slot,
+        instance_id: &str,
+        query: LogQuery,
+    ) -> Result<LogPage, FabricError> {
+        let deployment_id = self
             .inner
-            .lock()
-            .deployments
-            .values()
-            .any(|live| live.instances().any(|i| i.instance_id == instance_id));
-        if !known {
-            return Err(FabricError::NoInstance {
-                instance: instance_id.to_owned(),
-            });
-        }
+            .instance(service, slot, instance_id)?
+            .deployment_id;
         self.inner
             .agent
-            .logs(instance_id, query)
+            .logs(&deployment_id, instance_id, query)
             .await
             .map_err(|e| FabricError::Agent {
                 what: "read logs",
@@ -359,7 +389,7 @@ async fn reconcile<A: AgentApi>(inner: Arc<Inner<A>>) {
             let mut state = inner.lock();
             state.reports = reports
                 .into_iter()
-                .map(|r| (r.instance_id.clone(), r))
+                .map(|r| ((r.deployment_id.clone(), r.instance_id.clone()), r))
                 .collect();
         }
         inner.sync_backends();
@@ -376,6 +406,32 @@ async fn reconcile<A: AgentApi>(inner: Arc<Inner<A>>) {
 impl<A: AgentApi> Inner<A> {
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The spec of role instance `instance_id` of the deployment in `slot`
+    /// of `service`.
+    pub fn instance(
+        &self,
+        service: &str,
+        slot: Slot,
+        instance_id: &str,
+    ) -> Result<InstanceSpec, FabricError> {
+        let state = self.lock();
+        let live = state
+            .deployments
+            .get(&(service.to_owned(), slot))
+            .ok_or_else(|| FabricError::NoDeployment {
+                service: service.to_owned(),
+                slot,
+            })?;
+        live.instances()
+            .find(|i| i.instance_id == instance_id)
+            .cloned()
+            .ok_or_else(|| FabricError::NoInstance {
+                instance: instance_id.to_owned(),
+                service: service.to_owned(),
+                slot,
+            })
     }
 
     pub fn spawn_tracked(&self, task: JoinHandle<()>) {
@@ -594,16 +650,13 @@ impl<A: AgentApi> Inner<A> {
 }
 
 /// role → instance → endpoint, from what the instances actually listen on.
-fn topology(live: &Live, reports: &BTreeMap<String, InstanceReport>) -> Topology {
+fn topology(live: &Live, reports: &Reports) -> Topology {
     let mut topo = Topology::default();
     for role in &live.record.plan.roles {
         let instances = topo.roles.entry(role.name.clone()).or_default();
         for spec in &role.instances {
             let mut endpoints = BTreeMap::new();
-            if let Some(report) = reports
-                .get(&spec.instance_id)
-                .filter(|r| r.deployment_id == spec.deployment_id)
-            {
+            if let Some(report) = report_for(reports, spec) {
                 for ep in &spec.endpoints {
                     if let Some(addr) = report.endpoints.get(&ep.name) {
                         endpoints.insert(

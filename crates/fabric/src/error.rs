@@ -32,14 +32,6 @@ pub enum FabricError {
         slot: Slot,
         deployment_id: String,
     },
-    #[error(
-        "role instance `{instance}` would also exist in deployment {deployment_id} of service `{service}`: instance ids must be unique on a host"
-    )]
-    InstanceIdTaken {
-        instance: String,
-        service: String,
-        deployment_id: String,
-    },
     #[error("service `{service}` has no deployment in slot {slot}")]
     NoDeployment { service: String, slot: Slot },
     #[error("deployment {deployment_id} is busy with operation {operation}")]
@@ -62,8 +54,12 @@ pub enum FabricError {
     NoUpgrade { deployment_id: String },
     #[error("cannot walk upgrade domain {requested}: {reason}")]
     WalkRefused { requested: u32, reason: String },
-    #[error("no role instance `{instance}`")]
-    NoInstance { instance: String },
+    #[error("the {slot} deployment of service `{service}` has no role instance `{instance}`")]
+    NoInstance {
+        instance: String,
+        service: String,
+        slot: Slot,
+    },
     #[error("failed to {what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -106,7 +102,6 @@ impl FabricError {
             | FabricError::UpgradeRefused { .. } => 400,
             FabricError::NoDeployment { .. } | FabricError::NoInstance { .. } => 404,
             FabricError::SlotOccupied { .. }
-            | FabricError::InstanceIdTaken { .. }
             | FabricError::Busy { .. }
             | FabricError::UpgradeInProgress { .. }
             | FabricError::NoUpgrade { .. }

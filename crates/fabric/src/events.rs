@@ -189,26 +189,19 @@ impl<A: AgentApi> Inner<A> {
             let state = &mut *guard;
             for (key, live) in &state.deployments {
                 for spec in live.instances() {
-                    let report = state.reports.get(&spec.instance_id).filter(|r| {
-                        r.deployment_id == spec.deployment_id && r.incarnation == spec.incarnation
-                    });
+                    let report = crate::controller::current_report(&state.reports, spec);
                     let status = report.map_or(InstanceStatus::RoleStateUnknown, |r| r.status);
                     let ready = report.is_some_and(|r| r.ready);
-                    let now = (
-                        spec.deployment_id.clone(),
-                        spec.incarnation,
-                        ready,
-                        status,
-                        spec.update_domain,
-                    );
-                    let before = state.seen.get(&spec.instance_id);
+                    let id = (spec.deployment_id.clone(), spec.instance_id.clone());
+                    let now = (spec.incarnation, ready, status, spec.update_domain);
+                    let before = state.seen.get(&id);
                     let unchanged = match before {
-                        Some((d, _, r, s, _)) => *d == now.0 && *r == ready && *s == status,
+                        Some((_, r, s, _)) => *r == ready && *s == status,
                         None => !ready && status == InstanceStatus::RoleStateUnknown,
                     };
                     if unchanged {
-                        if before.is_some_and(|b| b.1 != spec.incarnation) {
-                            state.seen.insert(spec.instance_id.clone(), now);
+                        if before.is_some_and(|b| b.0 != spec.incarnation) {
+                            state.seen.insert(id, now);
                         }
                         continue;
                     }
@@ -224,7 +217,7 @@ impl<A: AgentApi> Inner<A> {
                         message.push_str(": ");
                         message.push_str(m);
                     }
-                    state.seen.insert(spec.instance_id.clone(), now);
+                    state.seen.insert(id, now);
                     changes.push((
                         key.clone(),
                         NewEvent {
@@ -240,21 +233,25 @@ impl<A: AgentApi> Inner<A> {
                 }
             }
             // Instances no longer in any deployment (scaled in, deleted).
-            let current: std::collections::BTreeSet<&str> = state
+            let current: std::collections::BTreeSet<(&str, &str)> = state
                 .deployments
                 .values()
-                .flat_map(|l| l.instances().map(|i| i.instance_id.as_str()))
+                .flat_map(|l| {
+                    l.instances()
+                        .map(|i| (i.deployment_id.as_str(), i.instance_id.as_str()))
+                })
                 .collect();
-            let gone: Vec<String> = state
+            let gone: Vec<(String, String)> = state
                 .seen
                 .keys()
-                .filter(|id| !current.contains(id.as_str()))
+                .filter(|(d, i)| !current.contains(&(d.as_str(), i.as_str())))
                 .cloned()
                 .collect();
-            for id in gone {
-                let Some((deployment_id, _, was_ready, _, ud)) = state.seen.remove(&id) else {
+            for gone_key in gone {
+                let Some((_, was_ready, _, ud)) = state.seen.remove(&gone_key) else {
                     continue;
                 };
+                let (deployment_id, id) = gone_key;
                 let Some(key) = state
                     .deployments
                     .iter()

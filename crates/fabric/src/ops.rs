@@ -151,22 +151,6 @@ pub async fn deploy<A: AgentApi>(
         },
         inner.config.fault_domain_count,
     );
-    {
-        let state = inner.lock();
-        for id in spec::instance_ids(&plan) {
-            if let Some(other) = state
-                .deployments
-                .values()
-                .find(|live| live.instances().any(|i| i.instance_id == id))
-            {
-                return Err(FabricError::InstanceIdTaken {
-                    instance: id.to_owned(),
-                    service: other.record.service.clone(),
-                    deployment_id: other.record.id.clone(),
-                });
-            }
-        }
-    }
     let plan_notes = plan.notes.clone();
     let op = OperationRecord {
         id: new_id(),
@@ -482,10 +466,7 @@ fn progress<A: AgentApi>(inner: &Inner<A>, key: &DeploymentKey) -> Progress {
     };
     let mut waiting = Vec::new();
     for spec in live.instances() {
-        let report = state
-            .reports
-            .get(&spec.instance_id)
-            .filter(|r| r.deployment_id == spec.deployment_id && r.incarnation == spec.incarnation);
+        let report = crate::controller::current_report(&state.reports, spec);
         match report {
             Some(r)
                 if matches!(
@@ -529,7 +510,7 @@ async fn run_delete<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id
                 .map(|v| v.vip.clone())
                 .collect::<Vec<_>>(),
             live.instances()
-                .map(|i| i.instance_id.clone())
+                .map(|i| crate::vips::backend_id(&i.deployment_id, &i.instance_id))
                 .collect::<Vec<_>>(),
             live.record.id.clone(),
         )

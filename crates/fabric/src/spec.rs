@@ -119,6 +119,8 @@ pub fn plan(
                 update_domain: p.update_domain,
                 fault_domain: p.fault_domain,
                 incarnation: 1,
+                reimage: 0,
+                stopped: false,
                 package: package.clone(),
                 startup: startup(role),
                 entry_point: role

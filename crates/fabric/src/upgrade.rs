@@ -195,8 +195,12 @@ enum Replaced {
 /// in place (same incarnation) when only settings differ and `kind` allows
 /// it, else with an incarnation above the current one.
 fn replace(spec: &mut InstanceSpec, next: &InstanceSpec, kind: ChangeKind) -> Replaced {
+    // What the instance's own history decided (its reimage count, whether
+    // it is stopped) is not the package's or the configuration's to change.
     let rebased = InstanceSpec {
         incarnation: spec.incarnation,
+        reimage: spec.reimage,
+        stopped: spec.stopped,
         deployment_id: spec.deployment_id.clone(),
         ..next.clone()
     };
@@ -508,6 +512,8 @@ mod tests {
             update_domain: n % uds,
             fault_domain: n % 2,
             incarnation: 1,
+            reimage: 0,
+            stopped: false,
             package: PackageRef {
                 path: PathBuf::from(format!("/p/{version}.cspkg")),
                 digest: version.into(),

@@ -357,6 +357,7 @@ async fn walk_step<A: AgentApi>(
     // The switch took the leaving instances out of the VIPs (sync_backends
     // in the commit); let open connections finish before they stop.
     let leaving = changed.going_down();
+    let key_id = deployment(inner, key).map(|r| r.id).unwrap_or_default();
     let vips: Vec<weft_lb::Vip> = inner
         .lock()
         .deployments
@@ -366,7 +367,8 @@ async fn walk_step<A: AgentApi>(
     let mut drains = tokio::task::JoinSet::new();
     for vip in &vips {
         for id in &leaving {
-            let (vip, id, timeout) = (vip.clone(), id.clone(), inner.config.drain_timeout);
+            let id = crate::vips::backend_id(&key_id, id);
+            let (vip, timeout) = (vip.clone(), inner.config.drain_timeout);
             drains.spawn(async move { vip.drain(&id, timeout).await.cut as u64 });
         }
     }
@@ -464,9 +466,7 @@ async fn health_gate<A: AgentApi>(
                 return Err("the deployment disappeared".to_owned());
             };
             for spec in live.instances().filter(|s| uds.contains(&s.update_domain)) {
-                let report = state.reports.get(&spec.instance_id).filter(|r| {
-                    r.deployment_id == spec.deployment_id && r.incarnation == spec.incarnation
-                });
+                let report = crate::controller::current_report(&state.reports, spec);
                 match report {
                     Some(r)
                         if matches!(
@@ -481,12 +481,15 @@ async fn health_gate<A: AgentApi>(
                             r.message.as_deref().unwrap_or("no message")
                         ));
                     }
-                    Some(r) if r.ready => {
+                    Some(r) if crate::controller::landed(r, spec) => {
                         since.entry(spec.instance_id.clone()).or_insert(now);
                     }
                     other => {
                         since.remove(&spec.instance_id);
                         waiting.push(match other {
+                            Some(r) if r.ready => {
+                                format!("{} has not applied the new settings yet", spec.instance_id)
+                            }
                             Some(r) => format!(
                                 "{} is {:?}{}",
                                 spec.instance_id,

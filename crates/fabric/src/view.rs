@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
-use weft_agent::protocol::{InstanceReport, InstanceSpec, InstanceStatus};
+use weft_agent::protocol::{InstanceSpec, InstanceStatus};
 
 use crate::Slot;
-use crate::controller::Live;
+use crate::controller::{Live, Reports, report_for};
 use crate::record::{self, UpgradeRecord};
 use crate::upgrade::{ChangeKind, UpgradeMode};
 
@@ -168,10 +168,7 @@ pub struct InstanceView {
 
 // Building the views from the desired state and the latest reports.
 
-pub(crate) fn deployment_view(
-    live: &Live,
-    reports: &BTreeMap<String, InstanceReport>,
-) -> DeploymentView {
+pub(crate) fn deployment_view(live: &Live, reports: &Reports) -> DeploymentView {
     let r = &live.record;
     DeploymentView {
         id: r.id.clone(),
@@ -257,10 +254,8 @@ fn upgrade_status(up: &UpgradeRecord) -> UpgradeStatus {
     }
 }
 
-fn instance_view(spec: &InstanceSpec, reports: &BTreeMap<String, InstanceReport>) -> InstanceView {
-    let report = reports
-        .get(&spec.instance_id)
-        .filter(|r| r.deployment_id == spec.deployment_id);
+fn instance_view(spec: &InstanceSpec, reports: &Reports) -> InstanceView {
+    let report = report_for(reports, spec);
     InstanceView {
         id: spec.instance_id.clone(),
         status: report.map_or(InstanceStatus::RoleStateUnknown, |r| r.status),

@@ -1,14 +1,14 @@
 //! The deployment's VIPs: binding (with remapping when a port is taken) and
 //! each VIP's backend set, computed from the agent's reports.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use weft_agent::protocol::{InstanceReport, InstanceSpec};
+use weft_agent::protocol::InstanceSpec;
 use weft_lb::{AccessControl, AclAction, AclRule, Backend, Distribution, LbError, Vip, VipConfig};
 
 use crate::FabricError;
+use crate::controller::{Reports, report_for};
 use crate::spec::{EndpointAccess, VipPlan};
 
 /// A bound VIP and the backends it was last given.
@@ -112,11 +112,7 @@ pub async fn bind(
 /// The backends `plan` should have: the instances of its role (or its one
 /// instance) that serve the endpoint — Ready, or its probe passing when it
 /// ignores the role instance status — at the address it actually listens on.
-pub fn backends(
-    plan: &VipPlan,
-    instances: &[InstanceSpec],
-    reports: &BTreeMap<String, InstanceReport>,
-) -> Vec<Backend> {
+pub fn backends(plan: &VipPlan, instances: &[InstanceSpec], reports: &Reports) -> Vec<Backend> {
     instances
         .iter()
         .filter(|spec| spec.role == plan.role)
@@ -126,17 +122,24 @@ pub fn backends(
                 .is_none_or(|i| *i == spec.instance_id)
         })
         .filter_map(|spec| {
-            let report = reports.get(&spec.instance_id)?;
+            let report = report_for(reports, spec)?;
             let current = report.deployment_id == spec.deployment_id
                 && report.incarnation == spec.incarnation
                 && report.serves(&plan.endpoint);
             let addr = *report.endpoints.get(&plan.endpoint)?;
             current.then(|| Backend {
-                id: spec.instance_id.clone(),
+                id: backend_id(&spec.deployment_id, &spec.instance_id),
                 addr: reachable(addr),
             })
         })
         .collect()
+}
+
+/// The load balancer's id for `spec`'s instance: its deployment and its
+/// instance id, so that after a swap the connections a VIP still holds to
+/// one deployment's `Web_IN_0` are never mistaken for the other's.
+pub fn backend_id(deployment_id: &str, instance_id: &str) -> String {
+    format!("{instance_id}/{deployment_id}")
 }
 
 /// An instance listening on every address is reached over loopback.

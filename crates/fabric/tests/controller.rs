@@ -268,13 +268,24 @@ async fn an_occupied_slot_is_refused_and_the_running_deployment_untouched() {
         )
     );
     assert_eq!(err.http_status(), 409);
-    // Another service with the same role names would reuse the instance ids.
-    let err = c.deploy(request(&f, "other")).await.unwrap_err();
-    assert!(matches!(err, FabricError::InstanceIdTaken { .. }), "{err}");
     assert_eq!(c.services(), before);
+    // Another service with the same role names has instances of the same
+    // names (ids are per deployment, as in Azure); the first one's are
+    // neither touched nor restarted.
+    let op = c.deploy(request(&f, "other")).await.unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    let other = c.services()[0].deployments[0].id.clone();
+    assert_eq!(
+        agent.running_in(&other),
+        BTreeSet::from(["Web_IN_0".into(), "Web_IN_1".into(), "Worker_IN_0".into()])
+    );
+    assert_eq!(c.services()[1], before[0]);
     assert_eq!(
         agent.starts().values().copied().collect::<Vec<_>>(),
-        [1, 1, 1]
+        [2, 2, 2]
     );
     c.shutdown().await;
 }
@@ -380,9 +391,23 @@ async fn logs_come_from_the_agent_for_known_instances_only() {
         tail: Some(10),
         after: None,
     };
-    let page = c.logs("Web_IN_1", query.clone()).await.unwrap();
+    let page = c
+        .logs("shop", Slot::Production, "Web_IN_1", query.clone())
+        .await
+        .unwrap();
     assert_eq!(page.lines[0].text, "Web_IN_1 says hi");
-    let err = c.logs("Web_IN_9", query).await.unwrap_err();
-    assert_eq!(err.to_string(), "no role instance `Web_IN_9`");
+    let err = c
+        .logs("shop", Slot::Production, "Web_IN_9", query.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the production deployment of service `shop` has no role instance `Web_IN_9`"
+    );
+    let err = c
+        .logs("shop", Slot::Staging, "Web_IN_1", query)
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), 404, "{err}");
     c.shutdown().await;
 }

@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use weft_agent::protocol::{
     AgentApi, InstanceReport, InstanceSpec, InstanceStatus, LogLine, LogPage, LogQuery, LogStream,
+    settings_digest,
 };
 use weft_runtime::protocol::Topology;
 
@@ -38,12 +39,19 @@ struct Inner {
     state: Mutex<State>,
 }
 
+/// (deployment id, instance id): the agent's key of an instance.
+type Key = (String, String);
+
+fn key(spec: &InstanceSpec) -> Key {
+    (spec.deployment_id.clone(), spec.instance_id.clone())
+}
+
 #[derive(Default)]
 struct State {
     /// Behaviour by instance id, else by role, else Ready.
     behaviours: BTreeMap<String, Behaviour>,
-    reports: BTreeMap<String, InstanceReport>,
-    servers: BTreeMap<String, tokio::task::JoinHandle<()>>,
+    reports: BTreeMap<Key, InstanceReport>,
+    servers: BTreeMap<Key, tokio::task::JoinHandle<()>>,
     /// The instance ids of every apply, in order.
     applies: Vec<Vec<String>>,
     topologies: Vec<(String, Topology)>,
@@ -55,9 +63,16 @@ struct State {
     /// Every (instance, incarnation) started, in order.
     incarnations: Vec<(String, u64)>,
     /// The spec each instance runs.
-    specs: BTreeMap<String, InstanceSpec>,
+    specs: BTreeMap<Key, InstanceSpec>,
     /// Settings given to running instances (same incarnation), in order.
     in_place: Vec<(String, BTreeMap<String, String>)>,
+    /// Every (instance, reimage count) reimaged, in order.
+    reimages: Vec<(String, u64)>,
+    /// Instances that cancel a settings change (recycled instead).
+    cancel_changes: BTreeSet<String>,
+    /// Instances whose settings change is never answered (the process keeps
+    /// its old settings).
+    ignore_changes: BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,10 +101,16 @@ impl FakeAgent {
             .insert(id_or_role.to_owned(), behaviour);
     }
 
-    /// Flips an instance's readiness (as a probe or Busy would).
+    /// Flips an instance's readiness (as a probe or Busy would); the first
+    /// deployment's instance with that id.
     pub fn set_ready(&self, id: &str, ready: bool) {
         let mut state = self.state();
-        let report = state.reports.get_mut(id).expect("no such instance");
+        let report = state
+            .reports
+            .iter_mut()
+            .find(|((_, i), _)| i == id)
+            .map(|(_, r)| r)
+            .expect("no such instance");
         report.ready = ready;
         report.status = if ready {
             InstanceStatus::ReadyRole
@@ -129,8 +150,103 @@ impl FakeAgent {
         self.state().topologies.clone()
     }
 
+    /// The instance ids running, of every deployment.
     pub fn running(&self) -> BTreeSet<String> {
-        self.state().servers.keys().cloned().collect()
+        self.state()
+            .servers
+            .keys()
+            .map(|(_, i)| i.clone())
+            .collect()
+    }
+
+    /// The instance ids running in deployment `deployment_id`.
+    pub fn running_in(&self, deployment_id: &str) -> BTreeSet<String> {
+        self.state()
+            .servers
+            .keys()
+            .filter(|(d, _)| d == deployment_id)
+            .map(|(_, i)| i.clone())
+            .collect()
+    }
+
+    /// Every report, by (deployment id, instance id).
+    pub fn reports_now(&self) -> BTreeMap<(String, String), InstanceReport> {
+        self.state().reports.clone()
+    }
+
+    /// Every (instance, reimage count) reimaged, in order.
+    pub fn reimages(&self) -> Vec<(String, u64)> {
+        self.state().reimages.clone()
+    }
+
+    /// The instance (any deployment) cancels settings changes: the agent
+    /// recycles it with the new settings.
+    pub fn cancel_changes(&self, id: &str) {
+        self.state().cancel_changes.insert(id.to_owned());
+    }
+
+    /// The instance never takes settings changes (keeps its old digest).
+    pub fn ignore_changes(&self, id: &str) {
+        self.state().ignore_changes.insert(id.to_owned());
+    }
+
+    /// Starts (or restarts) `spec`'s instance as its behaviour says.
+    fn start(&self, state: &mut State, spec: InstanceSpec) {
+        let k = key(&spec);
+        if let Some(server) = state.servers.remove(&k) {
+            server.abort();
+        }
+        state
+            .incarnations
+            .push((spec.instance_id.clone(), spec.incarnation));
+        let behaviour = state
+            .behaviours
+            .get(&spec.instance_id)
+            .or_else(|| state.behaviours.get(&spec.role))
+            .or_else(|| state.behaviours.get(&spec.package.digest))
+            .cloned()
+            .unwrap_or(Behaviour::Ready);
+        *state.starts.entry(spec.instance_id.clone()).or_default() += 1;
+        let mut endpoints = BTreeMap::new();
+        if !matches!(behaviour, Behaviour::Fail(_)) {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let addr = listener.local_addr().unwrap();
+            for ep in &spec.endpoints {
+                endpoints.insert(ep.name.clone(), addr);
+            }
+            let answer = format!("{}@{}", spec.instance_id, &spec.deployment_id[..8]);
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            state
+                .servers
+                .insert(k.clone(), tokio::spawn(serve(listener, answer)));
+        }
+        let (status, ready, message) = match &behaviour {
+            Behaviour::Ready => (InstanceStatus::ReadyRole, true, None),
+            Behaviour::Hold => (
+                InstanceStatus::StartingRole,
+                false,
+                Some("starting".to_owned()),
+            ),
+            Behaviour::Fail(m) => (InstanceStatus::FailedStartingRole, false, Some(m.clone())),
+        };
+        state.reports.insert(
+            k,
+            InstanceReport {
+                instance_id: spec.instance_id.clone(),
+                deployment_id: spec.deployment_id.clone(),
+                role: spec.role.clone(),
+                incarnation: spec.incarnation,
+                status,
+                ready,
+                ready_endpoints: Default::default(),
+                endpoints,
+                pid: Some(4242),
+                restarts: 0,
+                message,
+                settings_digest: settings_digest(&spec.settings),
+            },
+        );
     }
 
     fn publish(&self, state: &State) {
@@ -150,99 +266,94 @@ impl AgentApi for FakeAgent {
                 && state
                     .reports
                     .keys()
-                    .any(|id| !desired.iter().any(|s| s.instance_id == *id))
+                    .any(|k| !desired.iter().any(|s| key(s) == *k))
         };
         if hang {
             std::future::pending::<()>().await;
         }
         let mut state = self.state();
+        let mut seen = BTreeSet::new();
+        for spec in &desired {
+            if !seen.insert(key(spec)) {
+                return Err(FakeError(format!(
+                    "duplicate instance {} of deployment {}",
+                    spec.instance_id, spec.deployment_id
+                )));
+            }
+        }
         state
             .applies
             .push(desired.iter().map(|s| s.instance_id.clone()).collect());
-        let wanted: BTreeSet<&str> = desired.iter().map(|s| s.instance_id.as_str()).collect();
-        let gone: Vec<String> = state
+        let gone: Vec<Key> = state
             .reports
             .keys()
-            .filter(|id| !wanted.contains(id.as_str()))
+            .filter(|k| !seen.contains(*k))
             .cloned()
             .collect();
-        for id in gone {
-            state.reports.remove(&id);
-            state.specs.remove(&id);
-            if let Some(server) = state.servers.remove(&id) {
+        for k in gone {
+            state.reports.remove(&k);
+            state.specs.remove(&k);
+            if let Some(server) = state.servers.remove(&k) {
                 server.abort();
             }
         }
         for spec in desired {
-            if state.reports.get(&spec.instance_id).is_some_and(|r| {
-                r.incarnation == spec.incarnation && r.deployment_id == spec.deployment_id
-            }) {
+            let k = key(&spec);
+            let before = state.specs.get(&k).cloned();
+            let same_incarnation = state
+                .reports
+                .get(&k)
+                .is_some_and(|r| r.incarnation == spec.incarnation);
+            if same_incarnation && before.as_ref().is_some_and(|b| b.stopped == spec.stopped) {
                 // Same incarnation: settings reach the running instance.
-                if state.specs.get(&spec.instance_id) != Some(&spec) {
+                if before.as_ref() != Some(&spec) {
                     state
                         .in_place
                         .push((spec.instance_id.clone(), spec.settings.clone()));
-                    state.specs.insert(spec.instance_id.clone(), spec);
+                    let cancels = state.cancel_changes.contains(&spec.instance_id);
+                    let ignores = state.ignore_changes.contains(&spec.instance_id);
+                    state.specs.insert(k.clone(), spec.clone());
+                    if cancels {
+                        // Recycled with the new settings, like a reboot.
+                        self.start(&mut state, spec);
+                    } else if !ignores {
+                        if let Some(r) = state.reports.get_mut(&k) {
+                            r.settings_digest = settings_digest(&spec.settings);
+                        }
+                    }
                 }
                 continue;
             }
-            state.specs.insert(spec.instance_id.clone(), spec.clone());
-            // A changed incarnation recycles the instance, as the agent does.
-            if let Some(server) = state.servers.remove(&spec.instance_id) {
+            state.specs.insert(k.clone(), spec.clone());
+            if let Some(server) = state.servers.remove(&k) {
                 server.abort();
             }
-            state
-                .incarnations
-                .push((spec.instance_id.clone(), spec.incarnation));
-            let behaviour = state
-                .behaviours
-                .get(&spec.instance_id)
-                .or_else(|| state.behaviours.get(&spec.role))
-                .or_else(|| state.behaviours.get(&spec.package.digest))
-                .cloned()
-                .unwrap_or(Behaviour::Ready);
-            *state.starts.entry(spec.instance_id.clone()).or_default() += 1;
-            let mut endpoints = BTreeMap::new();
-            if behaviour != Behaviour::Fail(String::new())
-                && !matches!(behaviour, Behaviour::Fail(_))
-            {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                listener.set_nonblocking(true).unwrap();
-                let addr = listener.local_addr().unwrap();
-                for ep in &spec.endpoints {
-                    endpoints.insert(ep.name.clone(), addr);
-                }
-                let id = spec.instance_id.clone();
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                state
-                    .servers
-                    .insert(spec.instance_id.clone(), tokio::spawn(serve(listener, id)));
+            if spec.stopped {
+                state.reports.insert(
+                    k,
+                    InstanceReport {
+                        instance_id: spec.instance_id.clone(),
+                        deployment_id: spec.deployment_id.clone(),
+                        role: spec.role.clone(),
+                        incarnation: spec.incarnation,
+                        status: InstanceStatus::StoppedVM,
+                        ready: false,
+                        ready_endpoints: Default::default(),
+                        endpoints: BTreeMap::new(),
+                        pid: None,
+                        restarts: 0,
+                        message: None,
+                        settings_digest: String::new(),
+                    },
+                );
+                continue;
             }
-            let (status, ready, message) = match &behaviour {
-                Behaviour::Ready => (InstanceStatus::ReadyRole, true, None),
-                Behaviour::Hold => (
-                    InstanceStatus::StartingRole,
-                    false,
-                    Some("starting".to_owned()),
-                ),
-                Behaviour::Fail(m) => (InstanceStatus::FailedStartingRole, false, Some(m.clone())),
-            };
-            state.reports.insert(
-                spec.instance_id.clone(),
-                InstanceReport {
-                    instance_id: spec.instance_id.clone(),
-                    deployment_id: spec.deployment_id.clone(),
-                    role: spec.role.clone(),
-                    incarnation: spec.incarnation,
-                    status,
-                    ready,
-                    ready_endpoints: Default::default(),
-                    endpoints,
-                    pid: Some(4242),
-                    restarts: 0,
-                    message,
-                },
-            );
+            if before.as_ref().is_some_and(|b| b.reimage != spec.reimage) {
+                state
+                    .reimages
+                    .push((spec.instance_id.clone(), spec.reimage));
+            }
+            self.start(&mut state, spec);
         }
         self.publish(&state);
         Ok(())
@@ -259,8 +370,14 @@ impl AgentApi for FakeAgent {
         Ok(())
     }
 
-    async fn logs(&self, instance_id: &str, _query: LogQuery) -> Result<LogPage, FakeError> {
-        if !self.state().reports.contains_key(instance_id) {
+    async fn logs(
+        &self,
+        deployment_id: &str,
+        instance_id: &str,
+        _query: LogQuery,
+    ) -> Result<LogPage, FakeError> {
+        let k = (deployment_id.to_owned(), instance_id.to_owned());
+        if !self.state().reports.contains_key(&k) {
             return Err(FakeError(format!("no instance {instance_id}")));
         }
         Ok(LogPage {
@@ -303,15 +420,29 @@ async fn serve(listener: tokio::net::TcpListener, id: String) {
     }
 }
 
-/// Connects to `addr` and returns the first line the backend sends (empty
+/// Connects to `addr` and returns the instance id the backend sends (empty
 /// when the VIP closed the connection: no backend).
 pub async fn who(addr: SocketAddr) -> String {
     let (line, _conn) = hold(addr).await;
     line
 }
 
+/// `<instance id>@<first 8 digits of its deployment id>` of the backend
+/// `addr` reaches (empty when none).
+pub async fn who_full(addr: SocketAddr) -> String {
+    let (line, _conn) = hold_full(addr).await;
+    line
+}
+
 /// Like [`who`] but keeps the connection open.
 pub async fn hold(addr: SocketAddr) -> (String, tokio::net::TcpStream) {
+    let (line, conn) = hold_full(addr).await;
+    let id = line.split('@').next().unwrap_or_default().to_owned();
+    (id, conn)
+}
+
+/// Like [`who_full`] but keeps the connection open.
+pub async fn hold_full(addr: SocketAddr) -> (String, tokio::net::TcpStream) {
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];

@@ -8,6 +8,8 @@ use std::time::Duration;
 use weft_fabric::LogPage;
 
 use super::app::Connect;
+use super::deploy::SlotArg;
+use super::upgrade::pick_service;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Stream {
@@ -29,6 +31,12 @@ pub struct Args {
     /// Which captured stream
     #[arg(long, value_enum, default_value_t = Stream::Both)]
     pub stream: Stream,
+    /// The service (default: the fabric's only one)
+    #[arg(long)]
+    pub service: Option<String>,
+    /// The slot of the deployment the instance belongs to
+    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
+    pub slot: SlotArg,
     #[command(flatten)]
     pub connect: Connect,
 }
@@ -40,7 +48,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Stream::Stderr => "stderr",
         Stream::Both => "both",
     };
-    let mut query = format!("/v1/instances/{}/logs?stream={stream}", args.instance);
+    let service = pick_service(&client, args.service.clone())?;
+    let base = format!(
+        "/v1/services/{service}/deployments/{}/roleinstances/{}/logs",
+        args.slot.as_str(),
+        args.instance
+    );
+    let mut query = format!("{base}?stream={stream}");
     if let Some(n) = args.tail {
         query.push_str(&format!("&tail={n}"));
     }
@@ -56,9 +70,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(250));
-        page = client.get(&format!(
-            "/v1/instances/{}/logs?stream={stream}&after={}",
-            args.instance, page.cursor
-        ))?;
+        page = client.get(&format!("{base}?stream={stream}&after={}", page.cursor))?;
     }
 }
