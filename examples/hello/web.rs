@@ -6,7 +6,9 @@
 //!   the load balancer takes this instance out and brings it back
 //!
 //! The greeting follows the `Greeting` setting: the role re-reads its
-//! settings on every `Changed` event.
+//! settings on every `Changed` event. A change of the `Generation` setting
+//! cannot be applied live: the role cancels its `Changing`, and the fabric
+//! recycles the instance with the new value.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,11 +24,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use weft_runtime::protocol::{InstanceInfo, RoleStatus, RuntimeEvent};
+use weft_runtime::protocol::{Change, InstanceInfo, RoleStatus, RuntimeEvent};
 use weft_runtime::{RoleEntryPoint, RoleEnvironment};
 
 /// The input endpoint this role serves.
 const ENDPOINT: &str = "HttpIn";
+/// The setting this role cannot take live: changing it recycles the instance.
+const GENERATION: &str = "Generation";
 /// The longest `/busy` accepted.
 const MAX_BUSY: Duration = Duration::from_secs(600);
 /// How long `on_stop` lets open requests finish.
@@ -59,6 +63,7 @@ impl Default for Web {
 impl RoleEntryPoint for Web {
     async fn on_start(&mut self, env: &RoleEnvironment) -> anyhow::Result<()> {
         let info = env.instance().await?;
+        env.on_changing(cancels_changing);
         let addr = listen_address(env).await?;
         let listener = TcpListener::bind(addr)
             .await
@@ -113,6 +118,18 @@ impl RoleEntryPoint for Web {
             eprintln!("{instance}: requests still open after {DRAIN:?}; stopping anyway");
         }
     }
+}
+
+/// Cancels (asks for a recycle) a change that includes [`GENERATION`]; takes
+/// everything else live.
+fn cancels_changing(changes: &[Change]) -> bool {
+    let cancel = changes
+        .iter()
+        .any(|c| matches!(c, Change::Setting { name } if name == GENERATION));
+    if cancel {
+        println!("{GENERATION} changed: cannot apply it live; asking for a recycle");
+    }
+    cancel
 }
 
 /// Where to listen: the runtime's `HttpIn` endpoint, else `HELLO_PORT` on

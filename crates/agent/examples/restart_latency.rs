@@ -114,6 +114,8 @@ fn shell_spec(package: &Path, digest: &str) -> InstanceSpec {
         update_domain: 0,
         fault_domain: 0,
         incarnation: 1,
+        reimage: 0,
+        stopped: false,
         package: PackageRef {
             path: package.to_path_buf(),
             digest: digest.into(),

@@ -85,6 +85,8 @@ async fn start(state: &Path, package: &Path, digest: &str, n: usize) -> f64 {
             update_domain: (i % 5) as u32,
             fault_domain: (i % 2) as u32,
             incarnation: 1,
+            reimage: 0,
+            stopped: false,
             package: PackageRef {
                 path: package.to_path_buf(),
                 digest: digest.into(),

@@ -1,11 +1,22 @@
-//! Preparing an instance on this host: its shared read-only approot, its
-//! local storage directories, its endpoint ports and what its runtime
-//! endpoint serves. Failures are words for the instance's report.
+//! Preparing an instance on this host: its shared read-only approot (or
+//! its own, after a reimage), its local storage directories, its endpoint
+//! ports and what its runtime endpoint serves. Failures are words for the
+//! instance's report.
+//!
+//! A reimage (a new [`InstanceSpec::reimage`] counter) deletes all the
+//! instance's local storage and unpacks a fresh, verified approot into
+//! `<instance>/approot/<digest>/<role>` that the instance uses from then on
+//! (until a new package digest takes it back to the shared one). The counter
+//! applied last is kept in `<instance>/reimage`, written after the wipe, so
+//! a restarted agent neither wipes twice nor forgets a wipe it did not
+//! finish.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use weft_package::{Package, PackageError, UnpackOptions};
 use weft_runtime::protocol::{Endpoint, InstanceInfo, LocalResource};
@@ -15,10 +26,43 @@ use crate::driver::Credentials;
 use crate::env::{Placement, protocol_name};
 use crate::protocol::InstanceSpec;
 
-/// Unpacks the role's approot once per (package digest, role) into
+/// The instance's approot: its own (`<instance>/approot/<digest>/<role>`)
+/// when a reimage unpacked one for this package, else the role's shared
+/// one, unpacked once per (package digest, role) into
 /// `<state>/approots/<digest>/<role>`, read-only and shared by every
-/// instance of that role and package.
-pub(crate) async fn approot(shared: &Shared, spec: &InstanceSpec) -> Result<PathBuf, String> {
+/// instance of that role and package. `reimaged`: unpack a fresh own one.
+pub(crate) async fn approot(
+    shared: &Shared,
+    spec: &InstanceSpec,
+    reimaged: bool,
+) -> Result<PathBuf, String> {
+    let own_base = shared
+        .instance_dir(&spec.deployment_id, &spec.instance_id)
+        .join("approot");
+    let own = own_base.join(&spec.package.digest).join(&spec.role);
+    if reimaged {
+        remove_tree(&own_base).map_err(|e| {
+            format!(
+                "failed to remove the old approot {}: {e}",
+                own_base.display()
+            )
+        })?;
+        unpack(spec, &own).await?;
+        tracing::info!(instance = %spec.instance_id, deployment = %spec.deployment_id, approot = %own.display(), "fresh approot unpacked for a reimage");
+        return Ok(own);
+    }
+    if own.is_dir() {
+        return Ok(own);
+    }
+    if own_base.exists() {
+        // Unpacked for another package: this one runs from the shared one.
+        remove_tree(&own_base).map_err(|e| {
+            format!(
+                "failed to remove the old approot {}: {e}",
+                own_base.display()
+            )
+        })?;
+    }
     let target = shared
         .state_dir
         .join("approots")
@@ -32,10 +76,18 @@ pub(crate) async fn approot(shared: &Shared, spec: &InstanceSpec) -> Result<Path
     if target.is_dir() {
         return Ok(target);
     }
+    unpack(spec, &target).await?;
+    tracing::info!(role = %spec.role, digest = %spec.package.digest, approot = %target.display(), "approot ready");
+    Ok(target)
+}
+
+/// Opens the spec's package, checks its digest and unpacks (verifying
+/// every byte) the role into `target`, read-only.
+async fn unpack(spec: &InstanceSpec, target: &Path) -> Result<(), String> {
     let package = spec.package.clone();
     let role = spec.role.clone();
-    let dest = target.clone();
-    let unpacked = tokio::task::spawn_blocking(move || -> Result<(), String> {
+    let dest = target.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
         let mut opened = Package::open(&package.path)
             .map_err(|e| format!("failed to open package {}: {e}", package.path.display()))?;
         if opened.digest() != package.digest {
@@ -58,10 +110,62 @@ pub(crate) async fn approot(shared: &Shared, spec: &InstanceSpec) -> Result<Path
         }
     })
     .await
-    .map_err(|e| format!("failed to unpack role {}: {e}", spec.role))?;
-    unpacked?;
-    tracing::info!(role = %spec.role, digest = %spec.package.digest, approot = %target.display(), "approot ready");
-    Ok(target)
+    .map_err(|e| format!("failed to unpack role {}: {e}", spec.role))?
+}
+
+/// Starts applying a new reimage counter: deletes all the instance's local
+/// storage (whatever `cleanOnRoleRecycle` says). Returns whether the
+/// instance is being reimaged: its approot must then be unpacked afresh,
+/// and [`reimaged`] records the counter.
+pub(crate) fn reimage(shared: &Shared, spec: &InstanceSpec) -> Result<bool, String> {
+    let dir = shared.instance_dir(&spec.deployment_id, &spec.instance_id);
+    let applied = fs::read_to_string(dir.join("reimage"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if applied == spec.reimage {
+        return Ok(false);
+    }
+    let local = dir.join("local");
+    remove_tree(&local).map_err(|e| {
+        format!(
+            "failed to delete the local storage at {} for a reimage: {e}",
+            local.display()
+        )
+    })?;
+    tracing::info!(instance = %spec.instance_id, deployment = %spec.deployment_id, from = applied, to = spec.reimage, "reimaging: local storage deleted");
+    Ok(true)
+}
+
+/// Records that reimage `spec.reimage` is complete (storage deleted, fresh
+/// approot unpacked).
+pub(crate) fn reimaged(shared: &Shared, spec: &InstanceSpec) -> Result<(), String> {
+    let dir = shared.instance_dir(&spec.deployment_id, &spec.instance_id);
+    let file = dir.join("reimage");
+    let tmp = dir.join("reimage.tmp");
+    fs::create_dir_all(&dir)
+        .and_then(|()| fs::write(&tmp, format!("{}\n", spec.reimage)))
+        .and_then(|()| fs::rename(&tmp, &file))
+        .map_err(|e| format!("failed to record the reimage in {}: {e}", file.display()))
+}
+
+/// Removes a directory tree, making read-only directories (an approot, or
+/// what an instance locked) writable first. Absent is fine.
+fn remove_tree(path: &Path) -> io::Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if meta.is_dir() {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+        for entry in fs::read_dir(path)? {
+            remove_tree(&entry?.path())?;
+        }
+        fs::remove_dir(path)
+    } else {
+        fs::remove_file(path)
+    }
 }
 
 /// The user limited processes run as: [`crate::AgentConfig::limited_user`]

@@ -8,6 +8,13 @@
 //! `cleanOnRoleRecycle` is emptied, startup tasks run again, then the entry
 //! point. The first restart is immediate; further crashes within the crash
 //! window back off exponentially, and enough of them make it `CyclingRole`.
+//!
+//! A run lasts while the desired spec keeps its incarnation and reimage
+//! counter and is not `stopped`. A stopped instance keeps its supervisor,
+//! runtime endpoint, ports, directory and local storage and reports
+//! `StoppedVM`. A settings change within a run asks the instance (Changing
+//! with an id): cancelled, the run ends and the instance starts again with
+//! the new settings, like a reboot; else Changed, and the process goes on.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
@@ -18,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use weft_runtime::host::RuntimeHost;
-use weft_runtime::protocol::{Change, RuntimeEvent, Topology};
+use weft_runtime::protocol::{CHANGING_ANSWER_TIMEOUT, Change, RuntimeEvent, Topology};
 
 use crate::agent::Shared;
 use crate::cgroup::Cgroup;
@@ -30,7 +37,7 @@ use crate::prepare;
 mod run;
 mod stop;
 
-use crate::protocol::{InstanceReport, InstanceSpec, InstanceStatus, TaskType};
+use crate::protocol::{InstanceReport, InstanceSpec, InstanceStatus, TaskType, settings_digest};
 
 /// How long the processes of a killed instance may take to disappear.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -138,6 +145,18 @@ enum Ended {
     Crashed(String),
     /// The instance cannot start; everything is killed.
     Failed(String),
+    /// The instance cancelled a settings change; everything is stopped and
+    /// the instance starts again with the new settings.
+    Recycled,
+}
+
+/// What a same-run change of the desired spec did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Update {
+    /// Applied live (or nothing to apply).
+    Applied,
+    /// The instance cancelled Changing: recycle it.
+    Recycle,
 }
 
 impl Supervisor {
@@ -167,15 +186,33 @@ impl Supervisor {
         self.shared.set_report(&self.report);
     }
 
-    /// Whether the desired spec still is incarnation `incarnation`.
-    pub(super) fn still(&self, incarnation: u64) -> bool {
-        self.desired
-            .borrow()
-            .as_ref()
-            .is_some_and(|s| s.incarnation == incarnation)
+    /// Whether the desired spec still is this run of `spec`: the same
+    /// incarnation and reimage counter, and not stopped.
+    pub(super) fn still(&self, spec: &InstanceSpec) -> bool {
+        self.desired.borrow().as_ref().is_some_and(|s| {
+            s.incarnation == spec.incarnation && s.reimage == spec.reimage && !s.stopped
+        })
+    }
+
+    /// A stopped instance: reported `StoppedVM` until the desired spec
+    /// changes (its runtime endpoint serves the new values meanwhile).
+    async fn stopped(&mut self, spec: InstanceSpec) {
+        self.report.instance_id = spec.instance_id.clone();
+        self.report.deployment_id = spec.deployment_id.clone();
+        self.report.role = spec.role.clone();
+        self.report.incarnation = spec.incarnation;
+        self.report.pid = None;
+        self.report.settings_digest.clear();
+        self.cycling = false;
+        self.publish(InstanceStatus::StoppedVM, false, None);
+        tracing::info!(instance = %self.key, incarnation = spec.incarnation, "instance stopped as desired");
+        let _ = self.desired.changed().await;
     }
 
     async fn incarnation(&mut self, spec: InstanceSpec) {
+        if spec.stopped {
+            return self.stopped(spec).await;
+        }
         self.report = InstanceReport {
             instance_id: spec.instance_id.clone(),
             deployment_id: spec.deployment_id.clone(),
@@ -198,7 +235,7 @@ impl Supervisor {
             Err(message) => {
                 tracing::warn!(instance = %self.key, %message, "instance failed to prepare");
                 self.publish(InstanceStatus::FailedStartingRole, false, Some(message));
-                self.wait_for_change(spec.incarnation).await;
+                self.wait_for_change(&spec).await;
                 return;
             }
         };
@@ -212,12 +249,12 @@ impl Supervisor {
         let mut crashes: VecDeque<Instant> = VecDeque::new();
         loop {
             match self.run_once(&mut spec, &prepared).await {
-                Ended::Desired => return,
+                Ended::Desired | Ended::Recycled => return,
                 Ended::Failed(message) => {
                     tracing::warn!(instance = %self.key, %message, "instance failed to start");
                     self.report.pid = None;
                     self.publish(InstanceStatus::FailedStartingRole, false, Some(message));
-                    self.wait_for_change(spec.incarnation).await;
+                    self.wait_for_change(&spec).await;
                     return;
                 }
                 Ended::Crashed(message) => {
@@ -254,10 +291,11 @@ impl Supervisor {
                         tokio::select! {
                             _ = tokio::time::sleep_until(deadline) => {}
                             changed = self.desired.changed() => {
-                                if changed.is_err() || !self.still(spec.incarnation) {
+                                if changed.is_err() || !self.still(&spec) {
                                     return;
                                 }
-                                self.update_same_incarnation(&mut spec, &prepared);
+                                // Nothing runs: nobody to ask.
+                                self.update_same_incarnation(&mut spec, &prepared, false).await;
                             }
                         }
                     }
@@ -267,11 +305,10 @@ impl Supervisor {
         }
     }
 
-    /// Waits until the desired spec is no longer this incarnation, applying
-    /// same-incarnation changes (settings) meanwhile.
-    async fn wait_for_change(&mut self, incarnation: u64) {
+    /// Waits until the desired spec is no longer this run of `spec`.
+    async fn wait_for_change(&mut self, spec: &InstanceSpec) {
         loop {
-            if self.desired.changed().await.is_err() || !self.still(incarnation) {
+            if self.desired.changed().await.is_err() || !self.still(spec) {
                 return;
             }
         }
@@ -279,7 +316,11 @@ impl Supervisor {
 
     async fn prepare(&mut self, spec: &InstanceSpec) -> Result<Prepared, String> {
         let limited = prepare::limited_user(&self.shared)?;
-        let approot = prepare::approot(&self.shared, spec).await?;
+        let reimaged = prepare::reimage(&self.shared, spec)?;
+        let approot = prepare::approot(&self.shared, spec, reimaged).await?;
+        if reimaged {
+            prepare::reimaged(&self.shared, spec)?;
+        }
         let endpoints = prepare::endpoints(&self.shared, spec)?;
         let logs = self
             .shared
@@ -350,14 +391,23 @@ impl Supervisor {
         })
     }
 
-    /// Same incarnation, other values (settings): tell the instance with
-    /// Changing / Changed around the new values, as Azure does.
-    pub(super) fn update_same_incarnation(&mut self, spec: &mut InstanceSpec, prepared: &Prepared) {
+    /// Same run, other values (settings): tell the instance with Changing
+    /// / Changed around the new values, as Azure does. With `ask` (the
+    /// entry point runs) the instance may cancel Changing, waited for at
+    /// most [`CHANGING_ANSWER_TIMEOUT`]: then nothing is applied live and
+    /// the caller recycles the instance with the new spec (`*spec` is the
+    /// new one either way).
+    pub(super) async fn update_same_incarnation(
+        &mut self,
+        spec: &mut InstanceSpec,
+        prepared: &Prepared,
+        ask: bool,
+    ) -> Update {
         let Some(new) = self.desired.borrow().clone() else {
-            return;
+            return Update::Applied;
         };
         if new == *spec {
-            return;
+            return Update::Applied;
         }
         let mut changes: Vec<Change> = Vec::new();
         let names: BTreeSet<&String> = spec.settings.keys().chain(new.settings.keys()).collect();
@@ -368,17 +418,34 @@ impl Supervisor {
         }
         if let Some(host) = &self.host {
             if !changes.is_empty() {
-                host.publish(RuntimeEvent::Changing {
-                    id: None,
-                    changes: changes.clone(),
-                });
+                if ask {
+                    let outcome = host
+                        .ask_changing(changes.clone(), CHANGING_ANSWER_TIMEOUT)
+                        .await;
+                    if outcome.cancelled {
+                        tracing::info!(instance = %self.key, ?changes, "the instance cancelled Changing; recycling it with the new settings");
+                        host.set_info(prepare::instance_info(&new, &prepared.placement));
+                        *spec = new;
+                        return Update::Recycle;
+                    }
+                } else {
+                    host.publish(RuntimeEvent::Changing {
+                        id: None,
+                        changes: changes.clone(),
+                    });
+                }
             }
             host.set_info(prepare::instance_info(&new, &prepared.placement));
             if !changes.is_empty() {
                 host.publish(RuntimeEvent::Changed { changes });
             }
         }
+        if ask {
+            self.report.settings_digest = settings_digest(&new.settings);
+            self.shared.set_report(&self.report);
+        }
         *spec = new;
+        Update::Applied
     }
 
     /// Applies a new topology of this deployment to the runtime endpoint.

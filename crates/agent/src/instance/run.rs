@@ -9,19 +9,20 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tokio::sync::watch;
 
-use super::{Ended, Prepared, Running, Supervisor};
+use super::{Ended, Prepared, Running, Supervisor, Update};
 use crate::driver::{self, Launch};
 use crate::env;
 use crate::health::{Facts, assess, serving_regardless};
 use crate::prepare;
 use crate::probe::{Probe, Verdict};
-use crate::protocol::{InstanceSpec, InstanceStatus, TaskType};
+use crate::protocol::{InstanceSpec, InstanceStatus, TaskType, settings_digest};
 
 impl Supervisor {
     /// Starts the startup tasks and the entry point and supervises them
     /// until the entry point exits or the desired spec changes.
     pub(super) async fn run_once(&mut self, spec: &mut InstanceSpec, prepared: &Prepared) -> Ended {
         self.report.pid = None;
+        self.report.settings_digest.clear();
         let starting = if self.cycling {
             InstanceStatus::CyclingRole
         } else {
@@ -98,12 +99,14 @@ impl Supervisor {
                         }
                     }
                     changed = self.desired.changed() => {
-                        if changed.is_err() || !self.still(spec.incarnation) {
+                        if changed.is_err() || !self.still(spec) {
                             running.tasks.push((TaskType::Simple, task.command_line.clone(), process));
                             self.stop_all(&mut running).await;
                             return Ended::Desired;
                         }
-                        self.update_same_incarnation(spec, prepared);
+                        // The entry point does not run yet: it starts with
+                        // the new values.
+                        self.update_same_incarnation(spec, prepared, false).await;
                     }
                 }
             }
@@ -142,6 +145,7 @@ impl Supervisor {
             }
         }
         self.report.pid = running.entry.as_ref().map(|p| p.pid);
+        self.report.settings_digest = settings_digest(&spec.settings);
         tracing::info!(instance = %self.key, pid = self.report.pid, "entry point started");
 
         let kick = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -216,11 +220,14 @@ impl Supervisor {
                     return Ended::Crashed(why);
                 }
                 changed = self.desired.changed() => {
-                    if changed.is_err() || !self.still(spec.incarnation) {
+                    if changed.is_err() || !self.still(spec) {
                         self.stop_all(&mut running).await;
                         return Ended::Desired;
                     }
-                    self.update_same_incarnation(spec, prepared);
+                    if self.update_same_incarnation(spec, prepared, true).await == Update::Recycle {
+                        self.stop_all(&mut running).await;
+                        return Ended::Recycled;
+                    }
                 }
                 Ok(()) = status_rx.changed() => kick.notify_waiters(),
                 Ok(()) = verdicts.changed() => {}

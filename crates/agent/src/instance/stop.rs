@@ -50,6 +50,7 @@ impl Supervisor {
         }
         self.kill_all(running).await;
         self.report.pid = None;
+        self.report.settings_digest.clear();
         self.publish(InstanceStatus::StoppedVM, false, None);
         tracing::info!(instance = %self.key, "instance stopped");
     }

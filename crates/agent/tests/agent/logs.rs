@@ -197,6 +197,6 @@ exec sleep 1000"#,
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "no instance Nobody_IN_0 on this host and no logs of it"
+        "no instance Nobody_IN_0 of deployment 0123456789abcdef0123456789abcdef on this host and no logs of it"
     );
 }

@@ -5,6 +5,18 @@
 //! Every call opens a fresh connection to the endpoint (a local socket, so
 //! that costs microseconds) and reads the current values: a role that asks
 //! for a setting after a `Changed` event gets the new value.
+//!
+//! # Cancelling a configuration change
+//!
+//! Register a handler with [`RoleEnvironment::on_changing`] (Azure's
+//! `RoleEnvironment.Changing += handler`, setting `e.Cancel`): it sees the
+//! changes of every settings Changing and returns `true` to cancel, which
+//! makes the fabric recycle the instance with the new settings instead of
+//! applying them live. [`run_role`] asks the handlers and answers. **By
+//! default (no handler, or every handler returning `false`) a change is
+//! applied live** and a `Changed` event follows, as on Azure. Without
+//! [`run_role`], open [`RoleEnvironment::answering_events`] and answer
+//! each Changing that carries an id with [`RoleEnvironment::answer_changing`].
 
 mod error;
 mod events;
@@ -14,6 +26,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -29,8 +42,13 @@ pub use events::Events;
 pub use role::{RoleEntryPoint, RoleOptions, run_role, run_role_with};
 
 use crate::protocol::{
-    Endpoint, ErrorBody, InstanceInfo, LocalResource, RUNTIME_ENV, RoleStatus, StatusBody, Topology,
+    ANSWER_CHANGING_QUERY, Change, ChangingAnswer, Endpoint, ErrorBody, InstanceInfo,
+    LocalResource, RUNTIME_ENV, RoleStatus, StatusBody, Topology,
 };
+
+/// A `Changing` handler: returns `true` to cancel (see
+/// [`RoleEnvironment::on_changing`]).
+type ChangingHandler = Arc<dyn Fn(&[Change]) -> bool + Send + Sync>;
 
 /// Where a runtime endpoint listens: the value of `WEFT_RUNTIME`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +89,23 @@ impl fmt::Display for RuntimeAddress {
 }
 
 /// A role instance's view of the fabric (Azure's `RoleEnvironment`).
-#[derive(Debug, Clone)]
+/// Clones share their [`RoleEnvironment::on_changing`] handlers.
+#[derive(Clone)]
 pub struct RoleEnvironment {
     address: RuntimeAddress,
+    changing: Arc<RwLock<Vec<ChangingHandler>>>,
+}
+
+impl fmt::Debug for RoleEnvironment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoleEnvironment")
+            .field("address", &self.address)
+            .field(
+                "changing_handlers",
+                &self.changing.read().map_or(0, |h| h.len()),
+            )
+            .finish()
+    }
 }
 
 impl RoleEnvironment {
@@ -86,7 +118,10 @@ impl RoleEnvironment {
 
     /// Connects to the endpoint at `address` and checks that it answers.
     pub async fn connect_to(address: RuntimeAddress) -> Result<RoleEnvironment, ClientError> {
-        let env = RoleEnvironment { address };
+        let env = RoleEnvironment {
+            address,
+            changing: Arc::default(),
+        };
         env.instance().await?;
         Ok(env)
     }
@@ -133,6 +168,55 @@ impl RoleEnvironment {
         let response = self.send(Method::GET, "/v1/events", None).await?;
         let response = check(request, response).await?;
         Ok(Events::new(response.into_body()))
+    }
+
+    /// Like [`RoleEnvironment::events`], and the stream answers Changing:
+    /// every settings `Changing` on it carries an `id` that must be
+    /// answered with [`RoleEnvironment::answer_changing`] within
+    /// [`crate::protocol::CHANGING_ANSWER_TIMEOUT`] (a silent stream delays
+    /// the change by that long, then counts as not cancelling).
+    pub async fn answering_events(&self) -> Result<Events, ClientError> {
+        let path = format!("/v1/events?{ANSWER_CHANGING_QUERY}");
+        let request = format!("GET {path}");
+        let response = self.send(Method::GET, &path, None).await?;
+        let response = check(&request, response).await?;
+        Ok(Events::new(response.into_body()))
+    }
+
+    /// Answers Changing `id`: `cancel` recycles the instance with the new
+    /// configuration instead of applying it live.
+    pub async fn answer_changing(&self, id: u64, cancel: bool) -> Result<(), ClientError> {
+        let path = format!("/v1/changing/{id}");
+        let body =
+            serde_json::to_vec(&ChangingAnswer { cancel }).expect("protocol types serialize");
+        let response = self.send(Method::POST, &path, Some(body)).await?;
+        check(&format!("POST {path}"), response).await.map(drop)
+    }
+
+    /// Adds a `Changing` handler (Azure's `RoleEnvironment.Changing +=`):
+    /// called with the changes of every settings change before it is
+    /// applied; returning `true` cancels it (the instance is recycled with
+    /// the new settings). Every handler is called; any `true` cancels. With
+    /// no handler a change is applied live. Handlers run on
+    /// [`run_role`]'s event task: keep them quick.
+    pub fn on_changing(&self, handler: impl Fn(&[Change]) -> bool + Send + Sync + 'static) {
+        self.changing
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(handler));
+    }
+
+    /// Whether the registered handlers cancel `changes` (`false` when
+    /// there is none).
+    pub fn cancels(&self, changes: &[Change]) -> bool {
+        let handlers = self
+            .changing
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        handlers
+            .iter()
+            .fold(false, |cancel, handler| handler(changes) | cancel)
     }
 
     /// A configuration setting's current value (Azure's

@@ -10,7 +10,11 @@
 //! 3. when `run` returns `Ok`, `on_stop` runs and the process exits 0 — the
 //!    agent recycles the instance, as Azure does; when `run` returns an error
 //!    the process exits non-zero at once;
-//! 4. on a `Stopping` event from the runtime endpoint, or SIGTERM / SIGINT,
+//! 4. a settings `Changing` event is answered with what the handlers
+//!    registered by [`RoleEnvironment::on_changing`] say (not cancelled
+//!    when there is none): cancelling makes the agent recycle the instance
+//!    (a `Stopping` event follows);
+//! 5. on a `Stopping` event from the runtime endpoint, or SIGTERM / SIGINT,
 //!    whatever is running (`on_start` or `run`) is dropped, `on_stop` runs
 //!    for at most [`RoleOptions::stop_timeout`] and the process exits 0.
 //!    The agent's grace period may end it sooner with SIGKILL.
@@ -182,7 +186,8 @@ async fn stop_requested(stop: &mut watch::Receiver<Option<StopReason>>) -> Optio
 async fn watch_for_stop(
     env: &RoleEnvironment,
 ) -> Result<watch::Receiver<Option<StopReason>>, super::ClientError> {
-    let mut events = env.events().await?;
+    let mut events = env.answering_events().await?;
+    let answerer = env.clone();
     let mut term = signal(SignalKind::terminate()).map_err(|e| signal_error("SIGTERM", e))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| signal_error("SIGINT", e))?;
     let (tx, rx) = watch::channel(None);
@@ -192,6 +197,15 @@ async fn watch_for_stop(
             tokio::select! {
                 event = events.next(), if events_open => match event {
                     Some(Ok(RuntimeEvent::Stopping)) => break StopReason::StoppingEvent,
+                    Some(Ok(RuntimeEvent::Changing { id: Some(id), changes })) => {
+                        let cancel = answerer.cancels(&changes);
+                        let env = answerer.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = env.answer_changing(id, cancel).await {
+                                tracing::warn!(error = %e, id, "failed to answer Changing");
+                            }
+                        });
+                    }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "runtime event stream failed");

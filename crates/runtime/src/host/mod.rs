@@ -8,7 +8,8 @@
 //! ([`RuntimeHost::status`]).
 //!
 //! A change the instance should hear about follows Azure's order:
-//! `publish(Changing)`, then `set_info` / `set_topology`, then
+//! `publish(Changing)` (or [`RuntimeHost::ask_changing`] when the instance
+//! may cancel it), then `set_info` / `set_topology`, then
 //! `publish(Changed)`, so that a role reading its settings on `Changed` sees
 //! the new values.
 //!
@@ -24,17 +25,21 @@
 
 mod serve;
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::protocol::{InstanceInfo, RoleStatus, RuntimeEvent, Topology};
+use crate::protocol::{Change, InstanceInfo, RoleStatus, RuntimeEvent, Topology};
 
 /// The longest path a Unix socket can be bound to (`sun_path` is 108 bytes,
 /// one of which is the terminating NUL).
@@ -61,15 +66,35 @@ pub(crate) struct Shared {
     pub(crate) info: RwLock<InstanceInfo>,
     pub(crate) topology: RwLock<Topology>,
     pub(crate) status: watch::Sender<Option<RoleStatus>>,
-    pub(crate) subscribers: Mutex<Vec<mpsc::UnboundedSender<RuntimeEvent>>>,
+    pub(crate) subscribers: Mutex<Vec<Subscriber>>,
+    /// Changing ids waiting for `POST /v1/changing/{id}` → where the
+    /// answer goes.
+    pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<bool>>>,
+    next_changing: AtomicU64,
+}
+
+/// One open `/v1/events` stream.
+pub(crate) struct Subscriber {
+    tx: mpsc::UnboundedSender<RuntimeEvent>,
+    /// Opened with `?changing=answer`: gets Changing ids and is waited for.
+    answers: bool,
 }
 
 impl Shared {
     /// Registers a new `/v1/events` subscriber.
-    pub(crate) fn subscribe(&self) -> mpsc::UnboundedReceiver<RuntimeEvent> {
+    pub(crate) fn subscribe(&self, answers: bool) -> mpsc::UnboundedReceiver<RuntimeEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.subscribers).push(tx);
+        lock(&self.subscribers).push(Subscriber { tx, answers });
         rx
+    }
+
+    /// Delivers the answer to Changing `id`; false when nothing waits for
+    /// it (unknown, answered already, or too late).
+    pub(crate) fn answer_changing(&self, id: u64, cancel: bool) -> bool {
+        match lock(&self.pending).remove(&id) {
+            Some(tx) => tx.send(cancel).is_ok(),
+            None => false,
+        }
     }
 
     /// Records what the instance says; wakes watchers only on a change.
@@ -130,6 +155,8 @@ impl RuntimeHost {
             topology: RwLock::new(Topology::default()),
             status: watch::Sender::new(None),
             subscribers: Mutex::new(Vec::new()),
+            pending: Mutex::new(HashMap::new()),
+            next_changing: AtomicU64::new(1),
         });
         let (stop, stopped) = watch::channel(false);
         let server = tokio::spawn(serve::accept_loop(listener, shared.clone(), stopped));
@@ -167,7 +194,7 @@ impl RuntimeHost {
     /// A subscriber that connects later does not see it.
     pub fn publish(&self, event: RuntimeEvent) {
         let mut subscribers = lock(&self.shared.subscribers);
-        subscribers.retain(|tx| tx.send(event.clone()).is_ok());
+        subscribers.retain(|s| s.tx.send(event.clone()).is_ok());
         tracing::debug!(
             ?event,
             subscribers = subscribers.len(),
@@ -175,11 +202,84 @@ impl RuntimeHost {
         );
     }
 
+    /// Publishes a cancellable Changing for `changes` and waits, for at
+    /// most `within`, for every stream opened with `?changing=answer` to
+    /// answer it (streams that close count as not cancelling). Returns at
+    /// the first cancel. Streams that do not answer see the event without
+    /// an id. Nothing is applied: the caller then either applies the change
+    /// (`set_info`, `publish(Changed)`) or recycles the instance.
+    pub async fn ask_changing(&self, changes: Vec<Change>, within: Duration) -> ChangingOutcome {
+        let mut waiting = FuturesUnordered::new();
+        let mut ids = Vec::new();
+        {
+            let mut subscribers = lock(&self.shared.subscribers);
+            subscribers.retain(|s| !s.tx.is_closed());
+            for s in subscribers.iter() {
+                let id = s
+                    .answers
+                    .then(|| self.shared.next_changing.fetch_add(1, Ordering::Relaxed));
+                let event = RuntimeEvent::Changing {
+                    id,
+                    changes: changes.clone(),
+                };
+                let Some(id) = id else {
+                    let _ = s.tx.send(event);
+                    continue;
+                };
+                let (answer_tx, answer_rx) = oneshot::channel();
+                lock(&self.shared.pending).insert(id, answer_tx);
+                ids.push(id);
+                if s.tx.send(event).is_err() {
+                    continue;
+                }
+                let stream = s.tx.clone();
+                waiting.push(async move {
+                    tokio::select! {
+                        answer = answer_rx => answer.ok(),
+                        () = stream.closed() => None,
+                    }
+                });
+            }
+        }
+        let mut outcome = ChangingOutcome {
+            asked: waiting.len(),
+            answered: 0,
+            cancelled: false,
+        };
+        let collect = async {
+            while let Some(answer) = waiting.next().await {
+                if let Some(cancel) = answer {
+                    outcome.answered += 1;
+                    if cancel {
+                        outcome.cancelled = true;
+                        return;
+                    }
+                }
+            }
+        };
+        let timed_out = tokio::time::timeout(within, collect).await.is_err();
+        {
+            let mut pending = lock(&self.shared.pending);
+            for id in ids {
+                pending.remove(&id);
+            }
+        }
+        tracing::info!(
+            ?changes,
+            asked = outcome.asked,
+            answered = outcome.answered,
+            cancelled = outcome.cancelled,
+            timed_out,
+            "changing answered"
+        );
+        outcome
+    }
+
     /// How many `/v1/events` streams are open (closed ones are noticed at
     /// the next [`RuntimeHost::publish`]).
     pub fn subscribers(&self) -> usize {
         let mut subscribers = lock(&self.shared.subscribers);
-        subscribers.retain(|tx| !tx.is_closed());
+        subscribers.retain(|s| !s.tx.is_closed());
         subscribers.len()
     }
 
@@ -234,6 +334,17 @@ impl std::fmt::Debug for RuntimeHost {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// How a cancellable Changing went ([`RuntimeHost::ask_changing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangingOutcome {
+    /// Streams that were asked (opened with `?changing=answer`).
+    pub asked: usize,
+    /// Streams that answered in time.
+    pub answered: usize,
+    /// Some stream answered `cancel: true`: recycle instead of applying.
+    pub cancelled: bool,
 }
 
 /// Removes a socket file nobody answers on; refuses anything else.

@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::{Shared, read, shutdown_grace};
-use crate::protocol::{EVENTS_CONTENT_TYPE, ErrorBody, RuntimeEvent, StatusBody};
+use crate::protocol::{
+    ANSWER_CHANGING_QUERY, ChangingAnswer, EVENTS_CONTENT_TYPE, ErrorBody, RuntimeEvent, StatusBody,
+};
 
 /// The largest request body accepted (a status is a few bytes).
 const MAX_BODY: usize = 64 * 1024;
@@ -113,7 +115,11 @@ async fn answer(shared: &Shared, req: Request<Incoming>) -> Response<ResponseBod
         },
         ("/v1/status", &Method::PUT) => put_status(shared, req).await,
         ("/v1/events", &Method::GET) => {
-            let events = EventBody(shared.subscribe());
+            let answers = req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|pair| pair == ANSWER_CHANGING_QUERY));
+            let events = EventBody(shared.subscribe(answers));
             Response::builder()
                 .status(StatusCode::OK)
                 .header(CONTENT_TYPE, EVENTS_CONTENT_TYPE)
@@ -122,6 +128,19 @@ async fn answer(shared: &Shared, req: Request<Incoming>) -> Response<ResponseBod
         }
         ("/v1/instance" | "/v1/topology" | "/v1/events", _) => not_allowed("GET"),
         ("/v1/status", _) => not_allowed("GET, PUT"),
+        (p, method) if p.starts_with("/v1/changing/") => {
+            if method != Method::POST {
+                return not_allowed("POST");
+            }
+            let id = &p["/v1/changing/".len()..];
+            match id.parse::<u64>() {
+                Ok(id) => answer_changing(shared, id, req).await,
+                Err(_) => error(
+                    StatusCode::NOT_FOUND,
+                    format!("no such resource: {p} (a Changing id is a number)"),
+                ),
+            }
+        }
         _ => error(StatusCode::NOT_FOUND, format!("no such resource: {path}")),
     }
 }
@@ -145,6 +164,42 @@ async fn put_status(shared: &Shared, req: Request<Incoming>) -> Response<Respons
                 .expect("static response parts are valid")
         }
         Err(e) => error(StatusCode::BAD_REQUEST, format!("invalid status body: {e}")),
+    }
+}
+
+async fn answer_changing(
+    shared: &Shared,
+    id: u64,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("failed to read the answer to Changing {id}: {e}"),
+            );
+        }
+    };
+    let ChangingAnswer { cancel } = match serde_json::from_slice::<ChangingAnswer>(&body) {
+        Ok(answer) => answer,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid answer to Changing {id}: {e}"),
+            );
+        }
+    };
+    if shared.answer_changing(id, cancel) {
+        Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .body(Full::new(Bytes::new()).boxed())
+            .expect("static response parts are valid")
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("no Changing {id} is waiting for an answer (unknown, answered, or too late)"),
+        )
     }
 }
 
