@@ -254,6 +254,50 @@ fn sign_with_a_photo_get_a_thumbnail_and_an_empty_queue() {
     });
     let vip = fabric.web_vip("guestbook");
     assert_eq!(message_count(&page_of(vip), &escaped), 1);
+
+    // A new DataConnectionString (the same storage, spelled differently):
+    // both roles cancel the Changing, as the classic sample does, so weft
+    // recycles them (new processes) instead of applying it live; they come
+    // back Ready and serve the same entries.
+    let before = fabric_support::pids(&fabric.instances("guestbook"));
+    let respelled = connection.replace(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;",
+        "AccountName=devstoreaccount1;DefaultEndpointsProtocol=http;",
+    );
+    assert_ne!(respelled, connection);
+    let changed = tmp.path().join("changed");
+    std::fs::create_dir_all(&changed).unwrap();
+    let changed = test_cscfg(&changed, &respelled);
+    let out = fabric.weft(&[
+        "config",
+        "set",
+        changed.to_str().unwrap(),
+        "--min-healthy-time",
+        "200ms",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fabric.wait_instances(
+        "guestbook",
+        "both instances recycled and Ready",
+        START_DEADLINE,
+        |i| {
+            let now = fabric_support::pids(i);
+            fabric_support::all_ready(i, 2) && now.iter().all(|p| !before.contains(p))
+        },
+    );
+    for instance in ["WebRole_IN_0", "WorkerRole_IN_0"] {
+        let log = logs(&fabric, instance);
+        assert!(
+            log.contains("DataConnectionString is changing: asking for a recycle"),
+            "{log}"
+        );
+    }
+    assert_eq!(message_count(&page_of(vip), &escaped), 1);
 }
 
 /// The role folders are packaged separately, so the code both roles use is

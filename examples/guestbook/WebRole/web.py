@@ -9,8 +9,9 @@
 - ``GET /healthz``   the load balancer probe: 200 once storage is set up
 
 The connection string is the ``DataConnectionString`` setting, read from
-weft's runtime endpoint; a change of it is applied live (the clients are
-rebuilt on Changed). The role reports Ready itself once it listens.
+weft's runtime endpoint; when it changes the role cancels the Changing
+event, so weft recycles the instance with the new value (Azure's classic
+sample did the same). The role reports Ready itself once storage is set up.
 """
 
 import email.parser
@@ -108,7 +109,7 @@ class Handler(BaseHTTPRequestHandler):
             self.page(HTTPStatus.BAD_REQUEST, str(e))
             return
         try:
-            add_entry(self.state.storage(), name, message, photo, ext)
+            add_entry(self.state.storage, name, message, photo, ext)
         except AzureError as e:
             log.error("storing an entry failed: %s", guestbook.first_line(e))
             self.page(HTTPStatus.SERVICE_UNAVAILABLE, "Storage is not available; try again.")
@@ -120,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
             return
         try:
-            data = self.state.storage().container.download_blob(name).readall()
+            data = self.state.storage.container.download_blob(name).readall()
         except ResourceNotFoundError:
             self.send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
             return
@@ -133,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def page(self, status, error=None):
         try:
-            entries = latest_entries(self.state.storage())
+            entries = latest_entries(self.state.storage)
             storage_error = None
         except AzureError as e:
             log.error("listing entries failed: %s", guestbook.first_line(e))
@@ -273,14 +274,14 @@ def main():
     signal.signal(signal.SIGINT, stop)
     env = weftrole.RoleEnvironment()
     state = guestbook.Clients(env, log)
-    env.follow_events(state.on_event)
+    env.follow_events(state.on_event, answer_changing=True)
     Handler.state = state
     host, port = env.endpoint(ENDPOINT)
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     log.info("%s listening on %s:%d", state.instance_id, host, port)
-    if state.storage().ensure_with_retry(log, stop=stopping):
+    if state.storage.ensure_with_retry(log, stop=stopping):
         state.ready = True
         env.set_status("ready")
         log.info("storage set up: ready")

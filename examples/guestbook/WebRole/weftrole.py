@@ -20,6 +20,7 @@ its own folder); tests keep the copies identical.
 
 import http.client
 import json
+import logging
 import os
 import socket
 import threading
@@ -108,25 +109,30 @@ class RoleEnvironment:
         """Answers a Changing event that carries an id (cancel: recycle)."""
         self._request("POST", f"/v1/changing/{event_id}", {"cancel": bool(cancel)})
 
-    def follow_events(self, handler):
+    def follow_events(self, handler, answer_changing=False):
         """Calls handler(event) for every event, on a daemon thread.
 
         ``event`` is the decoded JSON object: ``{"event": "changing" |
-        "changed", "changes": [...]}`` or ``{"event": "stopping"}``. For a
-        Changing event that carries an ``id``, a handler returning True
-        cancels the change: weft then recycles the instance (restarts it
-        with the new configuration) instead of applying it live. Returning
-        False or None accepts it, which is also what happens to a role that
-        follows no events (Azure's default).
+        "changed", "changes": [...]}`` or ``{"event": "stopping"}``.
+
+        With ``answer_changing=True`` the stream answers Changing (Azure's
+        ``RoleEnvironment.Changing`` handler): a settings Changing then
+        carries an ``id``, and the handler's return value is the answer --
+        True cancels the change, so weft recycles the instance (restarts it
+        with the new configuration) instead of applying it live; False or
+        None accepts it. weft waits a few seconds for the answer. Without
+        it (and for a role that follows no events at all) every change is
+        applied live, Azure's default.
 
         Returns once the subscription is registered, so every event
         published afterwards reaches the handler.
         """
+        path = "/v1/events?changing=answer" if answer_changing else "/v1/events"
         conn = _UnixConnection(self._path, None)
-        conn.request("GET", "/v1/events")
+        conn.request("GET", path)
         resp = conn.getresponse()
         if resp.status != 200:
-            raise RoleEnvironmentError(f"runtime endpoint: GET /v1/events answered {resp.status}")
+            raise RoleEnvironmentError(f"runtime endpoint: GET {path} answered {resp.status}")
 
         def pump():
             try:
@@ -137,10 +143,14 @@ class RoleEnvironment:
                     if not line.strip():
                         continue
                     event = json.loads(line)
-                    cancel = handler(event)
-                    if event.get("event") == "changing" and "id" in event:
+                    try:
+                        cancel = handler(event)
+                    except Exception:  # a failing handler must not stop the stream
+                        logging.getLogger("weftrole").exception("event handler failed on %s", event)
+                        cancel = False
+                    if event.get("event") == "changing" and event.get("id") is not None:
                         self.answer_changing(event["id"], bool(cancel))
-            except (OSError, ValueError, http.client.HTTPException):
+            except (OSError, ValueError, http.client.HTTPException, RoleEnvironmentError):
                 return
             finally:
                 conn.close()

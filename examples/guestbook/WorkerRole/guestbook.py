@@ -18,7 +18,6 @@ its own folder); tests keep the copies identical.
 
 import datetime
 import json
-import threading
 import time
 import uuid
 from urllib.parse import unquote, urlparse
@@ -92,36 +91,28 @@ class Storage:
 
 class Clients:
     """The role's Storage, from the DataConnectionString setting on the
-    runtime endpoint, rebuilt live when a Changed event says the setting
-    changed (no Changing is cancelled: Azure's default)."""
+    runtime endpoint.
+
+    As in Azure's classic sample, a change of the connection string is not
+    applied live: the Changing handler cancels it, so weft recycles the
+    instance and it starts over with the new setting (other changes are
+    accepted live). Use it as ``env.follow_events(clients.on_event,
+    answer_changing=True)``.
+    """
 
     def __init__(self, env, log):
-        self.env = env
         self.log = log
-        self.lock = threading.Lock()
         self.instance_id = env.instance()["instance_id"]
-        self._storage = Storage(env.setting(SETTING))
+        self.storage = Storage(env.setting(SETTING))
+        # Set once the container, queue and table exist.
         self.ready = False
 
-    def storage(self):
-        with self.lock:
-            return self._storage
-
     def on_event(self, event):
-        """A weftrole.follow_events handler."""
-        if event.get("event") == "changed" and SETTING in weftrole.changed_settings(event):
-            try:
-                storage = Storage(self.env.setting(SETTING))
-            except (ValueError, weftrole.RoleEnvironmentError) as e:
-                self.log.error("the new %s is unusable, keeping the old one: %s", SETTING, e)
-                return False
-            try:
-                storage.ensure()
-            except AzureError as e:
-                self.log.warning("new storage not reachable yet: %s", first_line(e))
-            with self.lock:
-                self._storage = storage
-            self.log.info("%s changed: storage clients rebuilt", SETTING)
+        """A weftrole.follow_events handler: True (cancel: recycle) for a
+        Changing of the connection string."""
+        if event.get("event") == "changing" and SETTING in weftrole.changed_settings(event):
+            self.log.info("%s is changing: asking for a recycle to use it", SETTING)
+            return True
         return False
 
 

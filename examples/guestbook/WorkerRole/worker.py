@@ -189,17 +189,17 @@ def main():
     signal.signal(signal.SIGINT, stop)
     env = weftrole.RoleEnvironment()
     clients = guestbook.Clients(env, log)
-    env.follow_events(clients.on_event)
+    env.follow_events(clients.on_event, answer_changing=True)
     health = Health()
     server = serve_health(env, health)
-    if not clients.storage().ensure_with_retry(log, stop=stopping):
+    if not clients.storage.ensure_with_retry(log, stop=stopping):
         return
     env.set_status("ready")
     busy = False
     log.info("%s ready: taking messages from %s", clients.instance_id, guestbook.QUEUE)
     idle = POLL_S[0]
     while not stopping.is_set():
-        storage = clients.storage()
+        storage = clients.storage
         try:
             messages = list(storage.queue.receive_messages(
                 messages_per_page=BATCH, max_messages=BATCH, visibility_timeout=VISIBILITY_S))
