@@ -57,6 +57,7 @@ pub fn router<A: AgentApi>(controller: Controller<A>, config: ServerConfig) -> R
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/services", get(services::<A>))
         .route("/v1/services/{service}", get(service::<A>))
+        .route("/v1/services/{service}/swap", post(swap_deployment::<A>))
         .route(
             "/v1/services/{service}/deployments/{slot}",
             put(create_deployment::<A>)
@@ -433,6 +434,13 @@ async fn walk_upgrade_domain<A: AgentApi>(
         .walk(&service, slot, body.upgrade_domain)
         .await?;
     Ok(accepted(id))
+}
+
+async fn swap_deployment<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath(service): UrlPath<String>,
+) -> Result<Response, ApiFailure> {
+    Ok(accepted(s.controller.swap(&service).await?))
 }
 
 async fn rollback_upgrade<A: AgentApi>(

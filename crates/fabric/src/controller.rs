@@ -245,6 +245,16 @@ impl<A: AgentApi> Controller<A> {
         crate::upgrade_ops::upgrade(&self.inner, req, ChangeKind::Upgrade).await
     }
 
+    /// Azure's Swap Deployment: the staging deployment of `service` takes
+    /// over the production VIPs and the production deployment the staging
+    /// ones, each VIP's backends switched at once (open connections finish
+    /// where they are). Refused, changing nothing, when the two
+    /// deployments' public endpoints differ, while either is busy or being
+    /// upgraded; with only a staging deployment, it moves to production.
+    pub async fn swap(&self, service: &str) -> Result<OperationId, FabricError> {
+        crate::swap::swap(&self.inner, service).await
+    }
+
     /// Azure's Walk Upgrade Domain (manual upgrades, in order).
     pub async fn walk(
         &self,
@@ -485,7 +495,13 @@ impl<A: AgentApi> Inner<A> {
             ..
         } = &mut *state;
         for live in deployments.values_mut() {
-            let deleting = live.record.status == DeploymentStatus::Deleting;
+            // Leaving or stopped instances get no new connection.
+            let deleting = matches!(
+                live.record.status,
+                DeploymentStatus::Deleting
+                    | DeploymentStatus::Suspending
+                    | DeploymentStatus::Suspended
+            );
             let instances: Vec<InstanceSpec> = live.instances().cloned().collect();
             for (plan, slot) in live.record.plan.vips.iter().zip(live.vips.iter_mut()) {
                 let Some(bound) = slot else { continue };
@@ -585,6 +601,44 @@ impl<A: AgentApi> Inner<A> {
         Ok(())
     }
 
+    /// Writes deployment records (`puts`), removes slots (`deletes`), an
+    /// operation and events of several slots in one transaction, and keeps
+    /// the operation and the events in memory. The caller mirrors the
+    /// deployments in memory itself (a swap moves them between slots).
+    pub fn commit_many(
+        &self,
+        puts: &[&DeploymentRecord],
+        deletes: &[DeploymentKey],
+        operation: Option<&OperationRecord>,
+        events: Vec<(DeploymentKey, Vec<NewEvent>)>,
+    ) -> Result<(), FabricError> {
+        let mut ops: Vec<Op> = puts
+            .iter()
+            .map(|d| Op::Put(d.key(), record::encode(*d)))
+            .collect();
+        ops.extend(
+            deletes
+                .iter()
+                .map(|(service, slot)| Op::Delete(record::deployment_key(service, *slot))),
+        );
+        if let Some(o) = operation {
+            ops.push(Op::Put(o.key(), record::encode(o)));
+        }
+        let stamped: Vec<_> = events
+            .into_iter()
+            .map(|(key, new)| self.stamp_events(&key, new, &mut ops))
+            .collect();
+        self.store.txn(Vec::new(), ops)?;
+        let mut state = self.lock();
+        if let Some(o) = operation {
+            state.operations.insert(o.id.clone(), o.clone());
+        }
+        for (key, events) in stamped {
+            crate::events::remember(&mut state, key, events);
+        }
+        Ok(())
+    }
+
     /// Binds every VIP of the deployment not bound yet, persisting the ports
     /// (and returning the remap messages).
     pub async fn ensure_vips(&self, key: &DeploymentKey) -> Result<Vec<String>, FabricError> {
@@ -611,6 +665,7 @@ impl<A: AgentApi> Inner<A> {
                 self.config.vip_host,
                 plan,
                 acl,
+                key.1,
                 new_ports[i],
                 &self.config.vip,
             )

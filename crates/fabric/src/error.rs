@@ -50,6 +50,22 @@ pub enum FabricError {
     },
     #[error("the upgrade cannot be done in place: {}", reasons.join("; "))]
     UpgradeRefused { reasons: Vec<String> },
+    #[error("cannot swap the deployments of service `{service}`: {}", reasons.join("; "))]
+    SwapRefused {
+        service: String,
+        reasons: Vec<String>,
+    },
+    #[error("deployment {deployment_id} is {status}: {hint}")]
+    NotRunning {
+        deployment_id: String,
+        status: String,
+        hint: String,
+    },
+    #[error("cannot delete role instances of deployment {deployment_id}: {reason}")]
+    DeleteInstancesRefused {
+        deployment_id: String,
+        reason: String,
+    },
     #[error("deployment {deployment_id} has no upgrade in progress")]
     NoUpgrade { deployment_id: String },
     #[error("cannot walk upgrade domain {requested}: {reason}")]
@@ -105,6 +121,9 @@ impl FabricError {
             | FabricError::Busy { .. }
             | FabricError::UpgradeInProgress { .. }
             | FabricError::NoUpgrade { .. }
+            | FabricError::SwapRefused { .. }
+            | FabricError::NotRunning { .. }
+            | FabricError::DeleteInstancesRefused { .. }
             | FabricError::WalkRefused { .. } => 409,
             FabricError::ShutDown => 503,
             FabricError::Io { .. }

@@ -59,6 +59,19 @@ pub enum EventKind {
     RollbackStarted,
     DomainRestored,
     RollbackCompleted,
+    /// Swap Deployment accepted.
+    SwapStarted,
+    /// The slot now holds another deployment (it took over the slot's VIPs).
+    Swapped,
+    /// Reboot, Reimage or Delete Role Instances accepted.
+    InstanceOperationStarted,
+    InstanceOperationCompleted,
+    InstanceOperationFailed,
+    /// Update Deployment Status (suspend or start) accepted.
+    StatusChangeStarted,
+    /// The deployment is Suspended, or Running again.
+    StatusChanged,
+    StatusChangeFailed,
 }
 
 pub(crate) fn key(service: &str, slot: Slot, seq: u64) -> String {

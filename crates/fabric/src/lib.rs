@@ -35,6 +35,7 @@ mod ops;
 pub mod placement;
 mod record;
 pub mod spec;
+pub mod swap;
 pub mod upgrade;
 mod upgrade_ops;
 mod upgrade_walk;

@@ -291,6 +291,11 @@ pub fn resume<A: AgentApi>(inner: &Arc<Inner<A>>) {
         .cloned()
         .collect();
     for op in in_progress {
+        if op.kind == OperationKind::SwapDeployment {
+            tracing::info!(operation = %op.id, service = %op.service, "resuming swap");
+            crate::swap::resume(inner, &op);
+            continue;
+        }
         let key: DeploymentKey = (op.service.clone(), op.slot);
         let status = inner
             .lock()

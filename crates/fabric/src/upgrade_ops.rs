@@ -55,7 +55,7 @@ fn describe(up: &UpgradeRecord) -> String {
     }
 }
 
-fn new_operation(kind: OperationKind, record: &DeploymentRecord) -> OperationRecord {
+pub(crate) fn new_operation(kind: OperationKind, record: &DeploymentRecord) -> OperationRecord {
     OperationRecord {
         id: new_id(),
         kind,

@@ -40,6 +40,13 @@ pub enum OperationKind {
     ChangeDeploymentConfiguration,
     WalkUpgradeDomain,
     RollbackUpdateOrUpgrade,
+    /// Swap Deployment: production and staging exchange their VIPs.
+    SwapDeployment,
+    RebootRoleInstance,
+    ReimageRoleInstance,
+    DeleteRoleInstances,
+    /// Update Deployment Status: suspend (Suspended) or start (Running).
+    UpdateDeploymentStatus,
 }
 
 /// Azure's operation `Status` values.
@@ -63,6 +70,13 @@ pub enum DeploymentStatus {
     /// Being created: instances are starting.
     Deploying,
     Running,
+    /// Being suspended: leaving the VIPs, then stopping.
+    Suspending,
+    /// Every instance stopped (`StoppedVM`), its local storage kept; the
+    /// VIPs stay bound with no backend.
+    Suspended,
+    /// Being started again after a suspend.
+    Starting,
     Deleting,
 }
 

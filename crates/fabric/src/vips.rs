@@ -7,9 +7,9 @@ use std::time::Duration;
 use weft_agent::protocol::InstanceSpec;
 use weft_lb::{AccessControl, AclAction, AclRule, Backend, Distribution, LbError, Vip, VipConfig};
 
-use crate::FabricError;
 use crate::controller::{Reports, report_for};
 use crate::spec::{EndpointAccess, VipPlan};
+use crate::{FabricError, Slot};
 
 /// A bound VIP and the backends it was last given.
 #[derive(Debug, Clone)]
@@ -28,13 +28,17 @@ fn describe(plan: &VipPlan) -> String {
     }
 }
 
-/// Binds `plan` on `host` at its requested port; if that is taken, at
-/// `previous` (the port a former run fell back to, so clients keep it), else
-/// at any free port — saying so whenever it is not the requested port.
+/// Binds `plan` on `host` for a deployment in `slot`. The addresses belong
+/// to the slot: production listens at the endpoint's requested port (if
+/// that is taken, at `previous`, the port a former run fell back to, so
+/// clients keep it, else at any free port — saying so); staging listens at
+/// `previous` (its address, kept across restarts) or, the first time, at a
+/// free port chosen now.
 pub async fn bind(
     host: IpAddr,
     plan: &VipPlan,
     access: Option<&EndpointAccess>,
+    slot: Slot,
     previous: Option<u16>,
     config: &VipConfig,
 ) -> Result<(Vip, Option<String>), FabricError> {
@@ -44,22 +48,7 @@ pub async fn bind(
     };
     let access_control = match access {
         None => config.access_control.clone(),
-        Some(a) => {
-            let rules = a
-                .rules
-                .iter()
-                .map(|r| {
-                    let action = if r.permit {
-                        AclAction::Permit
-                    } else {
-                        AclAction::Deny
-                    };
-                    AclRule::parse(r.order, action, &r.remote_subnet)
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(err)?;
-            AccessControl::new(rules)
-        }
+        Some(_) => access_control(plan, access)?,
     };
     // An http endpoint speaks request/response: a request in flight on an
     // instance that dies goes to the next instance instead of failing.
@@ -77,8 +66,12 @@ pub async fn bind(
         },
         ..config.clone()
     };
-    let mut candidates = vec![plan.requested_port];
-    candidates.extend(previous.filter(|p| *p != plan.requested_port));
+    let wanted = match slot {
+        Slot::Production => Some(plan.requested_port),
+        Slot::Staging => previous,
+    };
+    let mut candidates: Vec<u16> = wanted.into_iter().collect();
+    candidates.extend(previous.filter(|p| Some(*p) != wanted));
     let mut bound = None;
     for port in candidates {
         match Vip::bind(SocketAddr::new(host, port), config.clone()).await {
@@ -96,17 +89,51 @@ pub async fn bind(
             .await
             .map_err(err)?,
     };
-    if vip.local_addr().port() == plan.requested_port {
+    let Some(wanted) = wanted.filter(|w| *w != vip.local_addr().port()) else {
         return Ok((vip, None));
-    }
-    let message = format!(
-        "{}: port {} on {host} is in use; listening on {} instead",
-        describe(plan),
-        plan.requested_port,
-        vip.local_addr()
-    );
-    tracing::warn!(endpoint = %describe(plan), requested = plan.requested_port, bound = %vip.local_addr(), "vip port remapped");
+    };
+    let message = match slot {
+        Slot::Production => format!(
+            "{}: port {wanted} on {host} is in use; listening on {} instead",
+            describe(plan),
+            vip.local_addr()
+        ),
+        Slot::Staging => format!(
+            "{}: the staging address {host}:{wanted} is in use; listening on {} instead",
+            describe(plan),
+            vip.local_addr()
+        ),
+    };
+    tracing::warn!(endpoint = %describe(plan), %slot, wanted, bound = %vip.local_addr(), "vip port remapped");
     Ok((vip, Some(message)))
+}
+
+/// The load balancer's access control for `plan` from the cscfg's list
+/// (everyone when there is none).
+pub fn access_control(
+    plan: &VipPlan,
+    access: Option<&EndpointAccess>,
+) -> Result<AccessControl, FabricError> {
+    let Some(a) = access else {
+        return Ok(AccessControl::default());
+    };
+    let rules = a
+        .rules
+        .iter()
+        .map(|r| {
+            let action = if r.permit {
+                AclAction::Permit
+            } else {
+                AclAction::Deny
+            };
+            AclRule::parse(r.order, action, &r.remote_subnet)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| FabricError::Vip {
+            endpoint: describe(plan),
+            source,
+        })?;
+    Ok(AccessControl::new(rules))
 }
 
 /// The backends `plan` should have: the instances of its role (or its one

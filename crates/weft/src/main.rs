@@ -35,6 +35,8 @@ enum Command {
     Walk(cmd::walk::Args),
     /// Roll back the upgrade in progress, walking back the domains it touched
     Rollback(cmd::rollback::Args),
+    /// Swap a service's production and staging deployments (their VIPs)
+    Swap(cmd::swap::Args),
     /// Print a deployment's event history (what the fabric did and why)
     Events(cmd::events::Args),
     /// Change a running deployment's configuration (settings, instance counts)
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Upgrade(args) => cmd::upgrade::run(args),
         Command::Walk(args) => cmd::walk::run(args),
         Command::Rollback(args) => cmd::rollback::run(args),
+        Command::Swap(args) => cmd::swap::run(args),
         Command::Events(args) => cmd::events::run(args),
         Command::Config(args) => cmd::config::run(args),
         Command::Validate(args) => cmd::validate::run(args),

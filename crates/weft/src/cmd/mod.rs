@@ -13,6 +13,7 @@ pub mod package;
 pub mod rollback;
 pub mod status;
 pub mod storage;
+pub mod swap;
 pub mod up;
 pub mod upgrade;
 pub mod validate;

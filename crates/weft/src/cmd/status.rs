@@ -69,7 +69,10 @@ fn render_deployment(service: &str, d: &DeploymentView) -> String {
             .as_deref()
             .map(|i| format!(" ({i})"))
             .unwrap_or_default();
-        let remapped = if vip.address.port() != vip.requested_port {
+        // A staging address is the slot's own, not a remap.
+        let remapped = if d.slot == weft_fabric::Slot::Production
+            && vip.address.port() != vip.requested_port
+        {
             format!("  (port {} was taken)", vip.requested_port)
         } else {
             String::new()

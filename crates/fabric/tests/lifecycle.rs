@@ -1,0 +1,337 @@
+//! Slots and VIP swap, instance operations (reboot, reimage, delete),
+//! suspend and start, against the fake agent.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::AsyncReadExt;
+use weft_fabric::events::EventKind;
+use weft_fabric::view::{DeploymentStatus, DeploymentView, OperationKind, OperationStatus};
+use weft_fabric::{Controller, DeployRequest, FabricError, Slot};
+
+async fn open(f: &Fixture, agent: &FakeAgent) -> Controller<FakeAgent> {
+    let dir = state_dir(f);
+    Controller::open(config(&dir), store_at(&dir), agent.clone())
+        .await
+        .unwrap()
+}
+
+fn deploy_to(f: &Fixture, slot: Slot, package: &std::path::Path) -> DeployRequest {
+    DeployRequest {
+        service: "shop".into(),
+        slot,
+        package: package.to_owned(),
+        configuration: f.cscfg.clone(),
+        label: String::new(),
+    }
+}
+
+async fn deployed(c: &Controller<FakeAgent>, req: DeployRequest) -> String {
+    let op = c.deploy(req).await.unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+    done.deployment_id
+}
+
+fn slot_view(c: &Controller<FakeAgent>, slot: Slot) -> Option<DeploymentView> {
+    c.services()
+        .into_iter()
+        .flat_map(|s| s.deployments)
+        .find(|d| d.slot == slot)
+}
+
+/// Production (v1) and staging (v2) of the fixture service.
+async fn both(f: &Fixture, c: &Controller<FakeAgent>) -> (String, String) {
+    let v2 = build(f.dir.path(), "shop-v2", &csdef(f.port), "v2");
+    let prod = deployed(c, deploy_to(f, Slot::Production, &f.package)).await;
+    let stage = deployed(c, deploy_to(f, Slot::Staging, &v2)).await;
+    (prod, stage)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staging_runs_beside_production_with_the_same_instance_names_on_its_own_vip() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let (prod, stage) = both(&f, &c).await;
+    let names = BTreeSet::from(["Web_IN_0".into(), "Web_IN_1".into(), "Worker_IN_0".into()]);
+    assert_eq!(agent.running_in(&prod), names);
+    assert_eq!(agent.running_in(&stage), names);
+    let p = slot_view(&c, Slot::Production).unwrap();
+    let s = slot_view(&c, Slot::Staging).unwrap();
+    assert_eq!(
+        p.vips[0].address.port(),
+        f.port,
+        "production keeps its port"
+    );
+    assert_ne!(s.vips[0].address.port(), f.port, "staging has its own");
+    assert_eq!(s.vips[0].requested_port, f.port);
+    assert!(
+        s.notes.is_empty(),
+        "a staging address is no remap: {:?}",
+        s.notes
+    );
+    assert_eq!(
+        who_full(p.vips[0].address).await.split('@').nth(1),
+        Some(&prod[..8])
+    );
+    assert_eq!(
+        who_full(s.vips[0].address).await.split('@').nth(1),
+        Some(&stage[..8])
+    );
+    c.shutdown().await;
+
+    // The staging address is the slot's: a restarted controller binds it
+    // again.
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let again = slot_view(&c, Slot::Staging).unwrap();
+    assert_eq!(again.vips[0].address, s.vips[0].address);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_exchanges_the_vips_and_open_connections_stay_where_they_were() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let (prod, stage) = both(&f, &c).await;
+    let prod_vip = slot_view(&c, Slot::Production).unwrap().vips[0].address;
+    let stage_vip = slot_view(&c, Slot::Staging).unwrap().vips[0].address;
+    let (before, mut held) = hold_full(prod_vip).await;
+    assert!(before.ends_with(&prod[..8]), "{before}");
+
+    let op = c.swap("shop").await.unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(
+        (done.kind, done.status),
+        (OperationKind::SwapDeployment, OperationStatus::Succeeded),
+        "{done:?}"
+    );
+    let p = slot_view(&c, Slot::Production).unwrap();
+    let s = slot_view(&c, Slot::Staging).unwrap();
+    assert_eq!(
+        (p.id.as_str(), s.id.as_str()),
+        (stage.as_str(), prod.as_str())
+    );
+    assert_eq!(
+        (p.vips[0].address, s.vips[0].address),
+        (prod_vip, stage_vip)
+    );
+    assert_eq!(
+        (p.status, s.status),
+        (DeploymentStatus::Running, DeploymentStatus::Running)
+    );
+    // New connections: each VIP reaches the deployment now in its slot.
+    for _ in 0..4 {
+        assert!(who_full(prod_vip).await.ends_with(&stage[..8]));
+        assert!(who_full(stage_vip).await.ends_with(&prod[..8]));
+    }
+    // The connection opened before the swap is still open to the old one.
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_millis(200), held.read(&mut byte)).await;
+    assert!(read.is_err(), "the held connection was closed: {read:?}");
+    drop(held);
+    // No instance was restarted.
+    assert_eq!(
+        agent.starts().values().copied().collect::<Vec<_>>(),
+        [2, 2, 2]
+    );
+    // Both histories say it.
+    for slot in [Slot::Production, Slot::Staging] {
+        let swapped: Vec<_> = c
+            .events("shop", slot)
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Swapped)
+            .collect();
+        assert_eq!(swapped.len(), 1, "{slot}: {swapped:?}");
+    }
+    c.shutdown().await;
+
+    // Durable: a restarted controller has the slots swapped, each on its
+    // slot's address.
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let p = slot_view(&c, Slot::Production).unwrap();
+    let s = slot_view(&c, Slot::Staging).unwrap();
+    assert_eq!(
+        (p.id.as_str(), s.id.as_str()),
+        (stage.as_str(), prod.as_str())
+    );
+    assert_eq!(
+        (p.vips[0].address, s.vips[0].address),
+        (prod_vip, stage_vip)
+    );
+    until("production serves the new deployment", || {
+        !agent.running_in(&stage).is_empty()
+    })
+    .await;
+    assert!(who_full(prod_vip).await.ends_with(&stage[..8]));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_of_deployments_with_other_endpoints_is_refused_and_changes_nothing() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let other = build(f.dir.path(), "shop-port", &csdef(free_port()), "v2");
+    deployed(&c, deploy_to(&f, Slot::Production, &f.package)).await;
+    deployed(&c, deploy_to(&f, Slot::Staging, &other)).await;
+    let before = c.services();
+    let err = c.swap("shop").await.unwrap_err();
+    assert!(matches!(err, FabricError::SwapRefused { .. }), "{err}");
+    assert_eq!(err.http_status(), 409);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("input endpoint Web/HttpIn is http on port")
+            && msg.contains("in production but http on port"),
+        "{msg}"
+    );
+    assert_eq!(c.services(), before);
+    assert!(
+        c.operations()
+            .iter()
+            .all(|o| o.kind != OperationKind::SwapDeployment)
+    );
+    // No staging deployment: nothing to swap.
+    let err = c.swap("nothing").await.unwrap_err();
+    assert_eq!(err.http_status(), 404, "{err}");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_with_only_staging_moves_it_to_production_on_the_production_port() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let stage = deployed(&c, deploy_to(&f, Slot::Staging, &f.package)).await;
+    let stage_vip = slot_view(&c, Slot::Staging).unwrap().vips[0].address;
+    assert_ne!(stage_vip.port(), f.port);
+    let op = c.swap("shop").await.unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    assert!(slot_view(&c, Slot::Staging).is_none());
+    let p = slot_view(&c, Slot::Production).unwrap();
+    assert_eq!(
+        (p.id.as_str(), p.vips[0].address.port()),
+        (stage.as_str(), f.port)
+    );
+    assert!(who_full(p.vips[0].address).await.ends_with(&stage[..8]));
+    until("the staging VIP is closed", || {
+        std::net::TcpStream::connect(stage_vip).is_err()
+    })
+    .await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_is_refused_while_an_upgrade_is_in_progress() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    both(&f, &c).await;
+    let v3 = build(f.dir.path(), "shop-v3", &csdef(f.port), "v3");
+    let op = c
+        .upgrade(weft_fabric::UpgradeRequest {
+            service: "shop".into(),
+            slot: Slot::Production,
+            package: v3,
+            configuration: f.cscfg.clone(),
+            mode: weft_fabric::upgrade::UpgradeMode::Manual,
+            role: None,
+            auto_rollback: false,
+            gate: None,
+        })
+        .await
+        .unwrap();
+    c.wait(&op).await.unwrap();
+    let before = c.services();
+    let err = c.swap("shop").await.unwrap_err();
+    assert!(
+        matches!(err, FabricError::UpgradeInProgress { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("before swapping"), "{err}");
+    assert_eq!(c.services(), before);
+    c.shutdown().await;
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A controller killed after accepting a swap and before committing it
+/// leaves the operation in progress and both deployments held by it; the
+/// next one swaps on open.
+#[test]
+fn a_swap_accepted_by_a_killed_controller_completes_on_open() {
+    let f = fixture();
+    let dir = state_dir(&f);
+    let first = runtime();
+    let (prod, stage) = first.block_on(async {
+        let agent = FakeAgent::new();
+        let c = open(&f, &agent).await;
+        let ids = both(&f, &c).await;
+        c.shutdown().await;
+        ids
+    });
+    drop(first);
+    // What the accepting step commits, as the killed controller left it.
+    let store = store_at(&dir);
+    let op_id = "0123456789abcdef0123456789abcdef";
+    let mut ops = Vec::new();
+    for slot in ["production", "staging"] {
+        let key = format!("/weft/deployments/shop/{slot}");
+        let (kvs, _) = store.range(&key).unwrap();
+        let mut record: serde_json::Value = serde_json::from_slice(&kvs[0].value).unwrap();
+        record["operation"] = op_id.into();
+        ops.push(weft_store::Op::Put(
+            key,
+            serde_json::to_vec(&record).unwrap(),
+        ));
+    }
+    let op = serde_json::json!({
+        "id": op_id, "kind": "swapDeployment", "status": "InProgress",
+        "service": "shop", "slot": "staging", "deployment_id": stage,
+        "error": null, "messages": [], "started_ms": 1, "ended_ms": null
+    });
+    ops.push(weft_store::Op::Put(
+        format!("/weft/operations/{op_id}"),
+        serde_json::to_vec(&op).unwrap(),
+    ));
+    store.txn(Vec::new(), ops).unwrap();
+    drop(store);
+
+    let second = runtime();
+    second.block_on(async {
+        let agent = FakeAgent::new();
+        let c = open(&f, &agent).await;
+        let done = c.wait(op_id).await.unwrap();
+        assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+        let p = slot_view(&c, Slot::Production).unwrap();
+        let s = slot_view(&c, Slot::Staging).unwrap();
+        assert_eq!(
+            (p.id.as_str(), s.id.as_str()),
+            (stage.as_str(), prod.as_str())
+        );
+        assert_eq!(p.vips[0].address.port(), f.port);
+        // Nothing is left busy: another swap is accepted and swaps back.
+        let op = c.swap("shop").await.unwrap();
+        assert_eq!(
+            c.wait(&op).await.unwrap().status,
+            OperationStatus::Succeeded
+        );
+        assert_eq!(slot_view(&c, Slot::Production).unwrap().id, prod);
+        c.shutdown().await;
+    });
+}
