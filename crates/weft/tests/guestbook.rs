@@ -148,6 +148,19 @@ fn sign_with_a_photo_get_a_thumbnail_and_an_empty_queue() {
     );
     let vip = fabric.web_vip("guestbook");
 
+    // The worker serves its health on its internal endpoint.
+    let worker = fabric
+        .instances("guestbook")
+        .into_iter()
+        .find(|i| i["id"] == "WorkerRole_IN_0")
+        .expect("the worker instance");
+    let health: SocketAddr = worker["endpoints"]["Health"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no Health endpoint: {worker}"));
+    let (status, body) = http(health, "GET", "/healthz", &[]).expect("the worker answers");
+    assert_eq!((status, &body[..]), (200, &b"ok\n"[..]));
+
     // An empty guestbook serves its form.
     let (status, page) = http(vip, "GET", "/", &[]).expect("the web role answers");
     let page = String::from_utf8_lossy(&page).into_owned();
