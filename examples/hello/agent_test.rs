@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use weft_agent::protocol::{
     AgentApi, EndpointKind, EndpointProtocol, EndpointSpec, InstanceReport, InstanceSpec,
-    InstanceStatus, LocalResourceSpec, PackageRef, ProbeSpec, ResourceLimits,
+    InstanceStatus, LocalResourceSpec, PackageRef, ProbeSpec, ResourceLimits, settings_digest,
 };
 use weft_agent::{Agent, AgentConfig};
 
@@ -164,5 +164,59 @@ async fn hello_web_under_the_agent_is_ready_answers_and_comes_back_after_sigkill
             .starts_with("hello from Web_IN_0 ")
     );
 
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn under_the_agent_a_generation_change_recycles_and_a_greeting_change_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = package(dir.path());
+    let mut config = AgentConfig::new(dir.path().join("state"));
+    config.grace_period = Duration::from_secs(3);
+    let agent = Agent::open(config).unwrap();
+    let mut spec = web(&package, 0);
+    spec.settings.insert("Generation".into(), "1".into());
+    agent.apply(vec![spec.clone()]).await.unwrap();
+    let reports = until(&agent, "ready", |r| r.len() == 1 && r[0].ready).await;
+    let first = find(&reports, "Web_IN_0").clone();
+    let addr = first.endpoints["HttpIn"];
+
+    // Greeting: taken live, same process, new greeting served.
+    spec.settings
+        .insert("Greeting".into(), "hello again".into());
+    agent.apply(vec![spec.clone()]).await.unwrap();
+    let digest = settings_digest(&spec.settings);
+    let reports = until(&agent, "the Greeting change applied", |r| {
+        r[0].ready && r[0].settings_digest == digest
+    })
+    .await;
+    assert_eq!(find(&reports, "Web_IN_0").pid, first.pid, "no recycle");
+    // hello re-reads its settings on Changed, just after the agent sent it.
+    let expected = "hello from Web_IN_0 (upgrade domain 0, fault domain 0): hello again\n";
+    let deadline = Instant::now() + DEADLINE;
+    while get(addr).await != expected {
+        assert!(
+            Instant::now() < deadline,
+            "the new greeting is never served"
+        );
+        tokio::task::yield_now().await;
+    }
+
+    // Generation: hello cancels, the agent recycles it with the new value.
+    spec.settings.insert("Generation".into(), "2".into());
+    agent.apply(vec![spec.clone()]).await.unwrap();
+    let digest = settings_digest(&spec.settings);
+    let reports = until(&agent, "recycled with Generation 2", |r| {
+        r[0].ready && r[0].settings_digest == digest
+    })
+    .await;
+    let again = find(&reports, "Web_IN_0");
+    assert_ne!(again.pid, first.pid, "a new process");
+    assert_eq!(again.restarts, 0, "a recycle, not a crash");
+    assert_eq!(again.status, InstanceStatus::ReadyRole);
+    assert_eq!(
+        get(again.endpoints["HttpIn"]).await,
+        "hello from Web_IN_0 (upgrade domain 0, fault domain 0): hello again\n"
+    );
     agent.shutdown().await.unwrap();
 }

@@ -242,3 +242,69 @@ async fn worker_refuses_a_bad_interval() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn web_cancels_a_generation_change_and_takes_a_greeting_change_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    let mut info = web_info(addr, "hello from weft");
+    info.settings.insert("Generation".into(), "1".into());
+    let host = RuntimeHost::bind(&dir.path().join("rt.sock"), info)
+        .await
+        .unwrap();
+    let (child, mut stdout) = spawn_hello("web", &host);
+    wait_status(&host, RoleStatus::Ready).await;
+    expect_line(
+        &mut stdout,
+        &format!("Web_IN_2: listening on http://{addr}"),
+    )
+    .await;
+    assert_eq!(
+        host.subscribers(),
+        2,
+        "run_role's stream and follow_changes'"
+    );
+
+    let greeting = vec![Change::Setting {
+        name: "Greeting".into(),
+    }];
+    let outcome = within(
+        "the answer to a Greeting change",
+        host.ask_changing(greeting, DEADLINE),
+    )
+    .await;
+    assert_eq!(
+        (outcome.asked, outcome.answered, outcome.cancelled),
+        (1, 1, false)
+    );
+
+    let both = vec![
+        Change::Setting {
+            name: "Generation".into(),
+        },
+        Change::Setting {
+            name: "Greeting".into(),
+        },
+    ];
+    let outcome = within(
+        "the answer to a Generation change",
+        host.ask_changing(both, DEADLINE),
+    )
+    .await;
+    assert_eq!(
+        (outcome.asked, outcome.answered, outcome.cancelled),
+        (1, 1, true)
+    );
+    expect_line(
+        &mut stdout,
+        "Generation changed: cannot apply it live; asking for a recycle",
+    )
+    .await;
+
+    host.publish(RuntimeEvent::Stopping);
+    let status = within("hello web exit", child.wait_with_output())
+        .await
+        .unwrap()
+        .status;
+    assert!(status.success(), "hello web exited with {status}");
+}

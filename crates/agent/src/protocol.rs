@@ -346,3 +346,66 @@ pub trait AgentApi: Send + Sync + 'static {
     /// process of any instance remains.
     fn shutdown(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn settings_digest_is_stable_and_unambiguous() {
+        // The empty set hashes nothing.
+        assert_eq!(
+            settings_digest(&BTreeMap::new()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let greeting = map(&[("Greeting", "hello")]);
+        assert_eq!(
+            settings_digest(&greeting),
+            settings_digest(&greeting.clone())
+        );
+        assert_eq!(settings_digest(&greeting).len(), 64);
+        // Moving bytes between name and value, or between settings, changes it.
+        let pairs = [
+            map(&[("ab", "c")]),
+            map(&[("a", "bc")]),
+            map(&[("a", "b"), ("c", "")]),
+            map(&[("a", ""), ("bc", "")]),
+            map(&[("a", "b\0c")]),
+            map(&[("Greeting", "hello")]),
+            map(&[("Greeting", "hello"), ("Generation", "1")]),
+            map(&[("Greeting", "hello"), ("Generation", "2")]),
+        ];
+        let digests: std::collections::BTreeSet<String> =
+            pairs.iter().map(settings_digest).collect();
+        assert_eq!(digests.len(), pairs.len(), "every map has its own digest");
+    }
+
+    #[test]
+    fn old_specs_and_reports_still_parse() {
+        let spec: serde_json::Value = serde_json::json!({
+            "deployment_id": "d", "role": "Web", "instance_id": "Web_IN_0",
+            "update_domain": 0, "fault_domain": 0, "incarnation": 1,
+            "package": {"path": "/p", "digest": "ab"}, "startup": [],
+            "entry_point": null, "set_ready_on_process_start": true,
+            "environment": [], "settings": {}, "local_resources": [],
+            "endpoints": [], "elevated": false,
+            "limits": {"cores": null, "memory_mb": null}
+        });
+        let spec: InstanceSpec = serde_json::from_value(spec).unwrap();
+        assert_eq!((spec.reimage, spec.stopped), (0, false));
+        let report: serde_json::Value = serde_json::json!({
+            "instance_id": "Web_IN_0", "deployment_id": "d", "role": "Web",
+            "incarnation": 1, "status": "ReadyRole", "ready": true,
+            "endpoints": {}, "pid": 4, "restarts": 0, "message": null
+        });
+        let report: InstanceReport = serde_json::from_value(report).unwrap();
+        assert_eq!(report.settings_digest, "");
+    }
+}

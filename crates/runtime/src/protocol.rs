@@ -150,3 +150,31 @@ pub enum RuntimeEvent {
     /// SIGTERM follows.
     Stopping,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changing_without_an_id_is_the_old_wire_form() {
+        let event = RuntimeEvent::Changing {
+            id: None,
+            changes: vec![Change::Setting { name: "A".into() }],
+        };
+        let wire = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            wire,
+            r#"{"event":"changing","changes":[{"kind":"setting","name":"A"}]}"#
+        );
+        assert_eq!(serde_json::from_str::<RuntimeEvent>(&wire).unwrap(), event);
+        let with_id: RuntimeEvent =
+            serde_json::from_str(r#"{"event":"changing","id":7,"changes":[]}"#).unwrap();
+        assert_eq!(
+            with_id,
+            RuntimeEvent::Changing {
+                id: Some(7),
+                changes: vec![]
+            }
+        );
+    }
+}

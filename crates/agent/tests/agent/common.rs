@@ -218,3 +218,31 @@ pub async fn shutdown(agent: &Agent) {
         .expect("shutdown timed out")
         .unwrap();
 }
+
+/// The report of instance `id` of deployment `deployment`.
+pub fn report_in<'a>(
+    reports: &'a [InstanceReport],
+    deployment: &str,
+    id: &str,
+) -> Option<&'a InstanceReport> {
+    reports
+        .iter()
+        .find(|r| r.deployment_id == deployment && r.instance_id == id)
+}
+
+/// Waits until `path` holds exactly `expected`.
+pub async fn until_file(path: &Path, expected: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        if text == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} holds {text:?}, never {expected:?}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -3,6 +3,8 @@
 
 mod common;
 
+mod changing;
+mod deployments;
 mod env;
 mod lifecycle;
 mod limited;
@@ -10,6 +12,8 @@ mod logs;
 mod orphans;
 mod ports;
 mod readiness;
+mod reimage;
 mod restart;
 mod runtime;
 mod startup;
+mod stopped;
