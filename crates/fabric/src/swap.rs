@@ -48,15 +48,40 @@ fn describe_vip(plan: &VipPlan) -> String {
     }
 }
 
-fn shape(plan: &VipPlan) -> String {
-    let mut out = format!("{} on port {}", plan.protocol, plan.requested_port);
-    if let Some(m) = plan.idle_timeout_minutes {
-        out.push_str(&format!(", idle timeout {m} min"));
+/// How `p` (production) and `s` (staging), the same endpoint, differ, in
+/// words; `None` when they do not.
+fn difference(p: &VipPlan, s: &VipPlan) -> Option<String> {
+    let minutes = |v: &VipPlan| {
+        v.idle_timeout_minutes
+            .map_or_else(|| "the default".to_owned(), |m| format!("{m} min"))
+    };
+    let affinity = |v: &VipPlan| {
+        if v.source_ip_affinity {
+            "source IP affinity"
+        } else {
+            "no affinity"
+        }
+    };
+    if (&p.protocol, p.requested_port) != (&s.protocol, s.requested_port) {
+        Some(format!(
+            "is {} on port {} in production but {} on port {} in staging",
+            p.protocol, p.requested_port, s.protocol, s.requested_port
+        ))
+    } else if p.idle_timeout_minutes != s.idle_timeout_minutes {
+        Some(format!(
+            "has an idle timeout of {} in production but {} in staging",
+            minutes(p),
+            minutes(s)
+        ))
+    } else if p.source_ip_affinity != s.source_ip_affinity {
+        Some(format!(
+            "has {} in production but {} in staging",
+            affinity(p),
+            affinity(s)
+        ))
+    } else {
+        None
     }
-    if plan.source_ip_affinity {
-        out.push_str(", source IP affinity");
-    }
-    out
 }
 
 /// Why two deployments cannot swap: their public endpoints differ (names,
@@ -72,13 +97,7 @@ pub fn endpoint_differences(production: &DeploymentPlan, staging: &DeploymentPla
                 "{} is in the production deployment only",
                 describe_vip(p)
             )),
-            Some(s) if shape(p) != shape(s) => out.push(format!(
-                "{} is {} in production but {} in staging",
-                describe_vip(p),
-                shape(p),
-                shape(s)
-            )),
-            Some(_) => {}
+            Some(s) => out.extend(difference(p, s).map(|d| format!("{} {d}", describe_vip(p)))),
         }
     }
     for (key, s) in &stage {

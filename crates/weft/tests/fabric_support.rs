@@ -3,11 +3,13 @@
 //! the way a user starts it, and small clients for its API and VIPs.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -168,13 +170,83 @@ impl Fabric {
 
     /// The production deployment of `service`, from the API.
     pub fn deployment(&self, service: &str) -> Option<Value> {
+        self.deployment_in(service, "production")
+    }
+
+    /// The deployment in `slot` (`production` or `staging`) of `service`.
+    pub fn deployment_in(&self, service: &str, slot: &str) -> Option<Value> {
         let (status, services) = self.get("/v1/services");
         assert_eq!(status, 200, "{services}");
         services.as_array()?.iter().find(|s| s["name"] == service)?["deployments"]
             .as_array()?
             .iter()
-            .find(|d| d["slot"] == "production")
+            .find(|d| d["slot"] == slot)
             .cloned()
+    }
+
+    /// The instances of the deployment in `slot` of `service`.
+    pub fn instances_in(&self, service: &str, slot: &str) -> Vec<Value> {
+        self.deployment_in(service, slot)
+            .map(|d| {
+                d["roles"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|r| r["instances"].as_array().unwrap().clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The VIP of the web role's HttpIn endpoint in `slot`.
+    pub fn web_vip_in(&self, service: &str, slot: &str) -> SocketAddr {
+        let d = self.deployment_in(service, slot).expect("deployment");
+        d["vips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["endpoint"] == "HttpIn")
+            .expect("HttpIn vip")["address"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Runs `weft ARGS`, asserting it succeeds; its stdout.
+    pub fn weft_ok(&self, args: &[&str]) -> String {
+        let out = self.weft(args);
+        assert!(
+            out.status.success(),
+            "weft {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Waits until `check` holds for the instances in `slot`.
+    pub fn wait_instances_in(
+        &self,
+        service: &str,
+        slot: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = self.instances_in(service, slot);
+            if check(&now) {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not true within {timeout:?}; instances: {}",
+                serde_json::to_string_pretty(&now).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn instances(&self, service: &str) -> Vec<Value> {
@@ -313,4 +385,210 @@ pub fn all_ready(instances: &[Value], n: usize) -> bool {
         && instances
             .iter()
             .all(|i| i["ready"] == true && i["status"] == "ReadyRole")
+}
+
+/// Waits (10 s at most) until `ok` has grown by 20.
+pub fn served_more(ok: &AtomicU64) {
+    let until = ok.load(Ordering::Relaxed) + 20;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ok.load(Ordering::Relaxed) < until && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+}
+
+/// Requests through the VIP, one connection each, until stopped.
+pub struct Load {
+    pub stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    greetings: Arc<std::sync::Mutex<BTreeSet<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(vip: std::net::SocketAddr, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let greetings = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, ok, failed, greetings) =
+                    (stop.clone(), ok.clone(), failed.clone(), greetings.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match http(vip, "GET", "/", &[]) {
+                            Some((200, body)) => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                                let body = String::from_utf8_lossy(&body).into_owned();
+                                if let Some(g) = body.split(": ").nth(1) {
+                                    greetings.lock().unwrap().insert(g.trim().to_owned());
+                                }
+                            }
+                            _ => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            ok,
+            failed,
+            greetings,
+            threads,
+        }
+    }
+
+    /// Waits until a few more requests have been answered after the
+    /// operation, so the load covers its end too.
+    pub fn served_more(&self) {
+        served_more(&self.ok);
+    }
+
+    /// (sent, failed)
+    pub fn finish(self) -> (u64, u64, BTreeSet<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let ok = self.ok.load(Ordering::Relaxed);
+        let failed = self.failed.load(Ordering::Relaxed);
+        let greetings = self.greetings.lock().unwrap().clone();
+        (ok + failed, failed, greetings)
+    }
+}
+
+/// Requests through the VIP over kept-alive connections, until stopped. A
+/// connection the server closes between responses (it is stopping) is
+/// opened again and the request sent again, as HTTP clients do for an
+/// idempotent request that got no response; a request that got a broken
+/// or non-200 response fails.
+pub struct KeepAlive {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    reconnects: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl KeepAlive {
+    pub fn start(vip: std::net::SocketAddr, clients: usize) -> KeepAlive {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let reconnects = Arc::new(AtomicU64::new(0));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, ok, failed, reconnects) =
+                    (stop.clone(), ok.clone(), failed.clone(), reconnects.clone());
+                std::thread::spawn(move || {
+                    let mut conn: Option<std::io::BufReader<std::net::TcpStream>> = None;
+                    while !stop.load(Ordering::Relaxed) {
+                        let c = match conn.as_mut() {
+                            Some(c) => c,
+                            None => match std::net::TcpStream::connect(vip) {
+                                Ok(s) => {
+                                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                                    conn.insert(std::io::BufReader::new(s))
+                                }
+                                Err(_) => {
+                                    failed.fetch_add(1, Ordering::Relaxed);
+                                    continue;
+                                }
+                            },
+                        };
+                        match keep_alive_request(c) {
+                            Answer::Ok { close, .. } => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                                if close {
+                                    conn = None;
+                                }
+                            }
+                            Answer::ClosedUnanswered => {
+                                reconnects.fetch_add(1, Ordering::Relaxed);
+                                conn = None;
+                            }
+                            Answer::Failed => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                conn = None;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        KeepAlive {
+            stop,
+            ok,
+            failed,
+            reconnects,
+            threads,
+        }
+    }
+
+    /// (sent, failed, resent after a close)
+    /// See [`Load::served_more`].
+    pub fn served_more(&self) {
+        served_more(&self.ok);
+    }
+
+    pub fn finish(self) -> (u64, u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let ok = self.ok.load(Ordering::Relaxed);
+        let failed = self.failed.load(Ordering::Relaxed);
+        (ok + failed, failed, self.reconnects.load(Ordering::Relaxed))
+    }
+}
+
+pub enum Answer {
+    Ok { close: bool, body: String },
+    ClosedUnanswered,
+    Failed,
+}
+
+pub fn keep_alive_request(c: &mut std::io::BufReader<std::net::TcpStream>) -> Answer {
+    use std::io::BufRead;
+    if c.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+        .is_err()
+    {
+        return Answer::ClosedUnanswered;
+    }
+    let mut status = String::new();
+    match c.read_line(&mut status) {
+        Ok(0) => return Answer::ClosedUnanswered,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            return Answer::ClosedUnanswered;
+        }
+        Err(_) => return Answer::Failed,
+        Ok(_) => {}
+    }
+    let (mut length, mut close) = (0usize, false);
+    loop {
+        let mut line = String::new();
+        if c.read_line(&mut line).unwrap_or(0) == 0 {
+            return Answer::Failed;
+        }
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        close |= line == "connection: close";
+    }
+    let mut body = vec![0; length];
+    if c.read_exact(&mut body).is_err() || !status.starts_with("HTTP/1.1 200") {
+        return Answer::Failed;
+    }
+    Answer::Ok {
+        close,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
 }

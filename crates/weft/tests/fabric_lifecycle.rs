@@ -1,0 +1,147 @@
+//! The service lifecycle on a running `weft up`: a staging deployment and
+//! `weft swap` under load, instance operations (`weft reboot`, `weft
+//! reimage`, `weft delete-instances`), `weft suspend` / `weft start`, and
+//! configuration changes an instance accepts live or cancels.
+
+mod fabric_support;
+
+use std::io::BufReader;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fabric_support::*;
+use serde_json::Value;
+
+/// A copy of hello whose web role greets with `greeting`, in `root/name`.
+fn hello_greeting(root: &Path, name: &str, greeting: &str) -> PathBuf {
+    let greeting = greeting.to_owned();
+    hello_app(&root.join(name), move |c| {
+        c.replace("hello from weft", &greeting)
+            .replace("value=\"5\"", "value=\"1\"")
+    })
+}
+
+/// One GET on a kept-alive connection: the body.
+fn get_on(conn: &mut BufReader<TcpStream>) -> String {
+    match keep_alive_request(conn) {
+        Answer::Ok { body, .. } => body,
+        _ => panic!("the kept-alive connection did not answer"),
+    }
+}
+
+fn body_of(vip: std::net::SocketAddr) -> String {
+    let (status, body) = http(vip, "GET", "/", &[]).expect("VIP answers");
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+fn events_of(fabric: &Fabric, slot: &str) -> Vec<Value> {
+    let (status, events) = fabric.get(&format!("/v1/services/hello/deployments/{slot}/events"));
+    assert_eq!(status, 200, "{events}");
+    events.as_array().unwrap().clone()
+}
+
+#[test]
+fn a_swap_under_load_fails_no_request_and_open_connections_stay_on_the_old_deployment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let blue = hello_greeting(tmp.path(), "blue", "blue");
+    let green = hello_greeting(tmp.path(), "green", "green");
+    let mut fabric = Fabric::start(&tmp.path().join("state"), &[blue.to_str().unwrap()]);
+    fabric.wait_line("instances ready in", Duration::from_secs(1));
+    let out = fabric.weft_ok(&["deploy", green.to_str().unwrap(), "--slot", "staging"]);
+    assert!(out.contains("to staging"), "{out}");
+    let prod_vip = fabric.web_vip("hello");
+    let stage_vip = fabric.web_vip_in("hello", "staging");
+    assert_ne!(prod_vip, stage_vip);
+    assert!(body_of(prod_vip).ends_with(": blue\n"));
+    assert!(body_of(stage_vip).ends_with(": green\n"));
+    // Both deployments have the same instance names.
+    let names = |slot| -> Vec<String> {
+        fabric
+            .instances_in("hello", slot)
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names("production"), names("staging"));
+    let prod_id = fabric.deployment("hello").unwrap()["id"].clone();
+    let stage_id = fabric.deployment_in("hello", "staging").unwrap()["id"].clone();
+
+    // A kept-alive connection opened before the swap.
+    let held = TcpStream::connect(prod_vip).unwrap();
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut held = BufReader::new(held);
+    assert!(get_on(&mut held).ends_with(": blue\n"));
+
+    let load = Load::start(prod_vip, 3);
+    let keep = KeepAlive::start(prod_vip, 2);
+    load.served_more();
+    keep.served_more();
+    let out = fabric.weft_ok(&["swap", "hello"]);
+    assert!(out.contains("goes to production"), "{out}");
+    load.served_more();
+    keep.served_more();
+    let (sent, failed, greetings) = load.finish();
+    let (kept_sent, kept_failed, _) = keep.finish();
+    assert_eq!(
+        (failed, kept_failed),
+        (0, 0),
+        "failed requests during the swap: {failed} of {sent} (new connections), {kept_failed} of {kept_sent} (kept alive)"
+    );
+    assert!(
+        greetings.contains("blue") && greetings.contains("green"),
+        "the load saw {greetings:?}"
+    );
+
+    // New connections reach the swapped deployments at the same addresses.
+    assert!(body_of(prod_vip).ends_with(": green\n"));
+    assert!(body_of(stage_vip).ends_with(": blue\n"));
+    assert_eq!(fabric.web_vip("hello"), prod_vip);
+    assert_eq!(fabric.web_vip_in("hello", "staging"), stage_vip);
+    assert_eq!(fabric.deployment("hello").unwrap()["id"], stage_id);
+    assert_eq!(
+        fabric.deployment_in("hello", "staging").unwrap()["id"],
+        prod_id
+    );
+    // The connection opened before is still answered by the old deployment.
+    assert!(get_on(&mut held).ends_with(": blue\n"));
+    drop(held);
+    for slot in ["production", "staging"] {
+        assert!(
+            events_of(&fabric, slot)
+                .iter()
+                .any(|e| e["kind"] == "swapped"),
+            "{slot} history has no swap"
+        );
+    }
+
+    // Deployments with other endpoints do not swap, and nothing changes.
+    fabric.weft_ok(&["delete", "hello", "--slot", "staging"]);
+    let other = hello_greeting(tmp.path(), "other", "other");
+    let csdef = other.join("ServiceDefinition.csdef");
+    let text = std::fs::read_to_string(&csdef).unwrap();
+    std::fs::write(&csdef, text.replace("port=\"8080\"", "port=\"8089\"")).unwrap();
+    fabric.weft_ok(&["deploy", other.to_str().unwrap(), "--slot", "staging"]);
+    let before = fabric.get("/v1/services/hello").1;
+    let out = fabric.weft(&["swap", "hello"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("cannot swap the deployments of service `hello`")
+            && stderr.contains("input endpoint Web/HttpIn is http on port 8080 in production but http on port 8089 in staging"),
+        "{stderr}"
+    );
+    let after = fabric.get("/v1/services/hello").1;
+    let ids = |v: &Value| -> Vec<(Value, Value, Value)> {
+        v["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["id"].clone(), d["slot"].clone(), d["vips"].clone()))
+            .collect()
+    };
+    assert_eq!(ids(&before), ids(&after));
+    assert!(body_of(prod_vip).ends_with(": green\n"));
+}
