@@ -232,31 +232,44 @@ def render(entries, error, instance):
         items.append(
             f'<li class="entry" id="{esc(e["RowKey"])}">{picture}'
             f'<div><b class="name">{esc(e.get("GuestName", ""))}</b> wrote:'
-            f'<p class="message">{esc(e.get("Message", ""))}</p></div></li>'
+            f'<p class="message">{esc(e.get("Message", ""))}</p>'
+            f'<span class="when">{esc(when(e))}</span></div></li>'
         )
     refresh = '<meta http-equiv="refresh" content="3">' if pending else ""
     problem = f'<p class="error">{esc(error)}</p>' if error else ""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>weft guestbook</title>{refresh}
 <style>
-body {{ font-family: sans-serif; max-width: 42em; margin: 2em auto; }}
-li.entry {{ display: flex; gap: 1em; align-items: flex-start; margin: 1em 0; }}
-img.thumb {{ border: 1px solid #ccc; }}
+body {{ font-family: sans-serif; max-width: 42em; margin: 2em auto; padding: 0 1em; }}
+form {{ display: grid; grid-template-columns: max-content 1fr; gap: .6em 1em; align-items: start; }}
+form textarea {{ min-height: 4em; }}
+form button {{ grid-column: 2; justify-self: start; }}
+ul {{ list-style: none; padding: 0; }}
+li.entry {{ display: flex; gap: 1em; align-items: flex-start; margin: 1.2em 0; }}
+img.thumb {{ border: 1px solid #ccc; width: 128px; }}
 .pending {{ display: inline-block; width: 128px; color: #888; }}
+.when {{ color: #888; font-size: small; }}
+.message {{ margin: .3em 0; white-space: pre-wrap; }}
 .error {{ color: #b00; }}
 footer {{ color: #888; font-size: small; }}
 </style></head>
 <body><h1>Guestbook</h1>{problem}
 <form method="post" action="/" enctype="multipart/form-data">
-<p><label>Name <input name="name" maxlength="{MAX_NAME}" required></label></p>
-<p><label>Message <textarea name="message" maxlength="{MAX_MESSAGE}" required></textarea></label></p>
-<p><label>Photo <input type="file" name="photo" accept="image/*" required></label></p>
-<p><button>Sign</button></p>
+<label for="name">Name</label><input id="name" name="name" maxlength="{MAX_NAME}" required>
+<label for="message">Message</label><textarea id="message" name="message" maxlength="{MAX_MESSAGE}" required></textarea>
+<label for="photo">Photo</label><input id="photo" type="file" name="photo" accept="image/*" required>
+<button>Sign the guestbook</button>
 </form>
-<ul style="list-style: none; padding: 0">{''.join(items)}</ul>
+<ul>{''.join(items)}</ul>
 <footer>served by {esc(instance)}</footer>
 </body></html>
 """
+
+
+def when(entity):
+    """When an entry was written, from its table timestamp."""
+    stamp = entity.metadata.get("timestamp") if hasattr(entity, "metadata") else None
+    return stamp.strftime("%d %b %Y %H:%M UTC") if stamp else ""
 
 
 def main():
