@@ -227,24 +227,32 @@ fn sign_with_a_photo_get_a_thumbnail_and_an_empty_queue() {
     // Through the storage itself (the Azure SDK): the queue drains (the
     // worker deletes the message after the merge) and the entry names its
     // thumbnail.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let seen = storage_view(&python, &connection);
-        let entries = seen["entries"].as_array().unwrap();
-        assert_eq!(entries.len(), 1, "{seen}");
-        assert!(
-            entries[0]["ThumbnailUrl"]
-                .as_str()
-                .is_some_and(|u| u.contains("/guestbook-pics/thumbnails/")),
-            "{seen}"
-        );
-        if seen["queued"] == 0 {
-            assert_eq!(seen["blobs"].as_array().unwrap().len(), 2, "{seen}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the queue never drained: {seen}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let seen = wait_drained(&python, &connection);
+    let entry = &seen["entries"][0];
+
+    // At-least-once delivery: the same work item again changes nothing
+    // (idempotent), and a malformed one is dropped, not retried forever.
+    let photo_blob = entry["PhotoUrl"]
+        .as_str()
+        .and_then(|u| u.split("/guestbook-pics/").nth(1))
+        .unwrap_or_else(|| panic!("no photo URL: {entry}"));
+    let again = serde_json::json!({
+        "blob": photo_blob,
+        "partition": entry["PartitionKey"],
+        "row": entry["RowKey"],
+    });
+    send_messages(
+        &python,
+        &connection,
+        &[&again.to_string(), "not a work item"],
+    );
+    let after = wait_drained(&python, &connection);
+    assert_eq!(after["entries"], seen["entries"]);
+    let worker_log = logs(&fabric, "WorkerRole_IN_0");
+    assert!(
+        worker_log.contains("malformed message"),
+        "the worker never dropped the malformed message:\n{worker_log}"
+    );
 
     // A restart of the fabric restarts the instances: their startup tasks
     // find the Python environment current (local storage kept) instead of
@@ -409,6 +417,51 @@ fn post_entry(
         .find_map(|l| l.strip_prefix("Location: "))
         .map(str::to_owned);
     (status, location, body.to_owned())
+}
+
+/// Waits until the guestbook's queue is empty; then there is one entry, it
+/// names its thumbnail, and the container holds the photo and the
+/// thumbnail. Returns what storage_view saw.
+fn wait_drained(python: &Path, connection: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = storage_view(python, connection);
+        let entries = seen["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{seen}");
+        assert!(
+            entries[0]["ThumbnailUrl"]
+                .as_str()
+                .is_some_and(|u| u.contains("/guestbook-pics/thumbnails/")),
+            "{seen}"
+        );
+        if seen["queued"] == 0 {
+            assert_eq!(seen["blobs"].as_array().unwrap().len(), 2, "{seen}");
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "the queue never drained: {seen}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Puts messages on the guestbook's queue with the Azure SDK.
+fn send_messages(python: &Path, connection: &str, messages: &[&str]) {
+    let script = r#"
+import sys
+from azure.storage.queue import QueueClient
+queue = QueueClient.from_connection_string(sys.argv[1], "guestthumbs")
+for text in sys.argv[2:]:
+    queue.send_message(text)
+"#;
+    let out = Command::new(python)
+        .args(["-c", script, connection])
+        .args(messages)
+        .output()
+        .expect("run .venv python");
+    assert!(
+        out.status.success(),
+        "sending to the queue failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The queue's message count, the entries and the blob names, read with
