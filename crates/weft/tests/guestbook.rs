@@ -185,25 +185,7 @@ fn sign_with_a_photo_get_a_thumbnail_and_an_empty_queue() {
 
     // The worker role's thumbnail appears on the page.
     let escaped = message.replace('<', "&lt;").replace('>', "&gt;");
-    let deadline = Instant::now() + THUMBNAIL_DEADLINE;
-    let entry = loop {
-        let (status, page) = http(vip, "GET", "/", &[]).expect("the web role answers");
-        let page = String::from_utf8_lossy(&page).into_owned();
-        assert_eq!(status, 200, "{page}");
-        let entry = entry_html(&page, &escaped);
-        if entry
-            .as_deref()
-            .is_some_and(|e| e.contains("/pics/thumbnails/"))
-        {
-            break entry.unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no thumbnail on the page within {THUMBNAIL_DEADLINE:?}:\n{page}\n--- worker logs:\n{}",
-            logs(&fabric, "WorkerRole_IN_0")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let entry = wait_thumbnail(&fabric, vip, &escaped);
     assert!(entry.contains("<b class=\"name\">Ann</b>"), "{entry}");
     assert_eq!(message_count(&page_of(vip), &escaped), 1);
 
@@ -212,8 +194,12 @@ fn sign_with_a_photo_get_a_thumbnail_and_an_empty_queue() {
     let thumb = attribute_after(&entry, "src=\"").expect("thumbnail src");
     let (status, bytes) = http(vip, "GET", &thumb, &[]).expect("thumbnail answers");
     assert_eq!(status, 200, "GET {thumb}");
-    let (format, width, height) = image_size(&bytes)
-        .unwrap_or_else(|| panic!("{thumb} is not a PNG or JPEG: {:?}", &bytes[..16]));
+    let (format, width, height) = image_size(&bytes).unwrap_or_else(|| {
+        panic!(
+            "{thumb} is not a PNG or JPEG: {:?}",
+            &bytes[..bytes.len().min(16)]
+        )
+    });
     assert!(
         width <= 128 && width > 0,
         "{thumb}: {format} {width}x{height}"
@@ -319,6 +305,38 @@ fn sign_with_a_photo_get_a_thumbnail_and_an_empty_queue() {
         );
     }
     assert_eq!(message_count(&page_of(vip), &escaped), 1);
+
+    // The recycled roles take a new entry through the whole flow; the
+    // page lists the newest first.
+    let (status, _, body) = post_entry(vip, "Bob", "second", "second.png", &png(64, 64));
+    assert_eq!(status, 303, "{body}");
+    let entry = wait_thumbnail(&fabric, vip, "second");
+    assert!(entry.contains("<b class=\"name\">Bob</b>"), "{entry}");
+    let page = page_of(vip);
+    let newer = page.find("<p class=\"message\">second</p>").unwrap();
+    let older = page
+        .find(&format!("<p class=\"message\">{escaped}</p>"))
+        .unwrap();
+    assert!(newer < older, "the newest entry is not first:\n{page}");
+}
+
+/// Waits until the page shows the entry whose message is `escaped` with a
+/// thumbnail; returns the entry's HTML.
+fn wait_thumbnail(fabric: &Fabric, vip: SocketAddr, escaped: &str) -> String {
+    let deadline = Instant::now() + THUMBNAIL_DEADLINE;
+    loop {
+        let page = page_of(vip);
+        let entry = entry_html(&page, escaped);
+        if let Some(entry) = entry.filter(|e| e.contains("/pics/thumbnails/")) {
+            return entry;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no thumbnail on the page within {THUMBNAIL_DEADLINE:?}:\n{page}\n--- worker logs:\n{}",
+            logs(fabric, "WorkerRole_IN_0")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The role folders are packaged separately, so the code both roles use is
