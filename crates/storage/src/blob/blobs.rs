@@ -94,13 +94,18 @@ pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<
         }
         None => received.file.clone().map(|f| (f, received.size)),
     };
-    let (state, t) = (ctx.state.clone(), ctx.target());
-    let result = blocking(move || {
-        state
-            .store
-            .put_blob(&t.account, &t.container, &t.blob, &conds, new, data)
-    })
-    .await;
+    let result = ctx
+        .state
+        .store
+        .put_blob_async(
+            ctx.account(),
+            ctx.container(),
+            ctx.blob(),
+            &conds,
+            new,
+            data,
+        )
+        .await;
     let props = result.inspect_err(|_| body::discard(&ctx.state.store, &received))?;
     let mut r = status(StatusCode::CREATED);
     let h = r.headers_mut();

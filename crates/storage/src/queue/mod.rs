@@ -150,8 +150,9 @@ pub async fn dispatch(
                 .to_string();
             match m {
                 Method::DELETE => {
-                    let (state, account) = (ctx.state.clone(), ctx.account().to_string());
-                    blocking(move || state.store.delete_message(&account, &q, &id, &receipt))
+                    ctx.state
+                        .store
+                        .delete_message_async(ctx.account(), &q, &id, &receipt)
                         .await?;
                     Ok(status(StatusCode::NO_CONTENT))
                 }
@@ -265,14 +266,12 @@ async fn put_message(
     }
     let raw = body::read_small(body::take(incoming)?, MAX_MESSAGE * 2 + 1024).await?;
     let text = parse_message(&raw)?;
-    let (state, account) = (ctx.state.clone(), ctx.account().to_string());
     let ttl = (ttl != -1).then_some(ttl);
-    let m = blocking(move || {
-        state
-            .store
-            .put_message(&account, &q, &text, visibility, ttl)
-    })
-    .await?;
+    let m = ctx
+        .state
+        .store
+        .put_message_async(ctx.account(), &q, &text, visibility, ttl)
+        .await?;
     let mut r = xml(messages_xml(&[m], Fields::Put));
     *r.status_mut() = StatusCode::CREATED;
     Ok(r)
@@ -295,7 +294,14 @@ async fn get_messages(ctx: &Ctx, q: String) -> Result<Response<Body>, ApiError> 
         )?)
     };
     let (state, account) = (ctx.state.clone(), ctx.account().to_string());
-    let msgs = blocking(move || state.store.get_messages(&account, &q, count, visibility)).await?;
+    let msgs = if visibility.is_some() {
+        state
+            .store
+            .get_messages_async(&account, &q, count, visibility)
+            .await?
+    } else {
+        blocking(move || state.store.get_messages(&account, &q, count, visibility)).await?
+    };
     Ok(xml(messages_xml(
         &msgs,
         if peek { Fields::Peek } else { Fields::Get },
@@ -316,13 +322,18 @@ async fn update_message(
     } else {
         Some(parse_message(&raw)?)
     };
-    let (state, account) = (ctx.state.clone(), ctx.account().to_string());
-    let (new_receipt, visible) = blocking(move || {
-        state
-            .store
-            .update_message(&account, &q, &id, &receipt, visibility, text.as_deref())
-    })
-    .await?;
+    let (new_receipt, visible) = ctx
+        .state
+        .store
+        .update_message_async(
+            ctx.account(),
+            &q,
+            &id,
+            &receipt,
+            visibility,
+            text.as_deref(),
+        )
+        .await?;
     let mut r = status(StatusCode::NO_CONTENT);
     let h = r.headers_mut();
     h.insert("x-ms-popreceipt", hv(&new_receipt));

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::containers::{from_json, get as get_container, to_json};
-use super::{Store, db};
+use super::{Commit, Store, db};
 use crate::api_error::ApiError;
 use crate::conditions::{Conditions, Current};
 use crate::range::ByteRange;
@@ -152,7 +152,7 @@ pub(super) fn find(
 }
 
 pub(super) fn write_row(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     account: &str,
     container: &str,
     p: &BlobProps,
@@ -175,7 +175,7 @@ pub(super) fn write_row(
 
 /// Files referenced by a blob's extents and uncommitted blocks.
 pub(super) fn files_of(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     account: &str,
     container: &str,
     name: &str,
@@ -193,7 +193,7 @@ pub(super) fn files_of(
 }
 
 pub(super) fn clear_blocks(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     account: &str,
     container: &str,
     name: &str,
@@ -212,7 +212,7 @@ pub(super) fn clear_blocks(
 /// order and drops its uncommitted blocks; returns the files it used
 /// before, to collect after the commit.
 pub(super) fn replace_extents<'a>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     account: &str,
     container: &str,
     name: &str,
@@ -360,7 +360,7 @@ impl Store {
         container: &str,
         name: &str,
     ) -> Result<BlobProps, ApiError> {
-        let conn = self.lock();
+        let conn = self.read_lock();
         find(&conn, account, container, name)?.ok_or_else(ApiError::blob_not_found)
     }
 
@@ -374,7 +374,28 @@ impl Store {
         conds: &Conditions,
         range: Option<ByteRange>,
     ) -> Result<ReadBlob, ApiError> {
-        let conn = self.lock();
+        // A data file can go between this snapshot and its opening when
+        // the blob is overwritten meanwhile: then read the newer version.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.open_blob_once(account, container, name, conds, range) {
+                Err(e) if e.message.starts_with(super::GONE) && tries < 3 => continue,
+                r => return r,
+            }
+        }
+    }
+
+    fn open_blob_once(
+        &self,
+        account: &str,
+        container: &str,
+        name: &str,
+        conds: &Conditions,
+        range: Option<ByteRange>,
+    ) -> Result<ReadBlob, ApiError> {
+        let mut conn = self.read_lock();
+        let conn = conn.transaction().map_err(db)?;
         let props = find(&conn, account, container, name)?.ok_or_else(ApiError::blob_not_found)?;
         conds.check(Some(props.current()), true)?;
         read_lease_ok(conds, &props)?;
@@ -421,7 +442,7 @@ impl Store {
             want_from += len;
             if file.starts_with(super::INLINE_PREFIX) {
                 let data: Vec<u8> = conn
-                    .query_row("SELECT data FROM inline_data WHERE id=?1", [file], |r| {
+                    .query_row("SELECT data FROM inline_bytes WHERE id=?1", [file], |r| {
                         r.get(0)
                     })
                     .map_err(db)?;
@@ -443,10 +464,14 @@ impl Store {
             }
             let path = self.file_path(file);
             let file = if extents.len() < EAGER_OPEN {
-                Some(
-                    std::fs::File::open(&path)
-                        .map_err(|e| ApiError::internal(format!("open {}: {e}", path.display())))?,
-                )
+                Some(std::fs::File::open(&path).map_err(|e| {
+                    let gone = if e.kind() == std::io::ErrorKind::NotFound {
+                        super::GONE
+                    } else {
+                        ""
+                    };
+                    ApiError::internal(format!("{gone}open {}: {e}", path.display()))
+                })?)
             } else {
                 None
             };
@@ -472,36 +497,76 @@ impl Store {
         new: NewBlob,
         data: Option<(String, u64)>,
     ) -> Result<BlobProps, ApiError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
-        let old = find(&tx, account, container, name)?;
-        check_overwrite(conds, old.as_ref())?;
-        let garbage = replace_extents(
-            &tx,
-            account,
-            container,
-            name,
-            data.as_ref()
-                .map(|(file, size)| (None, *size, file.as_str())),
-        )?;
-        let props = BlobProps {
-            blob_type: new.blob_type.as_str().to_string(),
-            size: data.as_ref().map_or(0, |d| d.1),
-            content: new.content,
-            metadata: new.metadata,
-            ..BlobProps::replacing(name, old.as_ref())
-        };
-        if let (Some(bytes), Some((id, _))) = (&new.inline, &data) {
-            tx.execute(
-                "INSERT INTO inline_data (id, data) VALUES (?1, ?2)",
-                params![id, bytes.as_ref()],
-            )
-            .map_err(db)?;
-        }
-        write_row(&tx, account, container, &props)?;
-        tx.commit().map_err(db)?;
-        self.collect_garbage(&conn, garbage);
+        let (props, garbage) = self
+            .put_blob_commit(account, container, name, conds, new, data)
+            .wait()?;
+        self.remove_files(garbage);
         Ok(props)
+    }
+
+    /// [`Store::put_blob`], committed with the next group.
+    pub async fn put_blob_async(
+        &self,
+        account: &str,
+        container: &str,
+        name: &str,
+        conds: &Conditions,
+        new: NewBlob,
+        data: Option<(String, u64)>,
+    ) -> Result<BlobProps, ApiError> {
+        let (props, garbage) = self
+            .put_blob_commit(account, container, name, conds, new, data)
+            .await?;
+        self.remove_files(garbage);
+        Ok(props)
+    }
+
+    /// Queues a Put Blob; yields the new properties and the data files to
+    /// remove once committed.
+    fn put_blob_commit(
+        &self,
+        account: &str,
+        container: &str,
+        name: &str,
+        conds: &Conditions,
+        new: NewBlob,
+        data: Option<(String, u64)>,
+    ) -> Commit<(BlobProps, Vec<String>)> {
+        let (account, container, name, conds) = (
+            account.to_string(),
+            container.to_string(),
+            name.to_string(),
+            conds.clone(),
+        );
+        self.submit(move |tx| {
+            let (account, container, name) = (&account[..], &container[..], &name[..]);
+            let old = find(tx, account, container, name)?;
+            check_overwrite(&conds, old.as_ref())?;
+            let garbage = replace_extents(
+                tx,
+                account,
+                container,
+                name,
+                data.as_ref()
+                    .map(|(file, size)| (None, *size, file.as_str())),
+            )?;
+            let props = BlobProps {
+                blob_type: new.blob_type.as_str().to_string(),
+                size: data.as_ref().map_or(0, |d| d.1),
+                content: new.content,
+                metadata: new.metadata,
+                ..BlobProps::replacing(name, old.as_ref())
+            };
+            if let (Some(bytes), Some((id, _))) = (&new.inline, &data) {
+                tx.prepare_cached("INSERT INTO inline_bytes (id, data) VALUES (?1, ?2)")
+                    .map_err(db)?
+                    .execute(params![id, bytes.as_ref()])
+                    .map_err(db)?;
+            }
+            write_row(tx, account, container, &props)?;
+            let files = super::unreferenced(tx, garbage)?;
+            Ok((props, files))
+        })
     }
 
     /// Runs a lease operation on a blob.

@@ -93,7 +93,7 @@ impl Store {
     }
 
     pub fn get_container(&self, account: &str, name: &str) -> Result<ContainerProps, ApiError> {
-        let conn = self.lock();
+        let conn = self.read_lock();
         get(&conn, account, name)
     }
 

@@ -1,16 +1,24 @@
 //! Group commit: concurrent writes share one transaction and one fsync.
 //!
-//! A writer queues its work and takes the write connection; whoever holds
-//! it runs every queued piece of work inside one transaction, each in its
-//! own savepoint (a failing piece rolls back alone), commits once, and only
-//! then hands each writer its result. A writer whose work an earlier holder
-//! already ran finds its result waiting. Nothing is acknowledged before the
-//! commit that makes it durable; if the commit fails, every writer in the
-//! group gets the error and nothing of the group is kept.
+//! A writer queues its work and wakes the store's writer thread; that
+//! thread takes every piece of work queued so far, runs each inside one
+//! transaction in its own savepoint (a failing piece rolls back alone),
+//! commits once, and only then hands each writer its result. While one
+//! group commits (its fsync), the next one queues up, so the number of
+//! fsyncs follows the disk, not the request rate. Nothing is acknowledged
+//! before the commit that makes it durable; if the commit fails, every
+//! writer in the group gets the error and nothing of the group is kept.
+//!
+//! Writers wait on a [`Commit`]: awaited from request handlers (no thread
+//! is parked per request) or [`Commit::wait`]ed from blocking code.
 
-use std::sync::mpsc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
 
 use rusqlite::Connection;
+use tokio::sync::oneshot;
 
 use super::{Store, db};
 use crate::api_error::ApiError;
@@ -20,14 +28,116 @@ type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
 /// Queued work: runs against the connection, returns how to deliver.
 pub(crate) type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
 
+/// Most pieces of work in one transaction (a bound on how long one group
+/// holds the write connection; more wait for the next group).
+const MAX_GROUP: usize = 1024;
+
+/// The write side: the one write connection and the queue in front of it.
+pub(crate) struct Writer {
+    pub(crate) conn: Mutex<Connection>,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    closed: bool,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection) -> Arc<Writer> {
+        Arc::new(Writer {
+            conn: Mutex::new(conn),
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+        })
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the thread that runs the groups; it ends after [`Writer::close`].
+    pub(crate) fn start(self: &Arc<Self>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let w = self.clone();
+        std::thread::Builder::new()
+            .name("weft-storage-commit".into())
+            .spawn(move || w.run())
+    }
+
+    /// Lets the writer thread finish what is queued, then end.
+    pub(crate) fn close(&self) {
+        self.queue().closed = true;
+        self.wake.notify_one();
+    }
+
+    fn run(&self) {
+        loop {
+            let jobs = {
+                let mut q = self.queue();
+                while q.jobs.is_empty() && !q.closed {
+                    q = self.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+                if q.jobs.is_empty() {
+                    return;
+                }
+                if q.jobs.len() > MAX_GROUP {
+                    let rest = q.jobs.split_off(MAX_GROUP);
+                    std::mem::replace(&mut q.jobs, rest)
+                } else {
+                    std::mem::take(&mut q.jobs)
+                }
+            };
+            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            run_group(&conn, jobs);
+        }
+    }
+
+    fn push(&self, job: Job) {
+        let mut q = self.queue();
+        if q.closed {
+            // Dropping the job unblocks its writer with an internal error.
+            return;
+        }
+        q.jobs.push(job);
+        drop(q);
+        self.wake.notify_one();
+    }
+}
+
+/// A write waiting for its group's commit: await it, or [`Commit::wait`].
+pub struct Commit<T>(oneshot::Receiver<Result<T, ApiError>>);
+
+fn dropped() -> ApiError {
+    ApiError::internal("group commit dropped a write")
+}
+
+impl<T> Commit<T> {
+    /// Blocks until the write's group committed (not from async code).
+    pub fn wait(self) -> Result<T, ApiError> {
+        self.0.blocking_recv().unwrap_or_else(|_| Err(dropped()))
+    }
+}
+
+impl<T> Future for Commit<T> {
+    type Output = Result<T, ApiError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err(dropped())))
+    }
+}
+
 impl Store {
-    /// Runs `work` in the next group transaction and returns its result
-    /// after that transaction committed.
-    pub(crate) fn grouped<T: Send + 'static>(
+    /// Queues `work` for the next group transaction; the returned
+    /// [`Commit`] yields its result after that transaction committed.
+    pub(crate) fn submit<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let (tx, rx) = mpsc::sync_channel::<Result<T, ApiError>>(1);
+    ) -> Commit<T> {
+        let (tx, rx) = oneshot::channel::<Result<T, ApiError>>();
         let job: Job = Box::new(move |conn: &Connection| -> Finish {
             let result = match conn.execute_batch("SAVEPOINT op") {
                 Err(e) => Err(db(e)),
@@ -48,19 +158,8 @@ impl Store {
                 let _ = tx.send(commit.and(result));
             })
         });
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(job);
-        {
-            let conn = self.lock();
-            let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-            if !jobs.is_empty() {
-                run_group(&conn, jobs);
-            }
-        }
-        rx.recv()
-            .unwrap_or_else(|_| Err(ApiError::internal("group commit dropped a write")))
+        self.writer.push(job);
+        Commit(rx)
     }
 }
 
@@ -70,7 +169,18 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
         tracing::error!(error = %e, writes = jobs.len(), "cannot begin a group transaction");
         return;
     }
-    let finishers: Vec<Finish> = jobs.into_iter().map(|job| job(conn)).collect();
+    let mut finishers: Vec<Finish> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
+            Ok(f) => finishers.push(f),
+            Err(_) => {
+                // Its writer gets an internal error (its sender is gone);
+                // its changes go, the group's others stay.
+                tracing::error!("a write panicked inside a group transaction");
+                let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
+            }
+        }
+    }
     let outcome = conn.execute_batch("COMMIT").map_err(db);
     if outcome.is_err() {
         let _ = conn.execute_batch("ROLLBACK");

@@ -17,6 +17,7 @@ pub(crate) mod blobs;
 mod blocks;
 mod listing;
 pub use blobs::read_lease_ok;
+pub use group_commit::Commit;
 pub(crate) mod containers;
 mod group_commit;
 mod queues;
@@ -56,12 +57,12 @@ pub const INLINE_MAX: u64 = 64 * 1024;
 
 /// The metadata database and the data directory.
 pub struct Store {
-    conn: Mutex<Connection>,
+    /// The write connection and the group-commit queue in front of it.
+    writer: std::sync::Arc<group_commit::Writer>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     /// Read-only connections for long scans (table queries), so a scan
     /// never holds up writers (WAL lets readers and the writer overlap).
     readers: Vec<Mutex<Connection>>,
-    /// Writes waiting for the next group commit.
-    pending: Mutex<Vec<group_commit::Job>>,
     next_reader: std::sync::atomic::AtomicUsize,
     blobs_dir: PathBuf,
     tmp_dir: PathBuf,
@@ -103,7 +104,7 @@ impl Store {
             path: db_path.clone(),
             source,
         })?;
-        let n = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let n = std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).clamp(4, 16));
         let readers = (0..n)
             .map(|_| {
                 let r = Connection::open_with_flags(
@@ -112,9 +113,9 @@ impl Store {
                         | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 r.busy_timeout(std::time::Duration::from_secs(5))?;
-                // Scans read pages straight from the mapped file.
-                r.pragma_update(None, "mmap_size", 1i64 << 30)?;
-                r.pragma_update(None, "cache_size", -16_384)?;
+                // No mmap: every reader mapping the database would count
+                // its pages again in the process's resident memory.
+                r.pragma_update(None, "cache_size", -4096)?;
                 Ok(Mutex::new(r))
             })
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -122,10 +123,14 @@ impl Store {
                 path: db_path,
                 source,
             })?;
+        let writer = group_commit::Writer::new(conn);
+        let writer_thread = writer
+            .start()
+            .map_err(io_err("start the commit thread for", dir))?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            writer,
+            writer_thread: Some(writer_thread),
             readers,
-            pending: Mutex::new(Vec::new()),
             next_reader: std::sync::atomic::AtomicUsize::new(0),
             blobs_dir,
             tmp_dir,
@@ -133,7 +138,7 @@ impl Store {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        self.writer.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A read-only connection (a free one if any, else the next in turn).
@@ -188,6 +193,17 @@ impl Store {
         self.adopt_temp(&tmp)
     }
 
+    /// Removes data files (ids from [`unreferenced`]) after the commit that
+    /// dropped their last reference.
+    pub(crate) fn remove_files(&self, ids: Vec<String>) {
+        for id in ids {
+            let p = self.file_path(&id);
+            if let Err(e) = fs::remove_file(&p) {
+                tracing::warn!(path = %p.display(), error = %e, "failed to remove unreferenced data file");
+            }
+        }
+    }
+
     /// Removes the data files among `candidates` that no row references.
     pub(crate) fn collect_garbage(&self, conn: &Connection, candidates: Vec<String>) {
         for id in candidates {
@@ -199,7 +215,7 @@ impl Store {
             );
             if let Ok(false) = referenced {
                 if id.starts_with(INLINE_PREFIX) {
-                    if let Err(e) = conn.execute("DELETE FROM inline_data WHERE id=?1", [&id]) {
+                    if let Err(e) = conn.execute("DELETE FROM inline_bytes WHERE id=?1", [&id]) {
                         tracing::warn!(id = %id, error = %e, "failed to remove unreferenced inline data");
                     }
                     continue;
@@ -215,6 +231,52 @@ impl Store {
     /// Discards a temp file of a failed upload.
     pub fn discard_temp(&self, tmp: &Path) {
         let _ = fs::remove_file(tmp);
+    }
+}
+
+/// How an internal error's message starts when a data file vanished under
+/// a reader (the blob was overwritten meanwhile: read it again).
+const GONE: &str = "data file gone: ";
+
+/// Inside a write transaction: drops the inline bytes among `candidates`
+/// that no row references any more and returns the data files likewise
+/// unreferenced, for [`Store::remove_files`] once the transaction committed.
+pub(crate) fn unreferenced(
+    conn: &Connection,
+    candidates: Vec<String>,
+) -> Result<Vec<String>, ApiError> {
+    let mut files = Vec::new();
+    for id in candidates {
+        let referenced: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM extents WHERE file=?1) OR EXISTS(SELECT 1 FROM uncommitted WHERE file=?1)
+                 OR EXISTS(SELECT 1 FROM snapshot_extents WHERE file=?1)",
+            )
+            .map_err(db)?
+            .query_row([&id], |r| r.get(0))
+            .map_err(db)?;
+        if referenced {
+            continue;
+        }
+        if id.starts_with(INLINE_PREFIX) {
+            conn.prepare_cached("DELETE FROM inline_bytes WHERE id=?1")
+                .map_err(db)?
+                .execute([&id])
+                .map_err(db)?;
+        } else {
+            files.push(id);
+        }
+    }
+    Ok(files)
+}
+
+impl Drop for Store {
+    /// Commits what is queued, then stops the commit thread.
+    fn drop(&mut self) {
+        self.writer.close();
+        if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -274,6 +336,42 @@ mod tests {
         assert_eq!(files_under(&blobs), 1);
         store.delete_container("a", "c", &none).unwrap();
         assert_eq!(files_under(&blobs), 0);
+    }
+
+    /// A store from before `inline_bytes` keeps serving its small blobs.
+    #[test]
+    fn inline_bodies_of_an_older_store_survive_the_move() {
+        let tmp = tempfile::tempdir().unwrap();
+        let none = Conditions::default();
+        {
+            let store = Store::open(tmp.path()).unwrap();
+            store.create_container("a", "c", &[], None).unwrap();
+            let new = NewBlob {
+                inline: Some(bytes::Bytes::from_static(b"small body")),
+                ..NewBlob::default()
+            };
+            let id = format!("{INLINE_PREFIX}x1");
+            store
+                .put_blob("a", "c", "b", &none, new, Some((id, 10)))
+                .unwrap();
+        }
+        // Back to the old layout, as an older weft left it.
+        let raw = Connection::open(tmp.path().join("metadata.sqlite")).unwrap();
+        raw.execute_batch(
+            "CREATE TABLE inline_data (id TEXT NOT NULL PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+             INSERT INTO inline_data SELECT id, data FROM inline_bytes;
+             DROP TABLE inline_bytes;",
+        )
+        .unwrap();
+        drop(raw);
+        let store = Store::open(tmp.path()).unwrap();
+        let read = store.open_blob("a", "c", "b", &none, None).unwrap();
+        let got: Vec<u8> = read
+            .extents
+            .iter()
+            .flat_map(|e| e.inline.clone().unwrap().to_vec())
+            .collect();
+        assert_eq!(got, b"small body");
     }
 
     /// Reopening a store finds what was committed and sweeps abandoned

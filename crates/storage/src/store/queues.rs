@@ -6,7 +6,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::containers::{from_json, to_json};
-use super::{Store, db};
+use super::{Commit, Store, db};
 use crate::api_error::ApiError;
 use crate::timefmt::now_millis;
 
@@ -76,6 +76,38 @@ fn get_queue(
         .optional()
         .map_err(db)?
         .ok_or_else(queue_not_found)
+}
+
+/// Up to `count` messages visible at `now`, oldest first.
+fn visible_messages(
+    conn: &rusqlite::Connection,
+    account: &str,
+    queue: &str,
+    count: usize,
+    now: i64,
+) -> Result<Vec<Message>, ApiError> {
+    get_queue(conn, account, queue)?;
+    let mut st = conn
+        .prepare_cached(
+            "SELECT id, text, inserted, expires, visible_at, pop_receipt, dequeue_count FROM messages
+             WHERE account=?1 AND queue=?2 AND visible_at<=?3 AND expires>?3
+             ORDER BY visible_at, inserted LIMIT ?4",
+        )
+        .map_err(db)?;
+    st.query_map(params![account, queue, now, count as i64], |r| {
+        Ok(Message {
+            id: r.get(0)?,
+            text: r.get(1)?,
+            inserted_ms: r.get(2)?,
+            expires_ms: r.get(3)?,
+            visible_ms: r.get(4)?,
+            pop_receipt: r.get(5)?,
+            dequeue_count: r.get(6)?,
+        })
+    })
+    .map_err(db)?
+    .collect::<Result<_, _>>()
+    .map_err(db)
 }
 
 fn new_receipt() -> String {
@@ -214,25 +246,51 @@ impl Store {
         visibility_s: i64,
         ttl_s: Option<i64>,
     ) -> Result<Message, ApiError> {
-        let conn = self.lock();
-        get_queue(&conn, account, queue)?;
-        let now = now_millis();
-        let m = Message {
-            id: uuid::Uuid::new_v4().to_string(),
-            text: text.to_string(),
-            inserted_ms: now,
-            expires_ms: ttl_s.map_or(i64::MAX, |t| now.saturating_add(t.saturating_mul(1000))),
-            visible_ms: now + visibility_s * 1000,
-            pop_receipt: new_receipt(),
-            dequeue_count: 0,
-        };
-        conn.execute(
-            "INSERT INTO messages (account, queue, id, text, inserted, expires, visible_at, pop_receipt, dequeue_count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
-            params![account, queue, m.id, m.text, m.inserted_ms, m.expires_ms, m.visible_ms, m.pop_receipt],
-        )
-        .map_err(db)?;
-        Ok(m)
+        self.put_message_async(account, queue, text, visibility_s, ttl_s)
+            .wait()
+    }
+
+    /// [`Store::put_message`], committed with the next group.
+    pub fn put_message_async(
+        &self,
+        account: &str,
+        queue: &str,
+        text: &str,
+        visibility_s: i64,
+        ttl_s: Option<i64>,
+    ) -> Commit<Message> {
+        let (account, queue, text) = (account.to_string(), queue.to_string(), text.to_string());
+        self.submit(move |conn| {
+            get_queue(conn, &account, &queue)?;
+            let now = now_millis();
+            let m = Message {
+                id: uuid::Uuid::new_v4().to_string(),
+                text,
+                inserted_ms: now,
+                expires_ms: ttl_s
+                    .map_or(i64::MAX, |t| now.saturating_add(t.saturating_mul(1000))),
+                visible_ms: now + visibility_s * 1000,
+                pop_receipt: new_receipt(),
+                dequeue_count: 0,
+            };
+            conn.prepare_cached(
+                "INSERT INTO messages (account, queue, id, text, inserted, expires, visible_at, pop_receipt, dequeue_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+            )
+            .map_err(db)?
+            .execute(params![
+                account,
+                queue,
+                m.id,
+                m.text,
+                m.inserted_ms,
+                m.expires_ms,
+                m.visible_ms,
+                m.pop_receipt
+            ])
+            .map_err(db)?;
+            Ok(m)
+        })
     }
 
     /// Get Messages (`visibility_s: Some`) or Peek Messages (`None`).
@@ -243,55 +301,55 @@ impl Store {
         count: usize,
         visibility_s: Option<i64>,
     ) -> Result<Vec<Message>, ApiError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
-        get_queue(&tx, account, queue)?;
-        let now = now_millis();
-        let mut msgs: Vec<Message> = {
-            let mut st = tx
-                .prepare_cached(
-                    "SELECT id, text, inserted, expires, visible_at, pop_receipt, dequeue_count FROM messages
-                     WHERE account=?1 AND queue=?2 AND visible_at<=?3 AND expires>?3
-                     ORDER BY visible_at, inserted LIMIT ?4",
-                )
-                .map_err(db)?;
-            st.query_map(params![account, queue, now, count as i64], |r| {
-                Ok(Message {
-                    id: r.get(0)?,
-                    text: r.get(1)?,
-                    inserted_ms: r.get(2)?,
-                    expires_ms: r.get(3)?,
-                    visible_ms: r.get(4)?,
-                    pop_receipt: r.get(5)?,
-                    dequeue_count: r.get(6)?,
-                })
-            })
-            .map_err(db)?
-            .collect::<Result<_, _>>()
-            .map_err(db)?
-        };
-        if let Some(vt) = visibility_s {
-            for m in &mut msgs {
-                m.visible_ms = now + vt * 1000;
-                m.pop_receipt = new_receipt();
-                m.dequeue_count += 1;
-                tx.execute(
-                    "UPDATE messages SET visible_at=?4, pop_receipt=?5, dequeue_count=?6
-                     WHERE account=?1 AND queue=?2 AND id=?3",
-                    params![
+        match visibility_s {
+            None => {
+                let mut conn = self.read_lock();
+                let tx = conn.transaction().map_err(db)?;
+                visible_messages(&tx, account, queue, count, now_millis())
+            }
+            Some(_) => self
+                .get_messages_async(account, queue, count, visibility_s)
+                .wait(),
+        }
+    }
+
+    /// [`Store::get_messages`], committed with the next group (a peek
+    /// changes nothing but still waits its turn).
+    pub fn get_messages_async(
+        &self,
+        account: &str,
+        queue: &str,
+        count: usize,
+        visibility_s: Option<i64>,
+    ) -> Commit<Vec<Message>> {
+        let (account, queue) = (account.to_string(), queue.to_string());
+        self.submit(move |conn| {
+            let now = now_millis();
+            let mut msgs = visible_messages(conn, &account, &queue, count, now)?;
+            if let Some(vt) = visibility_s {
+                let mut st = conn
+                    .prepare_cached(
+                        "UPDATE messages SET visible_at=?4, pop_receipt=?5, dequeue_count=?6
+                         WHERE account=?1 AND queue=?2 AND id=?3",
+                    )
+                    .map_err(db)?;
+                for m in &mut msgs {
+                    m.visible_ms = now + vt * 1000;
+                    m.pop_receipt = new_receipt();
+                    m.dequeue_count += 1;
+                    st.execute(params![
                         account,
                         queue,
                         m.id,
                         m.visible_ms,
                         m.pop_receipt,
                         m.dequeue_count
-                    ],
-                )
-                .map_err(db)?;
+                    ])
+                    .map_err(db)?;
+                }
             }
-        }
-        tx.commit().map_err(db)?;
-        Ok(msgs)
+            Ok(msgs)
+        })
     }
 
     fn check_receipt(
@@ -303,11 +361,11 @@ impl Store {
     ) -> Result<(), ApiError> {
         get_queue(conn, account, queue)?;
         let current: Option<String> = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT pop_receipt FROM messages WHERE account=?1 AND queue=?2 AND id=?3 AND expires>?4",
-                params![account, queue, id, now_millis()],
-                |r| r.get(0),
             )
+            .map_err(db)?
+            .query_row(params![account, queue, id, now_millis()], |r| r.get(0))
             .optional()
             .map_err(db)?;
         match current {
@@ -324,14 +382,32 @@ impl Store {
         id: &str,
         receipt: &str,
     ) -> Result<(), ApiError> {
-        let conn = self.lock();
-        Self::check_receipt(&conn, account, queue, id, receipt)?;
-        conn.execute(
-            "DELETE FROM messages WHERE account=?1 AND queue=?2 AND id=?3",
-            params![account, queue, id],
-        )
-        .map_err(db)?;
-        Ok(())
+        self.delete_message_async(account, queue, id, receipt)
+            .wait()
+    }
+
+    /// [`Store::delete_message`], committed with the next group.
+    pub fn delete_message_async(
+        &self,
+        account: &str,
+        queue: &str,
+        id: &str,
+        receipt: &str,
+    ) -> Commit<()> {
+        let (account, queue, id, receipt) = (
+            account.to_string(),
+            queue.to_string(),
+            id.to_string(),
+            receipt.to_string(),
+        );
+        self.submit(move |conn| {
+            Self::check_receipt(conn, &account, &queue, &id, &receipt)?;
+            conn.prepare_cached("DELETE FROM messages WHERE account=?1 AND queue=?2 AND id=?3")
+                .map_err(db)?
+                .execute(params![account, queue, id])
+                .map_err(db)?;
+            Ok(())
+        })
     }
 
     /// Update Message: new visibility (and text); returns the new pop
@@ -345,17 +421,39 @@ impl Store {
         visibility_s: i64,
         text: Option<&str>,
     ) -> Result<(String, i64), ApiError> {
-        let conn = self.lock();
-        Self::check_receipt(&conn, account, queue, id, receipt)?;
-        let visible = now_millis() + visibility_s * 1000;
-        let new = new_receipt();
-        conn.execute(
-            "UPDATE messages SET visible_at=?4, pop_receipt=?5, text=coalesce(?6, text)
-             WHERE account=?1 AND queue=?2 AND id=?3",
-            params![account, queue, id, visible, new, text],
-        )
-        .map_err(db)?;
-        Ok((new, visible))
+        self.update_message_async(account, queue, id, receipt, visibility_s, text)
+            .wait()
+    }
+
+    /// [`Store::update_message`], committed with the next group.
+    pub fn update_message_async(
+        &self,
+        account: &str,
+        queue: &str,
+        id: &str,
+        receipt: &str,
+        visibility_s: i64,
+        text: Option<&str>,
+    ) -> Commit<(String, i64)> {
+        let (account, queue, id, receipt) = (
+            account.to_string(),
+            queue.to_string(),
+            id.to_string(),
+            receipt.to_string(),
+        );
+        let text = text.map(str::to_string);
+        self.submit(move |conn| {
+            Self::check_receipt(conn, &account, &queue, &id, &receipt)?;
+            let visible = now_millis() + visibility_s * 1000;
+            let new = new_receipt();
+            conn.execute(
+                "UPDATE messages SET visible_at=?4, pop_receipt=?5, text=coalesce(?6, text)
+                 WHERE account=?1 AND queue=?2 AND id=?3",
+                params![account, queue, id, visible, new, text],
+            )
+            .map_err(db)?;
+            Ok((new, visible))
+        })
     }
 
     pub fn clear_messages(&self, account: &str, queue: &str) -> Result<(), ApiError> {

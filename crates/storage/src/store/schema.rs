@@ -80,10 +80,12 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             PRIMARY KEY (account, container, blob, snapshot, seq)
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS snapshot_extents_file ON snapshot_extents(file);
-        CREATE TABLE IF NOT EXISTS inline_data (
+        -- A rowid table: a WITHOUT ROWID row over ~1000 bytes (on 4 KiB
+        -- pages) spills into an overflow page of its own, 4 KiB per blob.
+        CREATE TABLE IF NOT EXISTS inline_bytes (
             id TEXT NOT NULL PRIMARY KEY,
             data BLOB NOT NULL
-        ) WITHOUT ROWID;
+        );
         CREATE TABLE IF NOT EXISTS queues (
             account TEXT NOT NULL,
             name TEXT NOT NULL,
@@ -124,5 +126,25 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             acl TEXT NOT NULL,
             PRIMARY KEY (account, key)
         ) WITHOUT ROWID;",
-    )
+    )?;
+    migrate_inline_data(conn)
+}
+
+/// Stores made before `inline_bytes` kept small blob bodies in the
+/// WITHOUT ROWID table `inline_data`: move them over, in one transaction.
+fn migrate_inline_data(conn: &Connection) -> rusqlite::Result<()> {
+    let old: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type='table' AND name='inline_data')",
+        [],
+        |r| r.get(0),
+    )?;
+    if old {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO inline_bytes (id, data) SELECT id, data FROM inline_data;
+             DROP TABLE inline_data;",
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
 }

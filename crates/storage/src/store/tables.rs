@@ -7,7 +7,7 @@ use hyper::StatusCode;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::containers::{from_json, to_json};
-use super::{Store, db};
+use super::{Commit, Store, db};
 use crate::api_error::ApiError;
 use crate::table::edm::{self, Entity, Value};
 use crate::table::filter::{Filter, KeyBounds, KeyRange};
@@ -287,7 +287,7 @@ impl Store {
 
     /// The table's name as created, or `TableNotFound`.
     pub fn table_name(&self, account: &str, name: &str) -> Result<String, ApiError> {
-        table_name(&self.lock(), account, name)
+        table_name(&self.read_lock(), account, name)
     }
 
     /// Tables in name order from `after` (a table key, inclusive) that
@@ -327,9 +327,10 @@ impl Store {
         pk: &str,
         rk: &str,
     ) -> Result<Entity, ApiError> {
-        let conn = self.lock();
-        table_name(&conn, account, table)?;
-        get(&conn, account, &table_key(table), pk, rk)?.ok_or_else(ApiError::resource_not_found)
+        let mut conn = self.read_lock();
+        let tx = conn.transaction().map_err(db)?;
+        table_name(&tx, account, table)?;
+        get(&tx, account, &table_key(table), pk, rk)?.ok_or_else(ApiError::resource_not_found)
     }
 
     /// Applies one write; returns the entity as stored (`None` after a delete).
@@ -339,8 +340,18 @@ impl Store {
         table: &str,
         write: EntityWrite,
     ) -> Result<Option<Entity>, ApiError> {
+        self.write_entity_async(account, table, write).wait()
+    }
+
+    /// [`Store::write_entity`], committed with the next group.
+    pub fn write_entity_async(
+        &self,
+        account: &str,
+        table: &str,
+        write: EntityWrite,
+    ) -> Commit<Option<Entity>> {
         let (account, table) = (account.to_string(), table.to_string());
-        self.grouped(move |conn| {
+        self.submit(move |conn| {
             table_name(conn, &account, &table)?;
             apply(conn, &account, &table_key(&table), write)
         })
@@ -354,11 +365,28 @@ impl Store {
         table: &str,
         writes: Vec<EntityWrite>,
     ) -> Result<Vec<Option<Entity>>, (usize, ApiError)> {
+        let (commit, failed_at) = self.write_batch_async(account, table, writes);
+        commit
+            .wait()
+            .map_err(|e| (failed_at.load(std::sync::atomic::Ordering::Relaxed), e))
+    }
+
+    /// [`Store::write_batch`], committed with the next group; on failure
+    /// the second value holds the failing write's index.
+    pub fn write_batch_async(
+        &self,
+        account: &str,
+        table: &str,
+        writes: Vec<EntityWrite>,
+    ) -> (
+        Commit<Vec<Option<Entity>>>,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
         let (account, table) = (account.to_string(), table.to_string());
         // The index of the failing write travels beside the error.
         let failed_at = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let at = failed_at.clone();
-        self.grouped(move |conn| {
+        let commit = self.submit(move |conn| {
             table_name(conn, &account, &table)?;
             let key = table_key(&table);
             let mut out = Vec::with_capacity(writes.len());
@@ -367,8 +395,8 @@ impl Store {
                 out.push(apply(conn, &account, &key, w)?);
             }
             Ok(out)
-        })
-        .map_err(|e| (failed_at.load(std::sync::atomic::Ordering::Relaxed), e))
+        });
+        (commit, failed_at)
     }
 
     /// A page of entities in key order matching the query.

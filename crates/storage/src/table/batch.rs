@@ -404,10 +404,13 @@ pub(super) async fn serve(
     }
     let table = table.unwrap_or_default();
     let writes: Vec<EntityWrite> = planned.iter().map(|p| p.write.clone()).collect();
-    let (state, account, t) = (ctx.state.clone(), ctx.account.clone(), table.clone());
-    let result = tokio::task::spawn_blocking(move || state.store.write_batch(&account, &t, writes))
+    let (commit, failed_at) = ctx
+        .state
+        .store
+        .write_batch_async(&ctx.account, &table, writes);
+    let result = commit
         .await
-        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?;
+        .map_err(|e| (failed_at.load(std::sync::atomic::Ordering::Relaxed), e));
     let parts = match result {
         Err((i, e)) => vec![failed(i, &e, &request_id)],
         Ok(stored) => planned

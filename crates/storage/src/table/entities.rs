@@ -105,8 +105,10 @@ pub(super) async fn insert(
     let write = insert_write(&raw)?;
     let (pk, rk) = write.keys();
     ctx.allow(Need::Add, Some(&table), Some((pk, rk)))?;
-    let (state, account, t) = (ctx.state.clone(), ctx.account.clone(), table.clone());
-    let stored = blocking(move || state.store.write_entity(&account, &t, write))
+    let stored = ctx
+        .state
+        .store
+        .write_entity_async(&ctx.account, &table, write)
         .await?
         .ok_or_else(|| ApiError::internal("insert returned no entity"))?;
     let link = format!(
@@ -155,8 +157,10 @@ pub(super) async fn update(
         Some(&target.table),
         Some((&target.partition_key, &target.row_key)),
     )?;
-    let (state, account) = (ctx.state.clone(), ctx.account.clone());
-    let stored = blocking(move || state.store.write_entity(&account, &target.table, write))
+    let stored = ctx
+        .state
+        .store
+        .write_entity_async(&ctx.account, &target.table, write)
         .await?
         .ok_or_else(|| ApiError::internal("update returned no entity"))?;
     let mut r = empty(StatusCode::NO_CONTENT);
@@ -173,10 +177,10 @@ pub(super) async fn delete(ctx: &TableCtx, target: Target) -> Result<Response<Bo
         Some(&target.table),
         Some((&target.partition_key, &target.row_key)),
     )?;
-    let (state, account) = (ctx.state.clone(), ctx.account.clone());
-    blocking(move || {
-        state.store.write_entity(
-            &account,
+    ctx.state
+        .store
+        .write_entity_async(
+            &ctx.account,
             &target.table,
             EntityWrite::Delete {
                 partition_key: target.partition_key,
@@ -184,8 +188,7 @@ pub(super) async fn delete(ctx: &TableCtx, target: Target) -> Result<Response<Bo
                 if_match: cond,
             },
         )
-    })
-    .await?;
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
