@@ -94,6 +94,18 @@ pub fn router<A: AgentApi>(controller: Controller<A>, config: ServerConfig) -> R
             "/v1/services/{service}/deployments/{slot}/roleinstances/{instance}/logs",
             get(logs::<A>),
         )
+        .route(
+            "/v1/services/{service}/deployments/{slot}/roleinstances/{instance}/reboot",
+            post(reboot_role_instance::<A>),
+        )
+        .route(
+            "/v1/services/{service}/deployments/{slot}/roleinstances/{instance}/reimage",
+            post(reimage_role_instance::<A>),
+        )
+        .route(
+            "/v1/services/{service}/deployments/{slot}/roleinstances/delete",
+            post(delete_role_instances::<A>),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn(move |req, next| {
             authenticate(token.clone(), req, next)
@@ -434,6 +446,48 @@ async fn walk_upgrade_domain<A: AgentApi>(
         .walk(&service, slot, body.upgrade_domain)
         .await?;
     Ok(accepted(id))
+}
+
+async fn reboot_role_instance<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot, instance)): UrlPath<(String, String, String)>,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    Ok(accepted(
+        s.controller.reboot(&service, slot, &instance).await?,
+    ))
+}
+
+async fn reimage_role_instance<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot, instance)): UrlPath<(String, String, String)>,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    Ok(accepted(
+        s.controller.reimage(&service, slot, &instance).await?,
+    ))
+}
+
+/// `POST .../roleinstances/delete` body: Azure's Delete Role Instances.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteRoleInstances {
+    /// The role instances to remove, e.g. `Web_IN_3`.
+    pub names: Vec<String>,
+}
+
+async fn delete_role_instances<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot)): UrlPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    let body: DeleteRoleInstances = json_body(&body)?;
+    Ok(accepted(
+        s.controller
+            .delete_instances(&service, slot, &body.names)
+            .await?,
+    ))
 }
 
 async fn swap_deployment<A: AgentApi>(

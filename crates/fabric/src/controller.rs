@@ -255,6 +255,56 @@ impl<A: AgentApi> Controller<A> {
         crate::swap::swap(&self.inner, service).await
     }
 
+    /// Azure's Reboot Role Instance: the instance leaves its VIPs, drains,
+    /// and restarts with a new incarnation; local storage with
+    /// `cleanOnRoleRecycle="false"` is kept. Succeeds once it is Ready.
+    pub async fn reboot(
+        &self,
+        service: &str,
+        slot: Slot,
+        instance: &str,
+    ) -> Result<OperationId, FabricError> {
+        crate::instance_ops::recycle(
+            &self.inner,
+            service,
+            slot,
+            instance,
+            crate::instance_ops::Recycle::Reboot,
+        )
+        .await
+    }
+
+    /// Azure's Reimage Role Instance: like a reboot, but the instance
+    /// starts fresh — all its local storage wiped, its approot unpacked
+    /// and verified again.
+    pub async fn reimage(
+        &self,
+        service: &str,
+        slot: Slot,
+        instance: &str,
+    ) -> Result<OperationId, FabricError> {
+        crate::instance_ops::recycle(
+            &self.inner,
+            service,
+            slot,
+            instance,
+            crate::instance_ops::Recycle::Reimage,
+        )
+        .await
+    }
+
+    /// Azure's Delete Role Instances: the instances leave their VIPs,
+    /// drain, stop and are removed; their roles' instance counts drop.
+    /// Refused when it would remove every instance of a role.
+    pub async fn delete_instances(
+        &self,
+        service: &str,
+        slot: Slot,
+        instances: &[String],
+    ) -> Result<OperationId, FabricError> {
+        crate::instance_ops::delete(&self.inner, service, slot, instances).await
+    }
+
     /// Azure's Walk Upgrade Domain (manual upgrades, in order).
     pub async fn walk(
         &self,

@@ -31,6 +31,7 @@ mod config;
 mod controller;
 mod error;
 pub mod events;
+mod instance_ops;
 mod ops;
 pub mod placement;
 mod record;

@@ -291,10 +291,20 @@ pub fn resume<A: AgentApi>(inner: &Arc<Inner<A>>) {
         .cloned()
         .collect();
     for op in in_progress {
-        if op.kind == OperationKind::SwapDeployment {
-            tracing::info!(operation = %op.id, service = %op.service, "resuming swap");
-            crate::swap::resume(inner, &op);
-            continue;
+        match op.kind {
+            OperationKind::SwapDeployment => {
+                tracing::info!(operation = %op.id, service = %op.service, "resuming swap");
+                crate::swap::resume(inner, &op);
+                continue;
+            }
+            OperationKind::RebootRoleInstance
+            | OperationKind::ReimageRoleInstance
+            | OperationKind::DeleteRoleInstances => {
+                tracing::info!(operation = %op.id, kind = ?op.kind, "resuming instance operation");
+                crate::instance_ops::resume(inner, &op);
+                continue;
+            }
+            _ => {}
         }
         let key: DeploymentKey = (op.service.clone(), op.slot);
         let status = inner

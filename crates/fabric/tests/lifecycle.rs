@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weft_fabric::events::EventKind;
 use weft_fabric::view::{DeploymentStatus, DeploymentView, OperationKind, OperationStatus};
 use weft_fabric::{Controller, DeployRequest, FabricError, Slot};
@@ -334,4 +334,171 @@ fn a_swap_accepted_by_a_killed_controller_completes_on_open() {
         assert_eq!(slot_view(&c, Slot::Production).unwrap().id, prod);
         c.shutdown().await;
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_and_reimage_recycle_one_instance_and_the_vip_drains_it_first() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let prod = deployed(&c, deploy_to(&f, Slot::Production, &f.package)).await;
+    let vip = slot_view(&c, Slot::Production).unwrap().vips[0].address;
+
+    let op = c
+        .reboot("shop", Slot::Production, "Web_IN_1")
+        .await
+        .unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(
+        (done.kind, done.status),
+        (
+            OperationKind::RebootRoleInstance,
+            OperationStatus::Succeeded
+        ),
+        "{done:?}"
+    );
+    assert_eq!(
+        agent.incarnations(),
+        [
+            ("Web_IN_0".into(), 1),
+            ("Web_IN_1".into(), 1),
+            ("Worker_IN_0".into(), 1),
+            ("Web_IN_1".into(), 2)
+        ]
+    );
+    assert!(agent.reimages().is_empty(), "a reboot is no reimage");
+
+    let op = c
+        .reimage("shop", Slot::Production, "Web_IN_0")
+        .await
+        .unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+    assert_eq!(agent.reimages(), [("Web_IN_0".into(), 1)]);
+    assert_eq!(
+        agent.incarnations().last().unwrap(),
+        &("Web_IN_0".into(), 2)
+    );
+    // Both serve again, and the history says what happened.
+    let mut seen = BTreeSet::new();
+    for _ in 0..4 {
+        seen.insert(who(vip).await);
+    }
+    assert_eq!(seen, BTreeSet::from(["Web_IN_0".into(), "Web_IN_1".into()]));
+    let kinds: Vec<EventKind> = c
+        .events("shop", Slot::Production)
+        .iter()
+        .map(|e| e.kind)
+        .filter(|k| {
+            matches!(
+                k,
+                EventKind::InstanceOperationStarted | EventKind::InstanceOperationCompleted
+            )
+        })
+        .collect();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+
+    // An unknown instance, a missing slot: refused, nothing changes.
+    let err = c
+        .reboot("shop", Slot::Production, "Web_IN_7")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the production deployment of service `shop` has no role instance `Web_IN_7`"
+    );
+    let err = c
+        .reimage("shop", Slot::Staging, "Web_IN_0")
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), 404);
+    assert_eq!(agent.incarnations().len(), 5);
+    assert_eq!(agent.running_in(&prod).len(), 3);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_instances_drains_removes_and_lowers_the_count_but_never_the_last_one() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let prod = deployed(&c, deploy_to(&f, Slot::Production, &f.package)).await;
+    let vip = slot_view(&c, Slot::Production).unwrap().vips[0].address;
+    let (first, mut held) = hold(vip).await;
+    let gone = if first == "Web_IN_0" {
+        "Web_IN_0"
+    } else {
+        "Web_IN_1"
+    };
+    let stays = if gone == "Web_IN_0" {
+        "Web_IN_1"
+    } else {
+        "Web_IN_0"
+    };
+    let op = c
+        .delete_instances("shop", Slot::Production, &[gone.to_owned()])
+        .await
+        .unwrap();
+    // The deleted instance waits for its open connection (drain) before
+    // the agent stops it; new connections go to the other one.
+    until("it is out of the VIP", || {
+        slot_view(&c, Slot::Production).unwrap().roles[0]
+            .instances
+            .len()
+            == 1
+    })
+    .await;
+    assert_eq!(who(vip).await, stays);
+    drop(held.shutdown().await);
+    drop(held);
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(
+        (done.kind, done.status),
+        (
+            OperationKind::DeleteRoleInstances,
+            OperationStatus::Succeeded
+        ),
+        "{done:?}"
+    );
+    assert_eq!(
+        agent.running_in(&prod),
+        BTreeSet::from([stays.to_owned(), "Worker_IN_0".to_owned()])
+    );
+    let d = slot_view(&c, Slot::Production).unwrap();
+    assert_eq!(
+        d.roles
+            .iter()
+            .map(|r| (r.name.as_str(), r.instance_count))
+            .collect::<Vec<_>>(),
+        [("Web", 1), ("Worker", 1)]
+    );
+
+    // The last instance of a role is refused, named, and nothing changes.
+    let before = c.services();
+    let err = c
+        .delete_instances("shop", Slot::Production, &[stays.to_owned()])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "it would delete every instance of role Web ({stays})"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.http_status(), 409);
+    assert_eq!(c.services(), before);
+    c.shutdown().await;
+
+    // Durable: a restarted controller still has one web instance.
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    until("the instances are back", || {
+        agent.running_in(&prod).len() == 2
+    })
+    .await;
+    assert_eq!(
+        slot_view(&c, Slot::Production).unwrap().roles[0].instance_count,
+        1
+    );
+    c.shutdown().await;
 }

@@ -37,6 +37,12 @@ enum Command {
     Rollback(cmd::rollback::Args),
     /// Swap a service's production and staging deployments (their VIPs)
     Swap(cmd::swap::Args),
+    /// Reboot a role instance (restart it; local storage is kept)
+    Reboot(cmd::reboot::Args),
+    /// Reimage a role instance (restart it fresh: local storage wiped)
+    Reimage(cmd::reimage::Args),
+    /// Remove role instances from a deployment (its instance count drops)
+    DeleteInstances(cmd::delete_instances::Args),
     /// Print a deployment's event history (what the fabric did and why)
     Events(cmd::events::Args),
     /// Change a running deployment's configuration (settings, instance counts)
@@ -73,6 +79,9 @@ fn main() -> ExitCode {
         Command::Walk(args) => cmd::walk::run(args),
         Command::Rollback(args) => cmd::rollback::run(args),
         Command::Swap(args) => cmd::swap::run(args),
+        Command::Reboot(args) => cmd::reboot::run(args),
+        Command::Reimage(args) => cmd::reimage::run(args),
+        Command::DeleteInstances(args) => cmd::delete_instances::run(args),
         Command::Events(args) => cmd::events::run(args),
         Command::Config(args) => cmd::config::run(args),
         Command::Validate(args) => cmd::validate::run(args),

@@ -145,3 +145,120 @@ fn a_swap_under_load_fails_no_request_and_open_connections_stay_on_the_old_deplo
     assert_eq!(ids(&before), ids(&after));
     assert!(body_of(prod_vip).ends_with(": green\n"));
 }
+
+/// The `starting after N work items` counts the worker printed, oldest
+/// first.
+fn worker_starts(fabric: &Fabric) -> Vec<u64> {
+    fabric
+        .weft_ok(&["logs", "Worker_IN_0", "--stream", "stdout"])
+        .lines()
+        .filter_map(|l| l.strip_prefix("Worker_IN_0: starting after "))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn worker_pid(fabric: &Fabric) -> Option<u64> {
+    fabric
+        .instances("hello")
+        .iter()
+        .find(|i| i["id"] == "Worker_IN_0")?["pid"]
+        .as_u64()
+}
+
+#[test]
+fn reboot_keeps_local_storage_reimage_empties_it_and_delete_instances_lowers_the_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = hello_app(&tmp.path().join("app"), |c| {
+        with_instances(&c, "Web", 3).replace("value=\"5\"", "value=\"1\"")
+    });
+    let mut fabric = Fabric::start(&tmp.path().join("state"), &[app.to_str().unwrap()]);
+    fabric.wait_line("instances ready in", Duration::from_secs(1));
+
+    // The worker counts its work items in its Work local storage
+    // (cleanOnRoleRecycle="false"): a reboot keeps the count.
+    wait_for("two work items", Duration::from_secs(20), || {
+        fabric
+            .weft_ok(&["logs", "Worker_IN_0"])
+            .contains("Worker_IN_0: work item 2")
+            .then_some(())
+    });
+    let pid = worker_pid(&fabric).unwrap();
+    let out = fabric.weft_ok(&["reboot", "Worker_IN_0"]);
+    assert!(
+        out.contains("Worker_IN_0 of hello (production) rebooted and ready"),
+        "{out}"
+    );
+    assert_ne!(worker_pid(&fabric), Some(pid));
+    let starts = wait_for(
+        "the rebooted worker's start line",
+        Duration::from_secs(10),
+        || {
+            let s = worker_starts(&fabric);
+            (s.len() >= 2).then_some(s)
+        },
+    );
+    assert!(
+        *starts.last().unwrap() >= 2,
+        "the rebooted worker lost its count: {starts:?}"
+    );
+
+    // A reimage starts it from an empty local storage.
+    let out = fabric.weft_ok(&["reimage", "Worker_IN_0"]);
+    assert!(out.contains("reimaged and ready"), "{out}");
+    wait_for(
+        "the reimaged worker's start line",
+        Duration::from_secs(10),
+        || {
+            let s = worker_starts(&fabric);
+            (s.last() == Some(&0) && s.len() != starts.len()).then_some(())
+        },
+    );
+
+    // Delete Role Instances under load: no failed request, the count drops.
+    let vip = fabric.web_vip("hello");
+    let load = Load::start(vip, 3);
+    let keep = KeepAlive::start(vip, 2);
+    load.served_more();
+    fabric.weft_ok(&["delete-instances", "Web_IN_1"]);
+    load.served_more();
+    keep.served_more();
+    let (sent, failed, _) = load.finish();
+    let (kept_sent, kept_failed, _) = keep.finish();
+    assert_eq!(
+        (failed, kept_failed),
+        (0, 0),
+        "failed during delete-instances: {failed} of {sent}, {kept_failed} of {kept_sent} kept alive"
+    );
+    let status = fabric.weft_ok(&["status"]);
+    assert!(
+        status.contains("Web_IN_0") && status.contains("Web_IN_2") && !status.contains("Web_IN_1"),
+        "{status}"
+    );
+    let json: Value = serde_json::from_str(&fabric.weft_ok(&["status", "--json"])).unwrap();
+    let web = &json[0]["deployments"][0]["roles"][0];
+    assert_eq!(
+        (web["name"].as_str(), web["instanceCount"].as_u64()),
+        (Some("Web"), Some(2))
+    );
+
+    // The last instance of a role cannot be deleted; the error names it.
+    let out = fabric.weft(&["delete-instances", "Worker_IN_0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("it would delete every instance of role Worker (Worker_IN_0)"),
+        "{stderr}"
+    );
+    assert_eq!(fabric.instances("hello").len(), 3);
+}
