@@ -55,6 +55,9 @@ log = logging.getLogger("guestbook.web")
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "guestbook"
+    # Seconds a connection may stay silent (a stalled upload, an idle
+    # keep-alive) before it is closed, so it cannot hold a thread forever.
+    timeout = 60
     state = None  # set in main()
 
     def log_message(self, fmt, *args):

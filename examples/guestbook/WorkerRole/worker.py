@@ -41,7 +41,8 @@ import weftrole
 THUMBNAIL_WIDTH = 128
 VISIBILITY_S = 60
 MAX_DEQUEUE = 5
-BATCH = 16
+# Messages taken at once (each stays invisible to other workers meanwhile).
+BATCH = 8
 # Idle polling backs off from the first to the second.
 POLL_S = (0.1, 1.0)
 # Storage failing this long turns the instance Busy (out of rotation).
@@ -127,6 +128,19 @@ def handle(storage, message):
         log.info("message %s was taken over before it could be deleted", message.id)
 
 
+def release(storage, messages):
+    """Makes messages this worker will not get to visible again at once
+    (stopping), instead of after their visibility timeout."""
+    for message in messages:
+        try:
+            storage.queue.update_message(message, visibility_timeout=0)
+        except AzureError as e:
+            log.info("message %s stays invisible until its timeout: %s",
+                     message.id, guestbook.first_line(e))
+    if messages:
+        log.info("stopping: %d message(s) handed back to the queue", len(messages))
+
+
 class Health:
     def __init__(self):
         self.lock = threading.Lock()
@@ -203,13 +217,6 @@ def main():
         try:
             messages = list(storage.queue.receive_messages(
                 messages_per_page=BATCH, max_messages=BATCH, visibility_timeout=VISIBILITY_S))
-            for message in messages:
-                handle(storage, message)
-            health.ok()
-            if busy:
-                env.set_status("ready")
-                busy = False
-                log.info("storage answers again: ready")
         except AzureError as e:
             messages = []
             failing = health.failed()
@@ -217,6 +224,21 @@ def main():
             if failing > BUSY_AFTER_S and not busy:
                 env.set_status("busy")
                 busy = True
+        else:
+            health.ok()
+            if busy:
+                env.set_status("ready")
+                busy = False
+                log.info("storage answers again: ready")
+        for i, message in enumerate(messages):
+            if stopping.is_set():
+                release(storage, messages[i:])
+                break
+            try:
+                handle(storage, message)
+            except AzureError as e:
+                log.warning("message %s failed, it reappears in %d s: %s",
+                            message.id, VISIBILITY_S, guestbook.first_line(e))
         if messages:
             idle = POLL_S[0]
         else:
