@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{CONNECTION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -35,6 +35,11 @@ const GENERATION: &str = "Generation";
 const MAX_BUSY: Duration = Duration::from_secs(600);
 /// How long `on_stop` lets open requests finish.
 const DRAIN: Duration = Duration::from_secs(10);
+/// Once stopping, how long a kept-alive connection may stay idle before it
+/// is closed. Until then every answer carries `Connection: close`, so a
+/// busy client learns from a response that the connection ends, instead of
+/// racing a close with its next request.
+const LAME_DUCK: Duration = Duration::from_secs(2);
 
 pub struct Web {
     listener: Option<TcpListener>,
@@ -178,9 +183,20 @@ async fn serve(
     mut closing: watch::Receiver<bool>,
     _open: mpsc::Sender<()>,
 ) {
+    let stopping = closing.clone();
     let service = hyper::service::service_fn(move |req| {
         let site = site.clone();
-        async move { Ok::<_, Infallible>(answer(&site, req).await) }
+        let last = *stopping.borrow();
+        async move {
+            let mut response = answer(&site, req).await;
+            if last {
+                // hyper closes the connection once this answer is written.
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
@@ -188,8 +204,12 @@ async fn serve(
     tokio::select! {
         _ = conn.as_mut() => {}
         _ = async { closing.wait_for(|closing| *closing).await.map(drop) } => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+            // Lame duck: the next answer closes the connection; one left
+            // idle is closed after LAME_DUCK.
+            if tokio::time::timeout(LAME_DUCK, conn.as_mut()).await.is_err() {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
         }
     }
 }
