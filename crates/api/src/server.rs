@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use weft_agent::protocol::{AgentApi, LogQuery, LogStream};
 use weft_fabric::upgrade::{HealthGate, UpgradeMode};
+use weft_fabric::view::DeploymentStatus;
 use weft_fabric::{
     ChangeConfigurationRequest, Controller, DeployRequest, FabricError, Slot, UpgradeRequest,
 };
@@ -71,6 +72,10 @@ pub fn router<A: AgentApi>(controller: Controller<A>, config: ServerConfig) -> R
         .route(
             "/v1/services/{service}/deployments/{slot}/configuration",
             post(change_configuration::<A>),
+        )
+        .route(
+            "/v1/services/{service}/deployments/{slot}/status",
+            post(update_deployment_status::<A>),
         )
         .route(
             "/v1/services/{service}/deployments/{slot}/walk",
@@ -486,6 +491,28 @@ async fn delete_role_instances<A: AgentApi>(
     Ok(accepted(
         s.controller
             .delete_instances(&service, slot, &body.names)
+            .await?,
+    ))
+}
+
+/// `POST .../status` body: Azure's Update Deployment Status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateDeploymentStatus {
+    /// `Suspended` or `Running`.
+    pub status: DeploymentStatus,
+}
+
+async fn update_deployment_status<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot)): UrlPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    let body: UpdateDeploymentStatus = json_body(&body)?;
+    Ok(accepted(
+        s.controller
+            .update_status(&service, slot, body.status)
             .await?,
     ))
 }

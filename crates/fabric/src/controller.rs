@@ -305,6 +305,20 @@ impl<A: AgentApi> Controller<A> {
         crate::instance_ops::delete(&self.inner, service, slot, instances).await
     }
 
+    /// Azure's Update Deployment Status: `Suspended` drains every instance
+    /// from the VIPs and stops it (`StoppedVM`, local storage kept; the VIPs
+    /// stay bound with no backend), `Running` starts them again and
+    /// succeeds when every instance is Ready. Refused while the deployment
+    /// is busy or being upgraded, or already in that status.
+    pub async fn update_status(
+        &self,
+        service: &str,
+        slot: Slot,
+        status: DeploymentStatus,
+    ) -> Result<OperationId, FabricError> {
+        crate::deployment_status::update(&self.inner, service, slot, status).await
+    }
+
     /// Azure's Walk Upgrade Domain (manual upgrades, in order).
     pub async fn walk(
         &self,

@@ -61,6 +61,8 @@ pub enum FabricError {
         status: String,
         hint: String,
     },
+    #[error("invalid deployment status `{status}`: expected Running or Suspended")]
+    BadStatus { status: String },
     #[error("cannot delete role instances of deployment {deployment_id}: {reason}")]
     DeleteInstancesRefused {
         deployment_id: String,
@@ -115,6 +117,7 @@ impl FabricError {
             | FabricError::PackageDamaged { .. }
             | FabricError::InvalidModel { .. }
             | FabricError::MissingRole { .. }
+            | FabricError::BadStatus { .. }
             | FabricError::UpgradeRefused { .. } => 400,
             FabricError::NoDeployment { .. } | FabricError::NoInstance { .. } => 404,
             FabricError::SlotOccupied { .. }

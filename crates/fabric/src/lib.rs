@@ -29,6 +29,7 @@
 
 mod config;
 mod controller;
+mod deployment_status;
 mod error;
 pub mod events;
 mod instance_ops;

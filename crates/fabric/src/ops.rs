@@ -297,6 +297,11 @@ pub fn resume<A: AgentApi>(inner: &Arc<Inner<A>>) {
                 crate::swap::resume(inner, &op);
                 continue;
             }
+            OperationKind::UpdateDeploymentStatus => {
+                tracing::info!(operation = %op.id, "resuming a deployment status change");
+                crate::deployment_status::resume(inner, &op);
+                continue;
+            }
             OperationKind::RebootRoleInstance
             | OperationKind::ReimageRoleInstance
             | OperationKind::DeleteRoleInstances => {

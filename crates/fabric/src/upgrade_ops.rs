@@ -79,6 +79,22 @@ pub async fn plan<A: AgentApi>(
 ) -> Result<(UpgradePlan, UpgradeRecord), FabricError> {
     check_service_name(&req.service)?;
     let current = running(inner, &req.service, req.slot)?;
+    if matches!(
+        current.status,
+        DeploymentStatus::Suspended | DeploymentStatus::Suspending | DeploymentStatus::Starting
+    ) {
+        return Err(FabricError::NotRunning {
+            deployment_id: current.id.clone(),
+            status: format!("{:?}", current.status),
+            hint: format!(
+                "a suspended deployment is not {}: start it first with `weft start`",
+                match kind {
+                    ChangeKind::Upgrade => "upgraded",
+                    ChangeKind::Configuration => "reconfigured",
+                }
+            ),
+        });
+    }
     if kind == ChangeKind::Configuration && req.package != current_package(inner, &current) {
         return Err(FabricError::Internal {
             what: "plan a configuration change",

@@ -502,3 +502,138 @@ async fn delete_instances_drains_removes_and_lowers_the_count_but_never_the_last
     );
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_stops_every_instance_and_start_brings_them_back_ready() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let prod = deployed(&c, deploy_to(&f, Slot::Production, &f.package)).await;
+    let vip = slot_view(&c, Slot::Production).unwrap().vips[0].address;
+
+    let op = c
+        .update_status("shop", Slot::Production, DeploymentStatus::Suspended)
+        .await
+        .unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(
+        (done.kind, done.status),
+        (
+            OperationKind::UpdateDeploymentStatus,
+            OperationStatus::Succeeded
+        ),
+        "{done:?}"
+    );
+    let d = slot_view(&c, Slot::Production).unwrap();
+    assert_eq!(d.status, DeploymentStatus::Suspended);
+    assert!(d.roles.iter().flat_map(|r| &r.instances).all(|i| {
+        i.status == weft_agent::protocol::InstanceStatus::StoppedVM && !i.ready && i.pid.is_none()
+    }));
+    assert!(agent.running_in(&prod).is_empty());
+    assert_eq!(
+        who(vip).await,
+        "",
+        "a suspended deployment's VIP has no backend"
+    );
+
+    // Upgrades, configuration changes, instance operations: refused.
+    let err = c
+        .change_configuration(weft_fabric::ChangeConfigurationRequest {
+            service: "shop".into(),
+            slot: Slot::Production,
+            configuration: cscfg_greeting(2, 1, "changed"),
+            mode: weft_fabric::upgrade::UpgradeMode::Auto,
+            auto_rollback: false,
+            gate: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "deployment {prod} is Suspended: a suspended deployment is not reconfigured: start it first with `weft start`"
+        )
+    );
+    let err = c
+        .reboot("shop", Slot::Production, "Web_IN_0")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("start it with `weft start`"),
+        "{err}"
+    );
+    let err = c
+        .update_status("shop", Slot::Production, DeploymentStatus::Suspended)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("suspended already"), "{err}");
+    c.shutdown().await;
+
+    // Durable: a restarted controller keeps it suspended (nothing started).
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    assert_eq!(
+        slot_view(&c, Slot::Production).unwrap().status,
+        DeploymentStatus::Suspended
+    );
+    until("the agent has the stopped instances", || {
+        agent.reports_now().len() == 3
+    })
+    .await;
+    assert!(agent.running_in(&prod).is_empty());
+
+    let op = c
+        .update_status("shop", Slot::Production, DeploymentStatus::Running)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    let d = slot_view(&c, Slot::Production).unwrap();
+    assert_eq!(d.status, DeploymentStatus::Running);
+    assert!(d.roles.iter().flat_map(|r| &r.instances).all(|i| i.ready));
+    assert!(who(vip).await.starts_with("Web_IN_"));
+    let kinds: Vec<EventKind> = c
+        .events("shop", Slot::Production)
+        .iter()
+        .map(|e| e.kind)
+        .filter(|k| matches!(k, EventKind::StatusChanged))
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settings_change_waits_until_every_instance_has_the_new_settings() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    deployed(&c, deploy_to(&f, Slot::Production, &f.package)).await;
+    // Web_IN_1 cancels the change (recycled); Web_IN_0 never takes it.
+    agent.cancel_changes("Web_IN_1");
+    agent.ignore_changes("Web_IN_0");
+    let mut gate = weft_fabric::upgrade::HealthGate::default();
+    gate.min_healthy_ms = 0;
+    gate.domain_timeout_ms = 500;
+    let op = c
+        .change_configuration(weft_fabric::ChangeConfigurationRequest {
+            service: "shop".into(),
+            slot: Slot::Production,
+            configuration: cscfg_greeting(2, 1, "changed"),
+            mode: weft_fabric::upgrade::UpgradeMode::Auto,
+            auto_rollback: false,
+            gate: Some(gate),
+        })
+        .await
+        .unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(done.status, OperationStatus::Failed, "{done:?}");
+    let error = done.error.unwrap();
+    assert!(
+        error.contains("upgrade domain(s) [0]")
+            && error.contains("Web_IN_0 has not applied the new settings yet"),
+        "{error}"
+    );
+    c.shutdown().await;
+}

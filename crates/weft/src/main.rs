@@ -43,6 +43,10 @@ enum Command {
     Reimage(cmd::reimage::Args),
     /// Remove role instances from a deployment (its instance count drops)
     DeleteInstances(cmd::delete_instances::Args),
+    /// Suspend a deployment: every instance leaves its VIPs and stops
+    Suspend(cmd::suspend::Args),
+    /// Start a suspended deployment again
+    Start(cmd::start::Args),
     /// Print a deployment's event history (what the fabric did and why)
     Events(cmd::events::Args),
     /// Change a running deployment's configuration (settings, instance counts)
@@ -82,6 +86,8 @@ fn main() -> ExitCode {
         Command::Reboot(args) => cmd::reboot::run(args),
         Command::Reimage(args) => cmd::reimage::run(args),
         Command::DeleteInstances(args) => cmd::delete_instances::run(args),
+        Command::Suspend(args) => cmd::suspend::run(args),
+        Command::Start(args) => cmd::start::run(args),
         Command::Events(args) => cmd::events::run(args),
         Command::Config(args) => cmd::config::run(args),
         Command::Validate(args) => cmd::validate::run(args),

@@ -262,3 +262,67 @@ fn reboot_keeps_local_storage_reimage_empties_it_and_delete_instances_lowers_the
     );
     assert_eq!(fabric.instances("hello").len(), 3);
 }
+
+#[test]
+fn suspend_leaves_no_process_survives_a_restart_and_start_brings_every_instance_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = hello_app(&tmp.path().join("app"), |c| c);
+    let state = tmp.path().join("state");
+    let mut fabric = Fabric::start(&state, &[app.to_str().unwrap()]);
+    fabric.wait_line("instances ready in", Duration::from_secs(1));
+    let before = pids(&fabric.instances("hello"));
+    assert_eq!(before.len(), 3);
+    let vip = fabric.web_vip("hello");
+
+    let out = fabric.weft_ok(&["suspend"]);
+    assert!(out.contains("hello (production) suspended"), "{out}");
+    let d = fabric.deployment("hello").unwrap();
+    assert_eq!(d["status"], "Suspended");
+    let instances = fabric.instances("hello");
+    assert!(
+        instances
+            .iter()
+            .all(|i| i["status"] == "StoppedVM" && i["pid"].is_null() && i["ready"] == false),
+        "{instances:#?}"
+    );
+    for pid in &before {
+        assert!(!alive(*pid), "process {pid} outlived the suspend");
+    }
+    assert!(
+        !matches!(http(vip, "GET", "/", &[]), Some((200, _))),
+        "a suspended deployment answered"
+    );
+    let status = fabric.weft_ok(&["status"]);
+    assert!(status.contains("status Suspended"), "{status}");
+    // Azure refuses to change a suspended deployment's configuration.
+    let cscfg = app.join("ServiceConfiguration.Local.cscfg");
+    let out = fabric.weft(&["config", "set", cscfg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("start it first with `weft start`"),
+        "{stderr}"
+    );
+    drop(fabric);
+
+    // A restarted fabric keeps it suspended: nothing runs.
+    let fabric = Fabric::start(&state, &[]);
+    assert_eq!(fabric.deployment("hello").unwrap()["status"], "Suspended");
+    let instances = fabric.wait_instances(
+        "hello",
+        "reported stopped",
+        Duration::from_secs(20),
+        |now| now.len() == 3 && now.iter().all(|i| i["status"] == "StoppedVM"),
+    );
+    assert!(pids(&instances).is_empty());
+
+    let out = fabric.weft_ok(&["start", "hello"]);
+    assert!(
+        out.contains("hello (production) running: every instance ready"),
+        "{out}"
+    );
+    let instances = fabric.instances("hello");
+    assert!(all_ready(&instances, 3), "{instances:#?}");
+    assert_eq!(fabric.deployment("hello").unwrap()["status"], "Running");
+    assert!(body_of(vip).starts_with("hello from Web_IN_"));
+}

@@ -1,0 +1,258 @@
+//! Update Deployment Status: suspend a running deployment (every instance
+//! leaves its VIPs, drains and stops — `StoppedVM` — keeping its local
+//! storage) and start a suspended one again (the operation succeeds when
+//! every instance is Ready).
+//!
+//! Accepting commits the transitional status (`Suspending` / `Starting`)
+//! with the operation; a start also clears every instance's `stopped` in
+//! the same transaction, a suspend sets it once the instances are drained.
+//! A controller killed at any point finds the transitional status and the
+//! operation in progress and finishes on `open`.
+
+use std::sync::Arc;
+
+use weft_agent::protocol::{AgentApi, InstanceStatus};
+
+use crate::controller::{DeploymentKey, Inner, current_report, landed, report_for};
+use crate::events::{EventKind, NewEvent};
+use crate::instance_ops::{drain_first, wait_until};
+use crate::ops::{deployment, operation, spawn};
+use crate::record::{self, OperationRecord};
+use crate::upgrade_ops::new_operation;
+use crate::view::{DeploymentStatus, OperationKind, OperationStatus};
+use crate::{FabricError, OperationId, Slot};
+
+/// Azure's Update Deployment Status to `target` (`Suspended` or
+/// `Running`).
+pub(crate) async fn update<A: AgentApi>(
+    inner: &Arc<Inner<A>>,
+    service: &str,
+    slot: Slot,
+    target: DeploymentStatus,
+) -> Result<OperationId, FabricError> {
+    let key: DeploymentKey = (service.to_owned(), slot);
+    let _admit = inner.admit.lock().await;
+    let mut record = {
+        let state = inner.lock();
+        if state.closed {
+            return Err(FabricError::ShutDown);
+        }
+        state
+            .deployments
+            .get(&key)
+            .ok_or_else(|| FabricError::NoDeployment {
+                service: service.to_owned(),
+                slot,
+            })?
+            .record
+            .clone()
+    };
+    if let Some(up) = &record.upgrade {
+        return Err(FabricError::UpgradeInProgress {
+            deployment_id: record.id.clone(),
+            operation: up.operation.clone(),
+            state: format!("{} mode", up.mode),
+            hint: "finish or roll back the upgrade before changing the deployment's status",
+        });
+    }
+    if let Some(op) = &record.operation {
+        return Err(FabricError::Busy {
+            deployment_id: record.id.clone(),
+            operation: op.clone(),
+        });
+    }
+    let not = |hint: &str| FabricError::NotRunning {
+        deployment_id: record.id.clone(),
+        status: format!("{:?}", record.status),
+        hint: hint.to_owned(),
+    };
+    let (transition, message) = match (target, record.status) {
+        (DeploymentStatus::Suspended, DeploymentStatus::Running) => (
+            DeploymentStatus::Suspending,
+            "suspend requested: every instance leaves its VIPs, drains and stops (local storage kept)",
+        ),
+        (DeploymentStatus::Suspended, DeploymentStatus::Suspended) => {
+            return Err(not("it is suspended already"));
+        }
+        (DeploymentStatus::Running, DeploymentStatus::Suspended) => (
+            DeploymentStatus::Starting,
+            "start requested: every instance starts again",
+        ),
+        (DeploymentStatus::Running, DeploymentStatus::Running) => {
+            return Err(not("it is running already"));
+        }
+        (DeploymentStatus::Suspended | DeploymentStatus::Running, _) => {
+            return Err(not("wait until it is Running or Suspended"));
+        }
+        (other, _) => {
+            return Err(FabricError::BadStatus {
+                status: format!("{other:?}"),
+            });
+        }
+    };
+    let mut op = new_operation(OperationKind::UpdateDeploymentStatus, &record);
+    op.messages.push(message.to_owned());
+    record.status = transition;
+    record.operation = Some(op.id.clone());
+    if transition == DeploymentStatus::Starting {
+        for role in &mut record.plan.roles {
+            for spec in &mut role.instances {
+                spec.stopped = false;
+            }
+        }
+    }
+    let event =
+        NewEvent::new(&record.id, EventKind::StatusChangeStarted, message).operation(&op.id);
+    inner.commit_with(Some(Ok(&record)), Some(&op), Some((&key, vec![event])))?;
+    tracing::info!(operation = %op.id, service, %slot, status = ?target, "deployment status change accepted");
+    spawn(inner, run(inner.clone(), key, op.id.clone()));
+    Ok(op.id)
+}
+
+/// Resumes a status change a killed controller left in progress.
+pub(crate) fn resume<A: AgentApi>(inner: &Arc<Inner<A>>, op: &OperationRecord) {
+    let key = (op.service.clone(), op.slot);
+    spawn(inner, run(inner.clone(), key, op.id.clone()));
+}
+
+async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: String) {
+    let Some(record) = deployment(&inner, &key) else {
+        return;
+    };
+    let (outcome, done) = match record.status {
+        DeploymentStatus::Suspending => (suspend(&inner, &key).await, DeploymentStatus::Suspended),
+        DeploymentStatus::Starting => (start(&inner, &key).await, DeploymentStatus::Running),
+        other => (
+            Err(format!("the deployment is {other:?}, not changing status")),
+            other,
+        ),
+    };
+    if inner.lock().closed {
+        return; // resumed on the next open
+    }
+    let Some(mut record) = deployment(&inner, &key) else {
+        return;
+    };
+    let Some(mut op) = operation(&inner, &op_id) else {
+        return;
+    };
+    record.status = done;
+    if record.operation.as_deref() == Some(&op_id) {
+        record.operation = None;
+    }
+    op.ended_ms = Some(record::now_ms());
+    let event = match outcome {
+        Ok(messages) => {
+            op.status = OperationStatus::Succeeded;
+            op.messages.extend(messages);
+            NewEvent::new(
+                &record.id,
+                EventKind::StatusChanged,
+                format!("the deployment is {done:?}"),
+            )
+        }
+        Err(reason) => {
+            op.status = OperationStatus::Failed;
+            op.error = Some(reason.clone());
+            NewEvent::new(
+                &record.id,
+                EventKind::StatusChangeFailed,
+                format!("the deployment is {done:?}, but: {reason}"),
+            )
+        }
+    }
+    .operation(&op_id);
+    if let Err(e) = inner.commit_with(Some(Ok(&record)), Some(&op), Some((&key, vec![event]))) {
+        tracing::error!(operation = %op_id, error = %e, "failed to end the status change");
+    }
+}
+
+/// Drains every instance (the record says Suspending: the VIPs already
+/// have no backend), marks them stopped, and waits until the agent
+/// reports each one `StoppedVM`.
+async fn suspend<A: AgentApi>(
+    inner: &Arc<Inner<A>>,
+    key: &DeploymentKey,
+) -> Result<Vec<String>, String> {
+    let Some(mut record) = deployment(inner, key) else {
+        return Err("the deployment disappeared".to_owned());
+    };
+    let leaving: Vec<(String, String)> = record
+        .plan
+        .roles
+        .iter()
+        .flat_map(|r| r.instances.iter())
+        .map(|i| (i.deployment_id.clone(), i.instance_id.clone()))
+        .collect();
+    let drains = drain_first(inner, key, &leaving).await;
+    for role in &mut record.plan.roles {
+        for spec in &mut role.instances {
+            spec.stopped = true;
+        }
+    }
+    inner
+        .commit(Some(Ok(&record)), None)
+        .map_err(|e| e.to_string())?;
+    inner.apply().await.map_err(|e| e.to_string())?;
+    let specs: Vec<_> = record
+        .plan
+        .roles
+        .iter()
+        .flat_map(|r| r.instances.iter().cloned())
+        .collect();
+    let stopped = wait_until(inner, inner.config.deploy_timeout, |state| {
+        for spec in &specs {
+            match report_for(&state.reports, spec) {
+                Some(r) if r.status == InstanceStatus::StoppedVM && r.pid.is_none() => {}
+                Some(r) => return Ok(Some(format!("{} is {:?}", spec.instance_id, r.status))),
+                None => return Ok(Some(format!("{} is not reported", spec.instance_id))),
+            }
+        }
+        Ok(None)
+    });
+    let (stopped, messages) = tokio::join!(stopped, drains.finish());
+    stopped.map(|()| messages)
+}
+
+/// Hands the started specs to the agent and waits until every instance is
+/// Ready.
+async fn start<A: AgentApi>(
+    inner: &Arc<Inner<A>>,
+    key: &DeploymentKey,
+) -> Result<Vec<String>, String> {
+    inner.apply().await.map_err(|e| e.to_string())?;
+    let specs: Vec<_> = deployment(inner, key)
+        .map(|r| {
+            r.plan
+                .roles
+                .iter()
+                .flat_map(|r| r.instances.iter().cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    wait_until(inner, inner.config.deploy_timeout, |state| {
+        for spec in &specs {
+            match current_report(&state.reports, spec) {
+                Some(r) if landed(r, spec) => {}
+                Some(r)
+                    if matches!(
+                        r.status,
+                        InstanceStatus::FailedStartingRole | InstanceStatus::CyclingRole
+                    ) =>
+                {
+                    return Err(format!(
+                        "role instance {} is {:?}: {}",
+                        spec.instance_id,
+                        r.status,
+                        r.message.as_deref().unwrap_or("no message")
+                    ));
+                }
+                Some(r) => return Ok(Some(format!("{} is {:?}", spec.instance_id, r.status))),
+                None => return Ok(Some(format!("{} is not reported yet", spec.instance_id))),
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .map(|()| Vec::new())
+}
