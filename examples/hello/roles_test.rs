@@ -308,3 +308,83 @@ async fn web_cancels_a_generation_change_and_takes_a_greeting_change_live() {
         .status;
     assert!(status.success(), "hello web exited with {status}");
 }
+
+#[tokio::test]
+async fn a_stopping_web_role_ends_kept_alive_connections_with_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    let host = RuntimeHost::bind(
+        &dir.path().join("rt.sock"),
+        web_info(addr, "hello from weft"),
+    )
+    .await
+    .unwrap();
+    let (child, mut stdout) = spawn_hello("web", &host);
+    wait_status(&host, RoleStatus::Ready).await;
+    expect_line(
+        &mut stdout,
+        &format!("Web_IN_2: listening on http://{addr}"),
+    )
+    .await;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = b"GET / HTTP/1.1\r\nHost: hello\r\n\r\n";
+
+    /// Sends `request` and reads one whole answer (hello's bodies are short).
+    async fn exchange(conn: &mut tokio::net::TcpStream, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        conn.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed without an answer: {:?}",
+                String::from_utf8_lossy(&answer)
+            );
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap();
+                if body.len() >= length {
+                    return text;
+                }
+            }
+        }
+    }
+
+    let first = within("the first answer", exchange(&mut conn, request)).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(
+        !first.to_ascii_lowercase().contains("connection: close"),
+        "{first}"
+    );
+
+    host.publish(RuntimeEvent::Stopping);
+    expect_line(&mut stdout, "Web_IN_2: stopping").await;
+    // The kept-alive connection still gets its answer, which says it ends.
+    let last = within("the last answer", exchange(&mut conn, request)).await;
+    assert!(last.starts_with("HTTP/1.1 200"), "{last}");
+    assert!(
+        last.to_ascii_lowercase().contains("connection: close"),
+        "{last}"
+    );
+    let mut rest = Vec::new();
+    use tokio::io::AsyncReadExt;
+    within("the close", conn.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "nothing after the last answer");
+    let status = within("hello web exit", child.wait_with_output())
+        .await
+        .unwrap()
+        .status;
+    assert!(status.success(), "hello web exited with {status}");
+}

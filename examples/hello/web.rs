@@ -113,8 +113,8 @@ impl RoleEntryPoint for Web {
                 .instance_id
                 .clone()
         });
-        println!("{instance}: stopping");
         let _ = self.closing.send(true);
+        println!("{instance}: stopping");
         self.open = None;
         if tokio::time::timeout(DRAIN, self.all_closed.recv())
             .await
