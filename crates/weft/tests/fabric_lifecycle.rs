@@ -326,3 +326,90 @@ fn suspend_leaves_no_process_survives_a_restart_and_start_brings_every_instance_
     assert_eq!(fabric.deployment("hello").unwrap()["status"], "Running");
     assert!(body_of(vip).starts_with("hello from Web_IN_"));
 }
+
+fn web_pids(fabric: &Fabric) -> Vec<u64> {
+    fabric
+        .instances("hello")
+        .iter()
+        .filter(|i| i["id"].as_str().unwrap().starts_with("Web_"))
+        .map(|i| i["pid"].as_u64().expect("a running web instance"))
+        .collect()
+}
+
+#[test]
+fn a_setting_hello_accepts_changes_live_and_one_it_cancels_recycles_under_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = hello_app(&tmp.path().join("app"), |c| with_instances(&c, "Web", 3));
+    let mut fabric = Fabric::start(&tmp.path().join("state"), &[app.to_str().unwrap()]);
+    fabric.wait_line("instances ready in", Duration::from_secs(1));
+    let vip = fabric.web_vip("hello");
+    let cscfg = app.join("ServiceConfiguration.Local.cscfg");
+    let original = std::fs::read_to_string(&cscfg).unwrap();
+    let before = web_pids(&fabric);
+
+    let load = Load::start(vip, 3);
+    let keep = KeepAlive::start(vip, 2);
+    load.served_more();
+
+    // Greeting: hello takes it live (Changed): same processes, new greeting.
+    let greeting = tmp.path().join("greeting.cscfg");
+    std::fs::write(
+        &greeting,
+        original.replace("hello from weft", "hello, changed live"),
+    )
+    .unwrap();
+    fabric.weft_ok(&[
+        "config",
+        "set",
+        greeting.to_str().unwrap(),
+        "--min-healthy-time",
+        "200ms",
+    ]);
+    assert_eq!(
+        web_pids(&fabric),
+        before,
+        "a live change recycled an instance"
+    );
+    for _ in 0..6 {
+        assert!(body_of(vip).ends_with(": hello, changed live\n"));
+    }
+    load.served_more();
+
+    // Generation: hello cancels Changing; each instance is recycled with
+    // the new settings, upgrade domain by upgrade domain.
+    let generation = tmp.path().join("generation.cscfg");
+    std::fs::write(
+        &generation,
+        original
+            .replace("hello from weft", "hello, changed live")
+            .replace(
+                "name=\"Generation\" value=\"1\"",
+                "name=\"Generation\" value=\"2\"",
+            ),
+    )
+    .unwrap();
+    fabric.weft_ok(&[
+        "config",
+        "set",
+        generation.to_str().unwrap(),
+        "--min-healthy-time",
+        "200ms",
+    ]);
+    let after = web_pids(&fabric);
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "cancelled changes keep the old processes: {before:?} → {after:?}"
+    );
+    assert!(all_ready(&fabric.instances("hello"), 4));
+    load.served_more();
+    keep.served_more();
+    let (sent, failed, greetings) = load.finish();
+    let (kept_sent, kept_failed, _) = keep.finish();
+    assert_eq!(
+        (failed, kept_failed),
+        (0, 0),
+        "failed during the configuration changes: {failed} of {sent}, {kept_failed} of {kept_sent} kept alive"
+    );
+    assert!(greetings.contains("hello, changed live"), "{greetings:?}");
+    assert!(body_of(vip).ends_with(": hello, changed live\n"));
+}
