@@ -107,7 +107,26 @@ fn start(state: &Path, args: &[&str]) -> Fabric {
         api: String::new(),
         token: String::new(),
     };
-    fabric.wait_line("press Ctrl-C to stop", START_DEADLINE);
+    // Until it is ready; if it never is (no PyPI, no python3 ...), the
+    // instances' own logs say why.
+    let deadline = Instant::now() + START_DEADLINE;
+    while !fabric.output().contains("press Ctrl-C to stop") {
+        let exited = fabric.child.try_wait().unwrap().is_some();
+        if exited || Instant::now() > deadline {
+            let mut why = String::new();
+            if let Ok(url) = std::fs::read_to_string(state.join("api.url")) {
+                fabric.api = url.trim().to_owned();
+                for instance in ["WebRole_IN_0", "WorkerRole_IN_0"] {
+                    why += &format!("\n--- weft logs {instance}:\n{}", logs(&fabric, instance));
+                }
+            }
+            panic!(
+                "weft up did not get the guestbook ready within {START_DEADLINE:?}; it printed:\n{}{why}",
+                fabric.output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     fabric.api = std::fs::read_to_string(state.join("api.url"))
         .unwrap()
         .trim()
