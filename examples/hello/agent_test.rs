@@ -175,6 +175,8 @@ async fn under_the_agent_a_generation_change_recycles_and_a_greeting_change_does
     config.grace_period = Duration::from_secs(3);
     let agent = Agent::open(config).unwrap();
     let mut spec = web(&package, 0);
+    // Any free port: the other test's agent asks for the declared one.
+    spec.endpoints[0].local_port = None;
     spec.settings.insert("Generation".into(), "1".into());
     agent.apply(vec![spec.clone()]).await.unwrap();
     let reports = until(&agent, "ready", |r| r.len() == 1 && r[0].ready).await;
