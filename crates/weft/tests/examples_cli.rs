@@ -45,20 +45,18 @@ fn every_example_validates_without_diagnostics_and_packages() {
             assert_eq!(stdout.trim(), "0 errors, 0 warnings", "{}", cscfg.display());
         }
 
-        // Every role directory named after its role, as `weft up` expects.
-        // A role's program is a link to what `cargo build --release` makes;
-        // package this build's copy of it instead.
+        // One folder per role the definition names, as `weft up` expects.
+        // Links are followed as `weft up` follows them; a role's program is a
+        // link to what `cargo build --release` makes, so package this build's
+        // copy of it instead.
         let tmp = tempfile::tempdir().unwrap();
         let output = tmp.path().join("app.cspkg");
         let mut args: Vec<std::ffi::OsString> = vec!["package".into(), csdef.clone().into()];
-        for role in std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()) {
-            if role.is_dir() {
-                let name = role.file_name().unwrap().to_string_lossy().into_owned();
-                let copy = tmp.path().join(&name);
-                copy_role(&role, &copy);
-                args.push("--role".into());
-                args.push(format!("{name}={}", copy.display()).into());
-            }
+        for name in role_names(&csdef) {
+            let copy = tmp.path().join(&name);
+            copy_role(&dir, &dir.join(&name), &copy);
+            args.push("--role".into());
+            args.push(format!("{name}={}", copy.display()).into());
         }
         args.extend(["-o".into(), output.clone().into()]);
         let out = Command::new(env!("CARGO_BIN_EXE_weft"))
@@ -80,9 +78,20 @@ fn every_example_validates_without_diagnostics_and_packages() {
     }
 }
 
-/// Copies a role folder; a link to `target/release/<bin>` becomes this
-/// build's `<bin>` (built beside `weft`).
-fn copy_role(from: &Path, to: &Path) {
+/// The roles a service definition names.
+fn role_names(csdef: &Path) -> Vec<String> {
+    let text = std::fs::read(csdef).unwrap();
+    let name = csdef.display().to_string();
+    let report = weft_model::check((&name, &text), None);
+    let definition = report.definition.expect("the definition parses");
+    definition.roles.iter().map(|r| r.name.value.clone()).collect()
+}
+
+/// Copies a role folder of the example `example`. A link to
+/// `target/release/<bin>` becomes this build's `<bin>` (built beside
+/// `weft`); any other link must stay inside the example, and its target is
+/// copied.
+fn copy_role(example: &Path, from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
@@ -91,21 +100,28 @@ fn copy_role(from: &Path, to: &Path) {
         if meta.file_type().is_symlink() {
             let link = std::fs::read_link(&path).unwrap();
             let bin = link.file_name().unwrap();
+            if link.ends_with(Path::new("target/release").join(bin)) {
+                let built = Path::new(env!("CARGO_BIN_EXE_weft")).with_file_name(bin);
+                assert!(
+                    built.is_file(),
+                    "{} not built: cargo nextest run --workspace builds it",
+                    built.display()
+                );
+                std::fs::copy(&built, &target).unwrap();
+                continue;
+            }
+            let resolved = path.canonicalize().unwrap_or_else(|e| {
+                panic!("{} links to {}: {e}", path.display(), link.display())
+            });
             assert!(
-                link.ends_with(Path::new("target/release").join(bin)),
-                "{} links to {}: a role folder may only link to a program cargo builds",
+                resolved.starts_with(example.canonicalize().unwrap()) && resolved.is_file(),
+                "{} links to {}: a role folder may link only to a program cargo builds or to a file of its example",
                 path.display(),
                 link.display()
             );
-            let built = Path::new(env!("CARGO_BIN_EXE_weft")).with_file_name(bin);
-            assert!(
-                built.is_file(),
-                "{} not built: cargo nextest run --workspace builds it",
-                built.display()
-            );
-            std::fs::copy(&built, &target).unwrap();
+            std::fs::copy(&resolved, &target).unwrap();
         } else if meta.is_dir() {
-            copy_role(&path, &target);
+            copy_role(example, &path, &target);
         } else {
             std::fs::copy(&path, &target).unwrap();
         }

@@ -360,23 +360,6 @@ fn wait_thumbnail(fabric: &Fabric, vip: SocketAddr, escaped: &str) -> String {
 
 /// The role folders are packaged separately, so the code both roles use is
 /// copied into each; the copies must not drift apart.
-#[test]
-fn shared_role_files_are_identical_in_both_roles() {
-    for file in [
-        "weftrole.py",
-        "guestbook.py",
-        "python-env.sh",
-        "requirements.txt",
-    ] {
-        let web = std::fs::read(example().join("WebRole").join(file)).unwrap();
-        let worker = std::fs::read(example().join("WorkerRole").join(file)).unwrap();
-        assert!(
-            web == worker,
-            "examples/guestbook/{{WebRole,WorkerRole}}/{file} differ: copy the one you changed over the other"
-        );
-    }
-}
-
 fn page_of(vip: SocketAddr) -> String {
     let (status, page) = http(vip, "GET", "/", &[]).expect("the web role answers");
     assert_eq!(status, 200);
