@@ -116,6 +116,7 @@ impl Agent {
             CgroupMode::Off => None,
         };
         kill_leftovers(&state_dir, &run_dir, cgroups.as_ref())?;
+        remove_old_layout(&state_dir);
         let sentinel = match &cgroups {
             Some(root) => {
                 root.sweep_abandoned(Duration::from_secs(60));
@@ -458,6 +459,30 @@ fn run_dir(state_dir: &Path, tag: &str) -> PathBuf {
         preferred
     } else {
         PathBuf::from(format!("/tmp/weft-{tag}"))
+    }
+}
+
+/// Removes instance directories of the layout before instances were keyed
+/// per deployment (`instances/<instance>/`, told apart by the file
+/// `logs/stdout.log` directly inside): nothing can ask for them any more.
+/// Their processes are already killed (cgroups and runtime markers do not
+/// depend on the layout).
+fn remove_old_layout(state_dir: &Path) {
+    let Ok(entries) = fs::read_dir(state_dir.join("instances")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let dir = e.path();
+        if dir.join("logs").join("stdout.log").is_file() {
+            match crate::prepare::remove_tree(&dir) {
+                Ok(()) => {
+                    tracing::info!(dir = %dir.display(), "removed an instance directory of the old layout")
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "failed to remove an instance directory of the old layout")
+                }
+            }
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! its group at fork, so `cgroup.kill` reaches children that `setsid` away
 //! and the group's emptiness says when the instance is really gone.
 //!
-//! Layout: `<mount>/<agent's own cgroup>/weft-<state hash>/<instance>/{entry,tasks}`.
+//! Layout: `<mount>/<agent's own cgroup>/weft-<state hash>/<deployment>+<instance>/{entry,tasks}`
+//! (before instances were keyed per deployment, `.../<instance>/...`: a
+//! previous run's groups of either layout are found and killed alike).
 //! The `entry` group holds the entry point and what it starts (killed on
 //! every restart), `tasks` the startup tasks.
 

@@ -35,15 +35,24 @@
 //! ```text
 //! agent.lock                         flock: one agent per state directory
 //! approots/<package digest>/<role>/  read-only, shared by the role's instances
-//! instances/<id>/local/<name>/       LocalStorage (emptied per start when cleanOnRoleRecycle)
-//! instances/<id>/logs/{stdout,stderr}.log[.N]
+//! instances/<deployment>/<id>/local/<name>/   LocalStorage (emptied per start when
+//!                                              cleanOnRoleRecycle, all of it on a reimage)
+//! instances/<deployment>/<id>/logs/{stdout,stderr}.log[.N]
+//! instances/<deployment>/<id>/approot/<digest>/<role>/  its own approot after a reimage
+//! instances/<deployment>/<id>/reimage          the reimage counter applied last
 //! run/<n>.sock                       runtime endpoints (or /tmp/weft-<hash>/ when the path is long)
 //! ```
+//!
+//! Instances are keyed by `(deployment id, instance id)`: Azure names
+//! instances per deployment, so production and staging both have a
+//! `Web_IN_0`. Cgroups are `<deployment>+<instance>`. Directories of the
+//! layout before that (`instances/<id>/` with `logs/stdout.log`) are removed
+//! when an agent opens the state directory.
 //!
 //! # No orphans, never two copies
 //!
 //! Every process joins the instance's cgroup v2 group
-//! (`weft-<hash of the state dir>/<instance>/{entry,tasks}`) before it
+//! (`weft-<hash of the state dir>/<deployment>+<instance>/{entry,tasks}`) before it
 //! executes anything, so `cgroup.kill` reaches even what `setsid`s away.
 //! Without a writable cgroup2 mount, process groups plus a `/proc` scan for
 //! the instance's `WEFT_RUNTIME` value do the same (a process that scrubs

@@ -151,7 +151,7 @@ pub(crate) fn reimaged(shared: &Shared, spec: &InstanceSpec) -> Result<(), Strin
 
 /// Removes a directory tree, making read-only directories (an approot, or
 /// what an instance locked) writable first. Absent is fine.
-fn remove_tree(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

@@ -101,3 +101,29 @@ async fn the_same_deployment_and_instance_twice_is_refused_whole() {
     assert!(agent.reports().borrow().is_empty(), "nothing was started");
     shutdown(&agent).await;
 }
+
+#[tokio::test]
+async fn opening_removes_instance_directories_of_the_old_layout() {
+    let state = tempfile::tempdir().unwrap();
+    let old = state.path().join("instances/Web_IN_0");
+    std::fs::create_dir_all(old.join("logs")).unwrap();
+    std::fs::create_dir_all(old.join("local/Scratch")).unwrap();
+    std::fs::write(old.join("logs/stdout.log"), "old\n").unwrap();
+    std::fs::write(old.join("local/Scratch/data"), "old\n").unwrap();
+    let new = state
+        .path()
+        .join("instances")
+        .join(DEPLOYMENT)
+        .join("Web_IN_0");
+    std::fs::create_dir_all(new.join("logs")).unwrap();
+    std::fs::write(new.join("logs/stdout.log"), "new\n").unwrap();
+
+    let agent = weft_agent::Agent::open(config(state.path())).unwrap();
+    assert!(!old.exists(), "the old layout's directory is removed");
+    assert_eq!(
+        std::fs::read_to_string(new.join("logs/stdout.log")).unwrap(),
+        "new\n",
+        "a deployment's directory is kept"
+    );
+    shutdown(&agent).await;
+}
