@@ -122,8 +122,6 @@ struct Prepared {
     limited: Option<Credentials>,
     approot: PathBuf,
     placement: Placement,
-    /// The entry point's environment.
-    env: Vec<(String, String)>,
     /// What startup tasks start from (without `Runtime/Environment`).
     base_env: Vec<(String, String)>,
     logs: Arc<LogBook>,
@@ -379,13 +377,14 @@ impl Supervisor {
                 })?;
             }
         }
-        let env = env::instance_env(spec, &placement)?;
+        // Checked now (a bad xpath fails the start before anything runs);
+        // resolved again at every start of the entry point.
+        env::instance_env(spec, &placement)?;
         let base_env = env::base_env(spec, &placement);
         Ok(Prepared {
             limited,
             approot,
             placement,
-            env,
             base_env,
             logs,
         })

@@ -120,6 +120,15 @@ impl Supervisor {
             self.kill_all(&mut running).await;
             return Ended::Failed(format!("the entry point `{command_line}`: {message}"));
         }
+        // Resolved now: settings changed live since the instance was
+        // prepared reach a restarted entry point's `RoleInstanceValue`s.
+        let entry_env = match env::instance_env(spec, &prepared.placement) {
+            Ok(env) => env,
+            Err(message) => {
+                self.kill_all(&mut running).await;
+                return Ended::Failed(message);
+            }
+        };
         let mut status_rx = match &self.host {
             Some(host) => {
                 host.clear_status();
@@ -131,7 +140,7 @@ impl Supervisor {
         match driver::spawn(Launch {
             command_line: &command_line,
             cwd: &prepared.approot,
-            env: &prepared.env,
+            env: &entry_env,
             cgroup: entry_group.as_ref(),
             logs: prepared.logs.clone(),
             user: prepared.limited.filter(|_| !spec.elevated),

@@ -173,3 +173,43 @@ async fn a_cancelled_change_recycles_the_instance_with_the_new_settings() {
     assert_eq!(env.setting("Greeting").await.unwrap(), "salut");
     shutdown(&agent).await;
 }
+
+#[tokio::test]
+async fn an_entry_point_restarted_after_a_live_change_gets_the_new_values() {
+    let role = package(&[(
+        "run.sh",
+        r#"echo "$GREETING" >> "$SCRATCH/greetings"; exec sleep 1000"#,
+    )]);
+    let (_state, agent) = open();
+    let mut s = spec(&role, "Worker_IN_0", "./run.sh");
+    s.environment.push(weft_agent::protocol::EnvVar {
+        name: "GREETING".into(),
+        value: weft_agent::protocol::EnvValue::XPath(
+            "/RoleEnvironment/CurrentInstance/ConfigurationSettings/ConfigurationSetting[@name='Greeting']/@value".into(),
+        ),
+    });
+    agent.apply(vec![s.clone()]).await.unwrap();
+    let reports = until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+    let pid = report(&reports, "Worker_IN_0").unwrap().pid.unwrap();
+    let greetings = scratch(&agent, "Worker_IN_0").join("greetings");
+    until_file(&greetings, "hello\n").await;
+
+    s.settings.insert("Greeting".into(), "hola".into());
+    agent.apply(vec![s.clone()]).await.unwrap();
+    let new = settings_digest(&s.settings);
+    until(&agent, "the change applied live", |r| {
+        report(r, "Worker_IN_0").is_some_and(|x| x.settings_digest == new && x.pid == Some(pid))
+    })
+    .await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    until(&agent, "restarted", |r| {
+        report(r, "Worker_IN_0").is_some_and(|x| x.ready && x.pid.is_some_and(|p| p != pid))
+    })
+    .await;
+    until_file(&greetings, "hello\nhola\n").await;
+    shutdown(&agent).await;
+}
