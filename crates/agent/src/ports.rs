@@ -1,8 +1,10 @@
 //! Endpoint ports on this host. An instance gets the port its endpoint
 //! declares when that port is free and no other instance of this agent
 //! holds it; otherwise an OS-assigned free port, as the Azure compute
-//! emulator remapped. An instance keeps its ports across restarts and
-//! recycles until it is removed.
+//! emulator remapped. An instance keeps its ports across restarts,
+//! recycles and stops until it is removed, unless something else took one
+//! meanwhile (it is asked for only while none of the instance's processes
+//! runs): then that endpoint is remapped again.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -19,7 +21,9 @@ pub(crate) struct Ports {
 
 impl Ports {
     /// The port of `instance`'s endpoint `endpoint`: the one it already
-    /// holds, else `wanted` if free, else a free one.
+    /// holds if still free, else `wanted` if free, else a free one. Call it
+    /// only while no process of `instance` runs (it checks that the held
+    /// port can be bound).
     pub(crate) fn assign(
         &self,
         host: IpAddr,
@@ -33,7 +37,16 @@ impl Ports {
             .iter()
             .find(|(_, (i, e))| i == instance && e == endpoint)
         {
-            return Ok(port);
+            if is_free(host, port, protocol) {
+                return Ok(port);
+            }
+            tracing::warn!(
+                instance,
+                endpoint,
+                port,
+                "the instance's port was taken while it did not run; remapping it"
+            );
+            held.remove(&port);
         }
         let port = match wanted.filter(|p| *p != 0 && !held.contains_key(p)) {
             Some(p) if is_free(host, p, protocol) => p,
@@ -140,6 +153,27 @@ mod tests {
                 )
                 .unwrap(),
             wanted
+        );
+    }
+
+    #[test]
+    fn a_held_port_taken_meanwhile_is_remapped() {
+        let ports = Ports::default();
+        let first = ports
+            .assign(HOST, "d/Web_IN_0", "Http", EndpointProtocol::Tcp, None)
+            .unwrap();
+        let taken = TcpListener::bind((HOST, first)).unwrap();
+        let second = ports
+            .assign(HOST, "d/Web_IN_0", "Http", EndpointProtocol::Tcp, None)
+            .unwrap();
+        assert_ne!(second, first, "remapped away from the taken port");
+        drop(taken);
+        assert_eq!(
+            ports
+                .assign(HOST, "d/Web_IN_0", "Http", EndpointProtocol::Tcp, None)
+                .unwrap(),
+            second,
+            "and kept from then on"
         );
     }
 
