@@ -534,7 +534,12 @@ async fn promote<A: AgentApi>(
             .operation(&op_id),
         ],
     )];
-    if let Err(e) = inner.commit_many(&[&to_prod], &[stage_key.clone()], Some(&op), events) {
+    if let Err(e) = inner.commit_many(
+        &[&to_prod],
+        std::slice::from_ref(&stage_key),
+        Some(&op),
+        events,
+    ) {
         for vip in bound {
             vip.close().await;
         }

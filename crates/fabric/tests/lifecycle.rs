@@ -613,9 +613,11 @@ async fn a_settings_change_waits_until_every_instance_has_the_new_settings() {
     // Web_IN_1 cancels the change (recycled); Web_IN_0 never takes it.
     agent.cancel_changes("Web_IN_1");
     agent.ignore_changes("Web_IN_0");
-    let mut gate = weft_fabric::upgrade::HealthGate::default();
-    gate.min_healthy_ms = 0;
-    gate.domain_timeout_ms = 500;
+    let gate = weft_fabric::upgrade::HealthGate {
+        min_healthy_ms: 0,
+        domain_timeout_ms: 500,
+        ..Default::default()
+    };
     let op = c
         .change_configuration(weft_fabric::ChangeConfigurationRequest {
             service: "shop".into(),

@@ -316,10 +316,8 @@ impl AgentApi for FakeAgent {
                     if cancels {
                         // Recycled with the new settings, like a reboot.
                         self.start(&mut state, spec);
-                    } else if !ignores {
-                        if let Some(r) = state.reports.get_mut(&k) {
-                            r.settings_digest = settings_digest(&spec.settings);
-                        }
+                    } else if !ignores && let Some(r) = state.reports.get_mut(&k) {
+                        r.settings_digest = settings_digest(&spec.settings);
                     }
                 }
                 continue;
