@@ -245,10 +245,15 @@ fn reboot_keeps_local_storage_reimage_empties_it_and_delete_instances_lowers_the
         },
     );
 
-    // Delete Role Instances under load: no failed request, the count drops.
+    // Reboot and Delete Role Instances under load: no failed request, the
+    // count drops.
     let vip = fabric.web_vip("hello");
     let load = Load::start(vip, 3);
     let keep = KeepAlive::start(vip, 2);
+    load.served_more();
+    let web0 = fabric.instances("hello")[0]["pid"].as_u64().unwrap();
+    fabric.weft_ok(&["reboot", "Web_IN_0"]);
+    assert_ne!(fabric.instances("hello")[0]["pid"].as_u64(), Some(web0));
     load.served_more();
     fabric.weft_ok(&["delete-instances", "Web_IN_1"]);
     load.served_more();
@@ -258,7 +263,7 @@ fn reboot_keeps_local_storage_reimage_empties_it_and_delete_instances_lowers_the
     assert_eq!(
         (failed, kept_failed),
         (0, 0),
-        "failed during delete-instances: {failed} of {sent}, {kept_failed} of {kept_sent} kept alive"
+        "failed during reboot and delete-instances: {failed} of {sent}, {kept_failed} of {kept_sent} kept alive"
     );
     let status = fabric.weft_ok(&["status"]);
     assert!(
