@@ -203,3 +203,34 @@ async fn bad_answers_are_clear_errors() {
         assert!(body.contains(message), "{request}: {body}");
     }
 }
+
+#[tokio::test]
+async fn handlers_decide_together_and_none_means_apply_live() {
+    let (_dir, _host, env) = pair().await;
+    assert!(!env.cancels(&generation()), "no handler: applied live");
+    let clone = env.clone();
+    clone.on_changing(|changes| {
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Setting { name } if name == "Generation"))
+    });
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    env.on_changing(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        false
+    });
+    assert!(
+        env.cancels(&generation()),
+        "a handler registered on a clone counts"
+    );
+    let greeting = [Change::Setting {
+        name: "Greeting".into(),
+    }];
+    assert!(!env.cancels(&greeting));
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "every handler is called, even after a cancel"
+    );
+}
