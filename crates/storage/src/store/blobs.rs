@@ -158,17 +158,18 @@ pub(super) fn write_row(
     p: &BlobProps,
 ) -> Result<(), ApiError> {
     let c = &p.content;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO blobs (account, container, name, blob_type, size, etag, created, last_modified,
             content_type, content_encoding, content_language, content_md5, cache_control, content_disposition, metadata, copy, lease)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        params![
+    )
+    .map_err(db)?
+    .execute(params![
             account, container, p.name, p.blob_type, p.size as i64, p.etag, p.created_ms, p.last_modified_ms,
             c.content_type, c.content_encoding, c.content_language, c.content_md5, c.cache_control,
             c.content_disposition, to_json(&p.metadata), p.copy.as_ref().map(to_json),
             p.lease.as_ref().map(to_json)
-        ],
-    )
+        ])
     .map_err(db)?;
     Ok(())
 }
@@ -198,12 +199,14 @@ pub(super) fn clear_blocks(
     container: &str,
     name: &str,
 ) -> Result<(), ApiError> {
-    for table in ["extents", "uncommitted"] {
-        tx.execute(
-            &format!("DELETE FROM {table} WHERE account=?1 AND container=?2 AND blob=?3"),
-            params![account, container, name],
-        )
-        .map_err(db)?;
+    for sql in [
+        "DELETE FROM extents WHERE account=?1 AND container=?2 AND blob=?3",
+        "DELETE FROM uncommitted WHERE account=?1 AND container=?2 AND blob=?3",
+    ] {
+        tx.prepare_cached(sql)
+            .map_err(db)?
+            .execute(params![account, container, name])
+            .map_err(db)?;
     }
     Ok(())
 }
@@ -220,11 +223,21 @@ pub(super) fn replace_extents<'a>(
 ) -> Result<Vec<String>, ApiError> {
     let garbage = files_of(tx, account, container, name)?;
     clear_blocks(tx, account, container, name)?;
-    for (seq, (id, size, file)) in extents.into_iter().enumerate() {
-        tx.execute(
+    let mut st = tx
+        .prepare_cached(
             "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![account, container, name, seq as i64, id, size as i64, file],
         )
+        .map_err(db)?;
+    for (seq, (id, size, file)) in extents.into_iter().enumerate() {
+        st.execute(params![
+            account,
+            container,
+            name,
+            seq as i64,
+            id,
+            size as i64,
+            file
+        ])
         .map_err(db)?;
     }
     Ok(garbage)

@@ -35,6 +35,7 @@ const MAX_GROUP: usize = 1024;
 /// The write side: the one write connection and the queue in front of it.
 pub(crate) struct Writer {
     pub(crate) conn: Mutex<Connection>,
+    pub(crate) checkpointer: Arc<super::checkpoint::Checkpointer>,
     queue: Mutex<Queue>,
     wake: Condvar,
 }
@@ -49,6 +50,7 @@ impl Writer {
     pub(crate) fn new(conn: Connection) -> Arc<Writer> {
         Arc::new(Writer {
             conn: Mutex::new(conn),
+            checkpointer: Arc::default(),
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
         })
@@ -91,6 +93,8 @@ impl Writer {
             };
             let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
             run_group(&conn, jobs);
+            drop(conn);
+            self.checkpointer.committed();
         }
     }
 
@@ -139,19 +143,16 @@ impl Store {
     ) -> Commit<T> {
         let (tx, rx) = oneshot::channel::<Result<T, ApiError>>();
         let job: Job = Box::new(move |conn: &Connection| -> Finish {
-            let result = match conn.execute_batch("SAVEPOINT op") {
-                Err(e) => Err(db(e)),
+            let result = match run_cached(conn, &["SAVEPOINT op"]) {
+                Err(e) => Err(e),
                 Ok(()) => {
                     let r = work(conn);
-                    let end = if r.is_ok() {
-                        "RELEASE op"
+                    let end: &[&str] = if r.is_ok() {
+                        &["RELEASE op"]
                     } else {
-                        "ROLLBACK TO op; RELEASE op"
+                        &["ROLLBACK TO op", "RELEASE op"]
                     };
-                    match conn.execute_batch(end) {
-                        Ok(()) => r,
-                        Err(e) => Err(db(e)),
-                    }
+                    run_cached(conn, end).and(r)
                 }
             };
             Box::new(move |commit: Result<(), ApiError>| {
@@ -163,10 +164,22 @@ impl Store {
     }
 }
 
+/// Runs statements through the connection's statement cache (savepoints
+/// come and go a few thousand times a second).
+fn run_cached(conn: &Connection, sqls: &[&str]) -> Result<(), ApiError> {
+    for sql in sqls {
+        conn.prepare_cached(sql)
+            .map_err(db)?
+            .raw_execute()
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 fn run_group(conn: &Connection, jobs: Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = run_cached(conn, &["BEGIN IMMEDIATE"]) {
         // Dropping the jobs unblocks their writers with an internal error.
-        tracing::error!(error = %e, writes = jobs.len(), "cannot begin a group transaction");
+        tracing::error!(error = %e.message, writes = jobs.len(), "cannot begin a group transaction");
         return;
     }
     let mut finishers: Vec<Finish> = Vec::with_capacity(jobs.len());
@@ -177,11 +190,11 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
                 // Its writer gets an internal error (its sender is gone);
                 // its changes go, the group's others stay.
                 tracing::error!("a write panicked inside a group transaction");
-                let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
+                let _ = run_cached(conn, &["ROLLBACK TO op", "RELEASE op"]);
             }
         }
     }
-    let outcome = conn.execute_batch("COMMIT").map_err(db);
+    let outcome = run_cached(conn, &["COMMIT"]);
     if outcome.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }

@@ -15,6 +15,7 @@
 
 pub(crate) mod blobs;
 mod blocks;
+mod checkpoint;
 mod listing;
 pub use blobs::read_lease_ok;
 pub use group_commit::Commit;
@@ -55,11 +56,17 @@ pub const INLINE_PREFIX: &str = "inline:";
 /// Largest Put Blob body stored inline in the database.
 pub const INLINE_MAX: u64 = 64 * 1024;
 
+/// Prepared statements kept per connection (rusqlite keeps 16 by default;
+/// the services use more than that, and re-preparing costs more than
+/// running most of them).
+const STATEMENT_CACHE: usize = 256;
+
 /// The metadata database and the data directory.
 pub struct Store {
     /// The write connection and the group-commit queue in front of it.
     writer: std::sync::Arc<group_commit::Writer>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    checkpoint_thread: Option<std::thread::JoinHandle<()>>,
     /// Read-only connections for long scans (table queries), so a scan
     /// never holds up writers (WAL lets readers and the writer overlap).
     readers: Vec<Mutex<Connection>>,
@@ -104,6 +111,16 @@ impl Store {
             path: db_path.clone(),
             source,
         })?;
+        // Most checkpointing runs on its own thread and connection (see `checkpoint`).
+        let checkpoint_conn = Connection::open(&db_path)
+            .and_then(|c| {
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(c)
+            })
+            .map_err(|source| StorageError::OpenDatabase {
+                path: db_path.clone(),
+                source,
+            })?;
         let n = std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).clamp(4, 16));
         let readers = (0..n)
             .map(|_| {
@@ -113,6 +130,7 @@ impl Store {
                         | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 r.busy_timeout(std::time::Duration::from_secs(5))?;
+                r.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 // No mmap: every reader mapping the database would count
                 // its pages again in the process's resident memory.
                 r.pragma_update(None, "cache_size", -4096)?;
@@ -123,13 +141,19 @@ impl Store {
                 path: db_path,
                 source,
             })?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let writer = group_commit::Writer::new(conn);
         let writer_thread = writer
             .start()
             .map_err(io_err("start the commit thread for", dir))?;
+        let checkpoint_thread = writer
+            .checkpointer
+            .start(checkpoint_conn)
+            .map_err(io_err("start the checkpoint thread for", dir))?;
         Ok(Store {
             writer,
             writer_thread: Some(writer_thread),
+            checkpoint_thread: Some(checkpoint_thread),
             readers,
             next_reader: std::sync::atomic::AtomicUsize::new(0),
             blobs_dir,
@@ -275,6 +299,10 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.writer.close();
         if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+        self.writer.checkpointer.close();
+        if let Some(t) = self.checkpoint_thread.take() {
             let _ = t.join();
         }
     }

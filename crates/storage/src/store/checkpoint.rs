@@ -1,0 +1,78 @@
+//! WAL checkpoints mostly off the commit path. A thread with its own
+//! connection copies committed pages back into the database (PASSIVE: it
+//! never waits for, or holds up, readers or the writer) every
+//! [`GROUPS_PER_CHECKPOINT`] group commits. The write connection keeps
+//! SQLite's automatic checkpoint: when the log reaches its size the writer
+//! checkpoints what is left (little, by then) and the next transaction
+//! restarts the log from its beginning, so the log stays bounded however
+//! busy the readers are.
+
+use std::sync::{Arc, Condvar, Mutex};
+
+use rusqlite::Connection;
+
+/// Group commits between two background checkpoints.
+const GROUPS_PER_CHECKPOINT: u64 = 8;
+
+#[derive(Default)]
+struct State {
+    groups: u64,
+    closed: bool,
+}
+
+/// Wakes the checkpoint thread.
+#[derive(Default)]
+pub(crate) struct Checkpointer {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Checkpointer {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the thread; it checkpoints through `conn` until [`Checkpointer::close`].
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        conn: Connection,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let c = self.clone();
+        std::thread::Builder::new()
+            .name("weft-storage-checkpoint".into())
+            .spawn(move || c.run(conn))
+    }
+
+    /// Called by the commit thread after each group.
+    pub(crate) fn committed(&self) {
+        let mut s = self.state();
+        s.groups += 1;
+        if s.groups >= GROUPS_PER_CHECKPOINT {
+            drop(s);
+            self.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.state().closed = true;
+        self.wake.notify_one();
+    }
+
+    fn run(&self, conn: Connection) {
+        loop {
+            {
+                let mut s = self.state();
+                while s.groups < GROUPS_PER_CHECKPOINT && !s.closed {
+                    s = self.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+                }
+                if s.closed {
+                    return;
+                }
+                s.groups = 0;
+            }
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "wal checkpoint failed");
+            }
+        }
+    }
+}
