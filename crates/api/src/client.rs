@@ -45,6 +45,21 @@ impl Client {
         self.finish(&url, response)
     }
 
+    /// `GET path` answered with text (not JSON).
+    pub fn get_text(&self, path: &str) -> Result<String, ApiError> {
+        let url = self.url(path);
+        let response = self
+            .agent
+            .get(&url)
+            .header("authorization", self.bearer())
+            .call();
+        let body = self.body(&url, response)?;
+        String::from_utf8(body).map_err(|e| ApiError::Protocol {
+            url,
+            reason: e.to_string(),
+        })
+    }
+
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let url = self.url(path);
         let response = self
@@ -98,6 +113,20 @@ impl Client {
         url: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<T, ApiError> {
+        let body = self.body(url, response)?;
+        let body = if body.is_empty() { &b"null"[..] } else { &body };
+        serde_json::from_slice(body).map_err(|e| ApiError::Protocol {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The body of a 2xx answer; an error answer as its error.
+    fn body(
+        &self,
+        url: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Vec<u8>, ApiError> {
         let mut response = response.map_err(|e| ApiError::Unreachable {
             url: self.base.clone(),
             reason: e.to_string(),
@@ -130,10 +159,6 @@ impl Client {
                 },
             });
         }
-        let body = if body.is_empty() { &b"null"[..] } else { &body };
-        serde_json::from_slice(body).map_err(|e| ApiError::Protocol {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })
+        Ok(body)
     }
 }

@@ -71,7 +71,7 @@ pub fn router<A: AgentApi>(controller: Controller<A>, config: ServerConfig) -> R
         )
         .route(
             "/v1/services/{service}/deployments/{slot}/configuration",
-            post(change_configuration::<A>),
+            post(change_configuration::<A>).get(get_configuration::<A>),
         )
         .route(
             "/v1/services/{service}/deployments/{slot}/status",
@@ -515,6 +515,19 @@ async fn update_deployment_status<A: AgentApi>(
             .update_status(&service, slot, body.status)
             .await?,
     ))
+}
+
+async fn get_configuration<A: AgentApi>(
+    State(s): Shared_<A>,
+    UrlPath((service, slot)): UrlPath<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let slot = parse_slot(&slot)?;
+    let text = s.controller.configuration(&service, slot)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        text,
+    )
+        .into_response())
 }
 
 async fn swap_deployment<A: AgentApi>(

@@ -336,6 +336,26 @@ impl<A: AgentApi> Controller<A> {
         crate::upgrade_ops::rollback(&self.inner, service, slot).await
     }
 
+    /// Azure's Get Deployment `Configuration`: the `.cscfg` text the
+    /// deployment in `slot` runs (after Delete Role Instances, with the
+    /// lower instance count).
+    pub fn configuration(&self, service: &str, slot: Slot) -> Result<String, FabricError> {
+        let state = self.inner.lock();
+        let live = state
+            .deployments
+            .get(&(service.to_owned(), slot))
+            .ok_or_else(|| FabricError::NoDeployment {
+                service: service.to_owned(),
+                slot,
+            })?;
+        live.record
+            .configuration
+            .clone()
+            .ok_or_else(|| FabricError::NoConfiguration {
+                deployment_id: live.record.id.clone(),
+            })
+    }
+
     /// The event history of a slot, oldest first.
     pub fn events(&self, service: &str, slot: Slot) -> Vec<Event> {
         self.inner

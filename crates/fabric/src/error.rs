@@ -61,6 +61,10 @@ pub enum FabricError {
         status: String,
         hint: String,
     },
+    #[error(
+        "deployment {deployment_id} has no configuration text kept (it was created before weft kept it, or an edit could not be made in place)"
+    )]
+    NoConfiguration { deployment_id: String },
     #[error("invalid deployment status `{status}`: expected Running or Suspended")]
     BadStatus { status: String },
     #[error("cannot delete role instances of deployment {deployment_id}: {reason}")]
@@ -119,7 +123,9 @@ impl FabricError {
             | FabricError::MissingRole { .. }
             | FabricError::BadStatus { .. }
             | FabricError::UpgradeRefused { .. } => 400,
-            FabricError::NoDeployment { .. } | FabricError::NoInstance { .. } => 404,
+            FabricError::NoDeployment { .. }
+            | FabricError::NoInstance { .. }
+            | FabricError::NoConfiguration { .. } => 404,
             FabricError::SlotOccupied { .. }
             | FabricError::Busy { .. }
             | FabricError::UpgradeInProgress { .. }

@@ -226,8 +226,15 @@ pub(crate) async fn delete<A: AgentApi>(
         }
     }
     for role in &mut record.plan.roles {
+        let before = role.instances.len();
         role.instances
             .retain(|i| !instances.contains(&i.instance_id));
+        if role.instances.len() != before {
+            // The kept configuration says so, as Azure's does.
+            record.configuration = record.configuration.as_deref().and_then(|text| {
+                crate::configuration::with_instance_count(text, &role.name, role.instances.len())
+            });
+        }
     }
     let message = format!(
         "delete of {} requested: drained from the VIPs, then stopped and removed",

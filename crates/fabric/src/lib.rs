@@ -28,6 +28,7 @@
 //! Views ([`view`]) are what the REST API returns as JSON.
 
 mod config;
+pub mod configuration;
 mod controller;
 mod deployment_status;
 mod error;

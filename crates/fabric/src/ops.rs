@@ -181,6 +181,7 @@ pub async fn deploy<A: AgentApi>(
         operation: Some(op.id.clone()),
         notes: plan_notes,
         upgrade: None,
+        configuration: Some(String::from_utf8_lossy(&req.configuration).into_owned()),
     };
     let key = record.key();
     let record_digest = record.package_digest.clone();

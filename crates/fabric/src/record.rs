@@ -45,6 +45,10 @@ pub struct DeploymentRecord {
     /// The upgrade under way (or stopped by a failed health gate).
     #[serde(default)]
     pub upgrade: Option<UpgradeRecord>,
+    /// The service configuration (`.cscfg`) text the deployment runs, as
+    /// Azure keeps it; `None` for deployments recorded before weft kept it.
+    #[serde(default)]
+    pub configuration: Option<String>,
 }
 
 /// An upgrade's persisted progress: every step commits here, so a
@@ -68,6 +72,11 @@ pub struct UpgradeRecord {
     /// The deployment after it.
     pub to: DeploymentPlan,
     pub to_digest: String,
+    /// The configuration texts before and after it.
+    #[serde(default)]
+    pub from_configuration: Option<String>,
+    #[serde(default)]
+    pub to_configuration: Option<String>,
     /// The upgrade domains each step walks.
     pub steps: Vec<Vec<u32>>,
     /// Steps walked and healthy.

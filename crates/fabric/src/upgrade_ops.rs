@@ -151,6 +151,8 @@ pub async fn plan<A: AgentApi>(
         walk_operation: None,
         failed: None,
         rollback: None,
+        from_configuration: current.configuration.clone(),
+        to_configuration: Some(String::from_utf8_lossy(&req.configuration).into_owned()),
     };
     Ok((planned, record))
 }

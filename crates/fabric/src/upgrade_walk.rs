@@ -237,6 +237,9 @@ fn finish_upgrade<A: AgentApi>(inner: &Inner<A>, key: &DeploymentKey) {
 fn complete(record: &mut DeploymentRecord) -> Option<(Option<Ending>, NewEvent)> {
     let up = record.upgrade.take()?;
     record.package_digest = up.to_digest.clone();
+    if up.to_configuration.is_some() {
+        record.configuration = up.to_configuration.clone();
+    }
     record.plan.vips = up.to.vips.clone();
     record.plan.notes = up.to.notes.clone();
     let end =
@@ -260,6 +263,7 @@ fn finish_rollback<A: AgentApi>(inner: &Inner<A>, key: &DeploymentKey) {
         record.package_digest = up.from_digest.clone();
         record.plan.vips = up.from.vips.clone();
         record.plan.notes = up.from.notes.clone();
+        record.configuration = up.from_configuration.clone();
         record.operation = None;
         let uds: Vec<u32> = rb.steps.iter().flatten().copied().collect();
         let restored = match up.kind {

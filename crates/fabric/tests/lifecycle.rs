@@ -472,6 +472,12 @@ async fn delete_instances_drains_removes_and_lowers_the_count_but_never_the_last
             .collect::<Vec<_>>(),
         [("Web", 1), ("Worker", 1)]
     );
+    // The kept configuration says so: only the Web count changed.
+    let text = String::from_utf8(f.cscfg.clone()).unwrap();
+    assert_eq!(
+        c.configuration("shop", Slot::Production).unwrap(),
+        text.replacen("<Instances count=\"2\" />", "<Instances count=\"1\" />", 1)
+    );
 
     // The last instance of a role is refused, named, and nothing changes.
     let before = c.services();

@@ -276,6 +276,12 @@ fn reboot_keeps_local_storage_reimage_empties_it_and_delete_instances_lowers_the
         (web["name"].as_str(), web["instanceCount"].as_u64()),
         (Some("Web"), Some(2))
     );
+    // The configuration the deployment runs says so, as Azure's does.
+    let cscfg = fabric.weft_ok(&["config", "get"]);
+    assert!(
+        cscfg.contains("<Instances count=\"2\" />") && cscfg.contains("<Instances count=\"1\" />"),
+        "{cscfg}"
+    );
 
     // The last instance of a role cannot be deleted; the error names it.
     let out = fabric.weft(&["delete-instances", "Worker_IN_0"]);

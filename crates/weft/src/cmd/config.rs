@@ -2,7 +2,8 @@
 //! running package with a new configuration, walked by upgrade domain:
 //! changed settings reach the running instances in place (Changing /
 //! Changed on the runtime endpoint), a changed instance count scales out or
-//! in (draining first).
+//! in (draining first). `weft config get` prints the configuration a
+//! deployment runs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,20 @@ pub struct Args {
 pub enum Sub {
     /// Change a running deployment's configuration to the .cscfg given
     Set(SetArgs),
+    /// Print the configuration (.cscfg) a deployment runs
+    Get(GetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// The service (default: the fabric's only one)
+    #[arg(long)]
+    pub service: Option<String>,
+    /// The slot
+    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
+    pub slot: SlotArg,
+    #[command(flatten)]
+    pub connect: Connect,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,7 +77,22 @@ pub struct SetArgs {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Sub::Set(args) => set(args),
+        Sub::Get(args) => get(args),
     }
+}
+
+fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
+    let client = args.connect.client()?;
+    let service = pick_service(&client, args.service)?;
+    let text = client.get_text(&format!(
+        "/v1/services/{service}/deployments/{}/configuration",
+        args.slot.as_str()
+    ))?;
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn set(args: SetArgs) -> anyhow::Result<ExitCode> {
