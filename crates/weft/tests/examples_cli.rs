@@ -84,7 +84,11 @@ fn role_names(csdef: &Path) -> Vec<String> {
     let name = csdef.display().to_string();
     let report = weft_model::check((&name, &text), None);
     let definition = report.definition.expect("the definition parses");
-    definition.roles.iter().map(|r| r.name.value.clone()).collect()
+    definition
+        .roles
+        .iter()
+        .map(|r| r.name.value.clone())
+        .collect()
 }
 
 /// Copies a role folder of the example `example`. A link to
@@ -110,9 +114,9 @@ fn copy_role(example: &Path, from: &Path, to: &Path) {
                 std::fs::copy(&built, &target).unwrap();
                 continue;
             }
-            let resolved = path.canonicalize().unwrap_or_else(|e| {
-                panic!("{} links to {}: {e}", path.display(), link.display())
-            });
+            let resolved = path
+                .canonicalize()
+                .unwrap_or_else(|e| panic!("{} links to {}: {e}", path.display(), link.display()));
             assert!(
                 resolved.starts_with(example.canonicalize().unwrap()) && resolved.is_file(),
                 "{} links to {}: a role folder may link only to a program cargo builds or to a file of its example",
