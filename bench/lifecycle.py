@@ -233,6 +233,12 @@ class Fabric:
         return None
 
 
+def web_pids(fabric):
+    """Web instance id -> pid of the production deployment."""
+    d = fabric.deployment()
+    return {i["id"]: i.get("pid") for r in d["roles"] if r["name"] == "Web" for i in r["instances"]}
+
+
 def upgrade_domains(events, since_seq, min_healthy):
     """Per-UD rows from the events of one upgrade."""
     evs = [e for e in events if e["seq"] > since_seq]
@@ -241,23 +247,39 @@ def upgrade_domains(events, since_seq, min_healthy):
     drained = {e["upgradeDomain"]: e["timeMs"] for e in evs if e["kind"] == "domainDrained"}
     healthy = {e["upgradeDomain"]: e["timeMs"] for e in evs if e["kind"] == "domainHealthy"}
     for ud in sorted(walking):
+        if not any(e["kind"] == "instanceStatus" and e.get("upgradeDomain") == ud for e in evs):
+            continue  # nothing of this UD changed (no instance left in it)
         w = walking[ud]
         d = drained.get(ud)
         h = healthy.get(ud)
-        # The last instance of the UD to become Ready after the drain.
+        # Without a drain step (a change applied in place) the restart is
+        # counted from the walk's start.
+        since = d if d is not None else w
+        # The last instance of the UD to become Ready after that.
         ready = [e["timeMs"] for e in evs
-                 if e["kind"] == "instanceStatus" and e.get("ready") and d is not None
-                 and d <= e["timeMs"] <= (h or e["timeMs"]) and e.get("upgradeDomain") == ud]
+                 if e["kind"] == "instanceStatus" and e.get("ready")
+                 and since <= e["timeMs"] <= (h or e["timeMs"]) and e.get("upgradeDomain") == ud]
         r = max(ready) if ready else None
         rows.append({
             "ud": ud,
             "walk": (h - w) / 1000 if h else None,
             "drain": (d - w) / 1000 if d else None,
-            "restart": (r - d) / 1000 if r and d else None,
+            "restart": (r - since) / 1000 if r else None,
             "gate": (h - r) / 1000 if h and r else None,
-            "overhead": ((h - w) / 1000 - ((r - d) / 1000 if r and d else 0) - min_healthy) if h else None,
+            "overhead": ((h - w) / 1000 - ((r - since) / 1000 if r else 0) - min_healthy) if h else None,
         })
     return rows
+
+
+def print_domains(rows):
+    print("| UD | walk s (walking → healthy) | drain s | restart s (drained → last Ready) | gate s (last Ready → healthy) | overhead s (walk − restart − min healthy) |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['ud']} | {fmt(r['walk'])} | {fmt(r['drain'])} | {fmt(r['restart'])} | {fmt(r['gate'])} | {fmt(r['overhead'])} |")
+    if rows and all(r["overhead"] is not None for r in rows):
+        mean = sum(r["overhead"] for r in rows) / len(rows)
+        print()
+        print(f"Mean overhead per UD beyond (instance restart + minimum healthy time): {mean:.2f} s")
 
 
 def fmt(x, digits=2):
@@ -350,10 +372,13 @@ def main():
 
         phase(f"scale-in {WEB} -> {SCALED}", lambda: fabric.run(
             "config", "set", scaled, "--min-healthy-time", min_healthy) and None)
+        last_seq = max((e["seq"] for e in fabric.events()), default=0)
+        pids_before = web_pids(fabric)
         phase("config change that recycles (Generation 1 -> 2)", lambda: fabric.run(
             "config", "set", gen2, "--min-healthy-time", min_healthy) and None)
-        d = fabric.deployment()
-        pids = sorted(i.get("pid") or 0 for r in d["roles"] if r["name"] == "Web" for i in r["instances"])
+        recycle_rows = upgrade_domains(fabric.events(), last_seq, a.min_healthy)
+        pids_after = web_pids(fabric)
+        recycled = sum(1 for i, pid in pids_after.items() if pid is not None and pids_before.get(i) not in (None, pid))
 
         stop.set()
         for t in clients:
@@ -390,16 +415,16 @@ def main():
         print()
         print(f"Auto upgrade, per upgrade domain (from `weft events`; minimum healthy time {a.min_healthy:.2f} s):")
         print()
-        print("| UD | walk s (walking → healthy) | drain s | restart s (drained → last Ready) | gate s (last Ready → healthy) | overhead s (walk − restart − min healthy) |")
-        print("|---:|---:|---:|---:|---:|---:|")
-        for r in ud_rows:
-            print(f"| {r['ud']} | {fmt(r['walk'])} | {fmt(r['drain'])} | {fmt(r['restart'])} | {fmt(r['gate'])} | {fmt(r['overhead'])} |")
-        if ud_rows and all(r["overhead"] is not None for r in ud_rows):
-            mean = sum(r["overhead"] for r in ud_rows) / len(ud_rows)
-            print()
-            print(f"Mean overhead per UD beyond (instance restart + minimum healthy time): {mean:.2f} s")
+        print_domains(ud_rows)
         print()
-        print(f"Web instances at the end: {len(pids)} (expected {SCALED})")
+        print("Configuration change that recycles (Generation 1 -> 2), per upgrade domain: the instances stay in")
+        print("their VIPs until they cancel Changing and the agent recycles them (no drain step; restart is")
+        print("counted from the walk's start):")
+        print()
+        print_domains(recycle_rows)
+        print()
+        print(f"Web instances at the end: {len(pids_after)} (expected {SCALED}); "
+              f"{recycled} of them got a new process from the Generation change")
         total_failed = sum(counters.failed.values())
         print(f"Total: {sum(counters.sent.values())} requests, {total_failed} failed")
         return 0 if total_failed == 0 else 1
