@@ -158,23 +158,42 @@ pub fn target_plan(
         let Some(new) = target.roles.iter().find(|r| r.name == role_plan.name) else {
             continue;
         };
-        let now: BTreeMap<&str, &InstanceSpec> = role_plan
-            .instances
+        // The instances that stay are the current ones with the lowest
+        // numbers (a smaller count removes the highest, as Azure does);
+        // each keeps its name and domains, whatever gaps Delete Role
+        // Instances left. New ones take the lowest free names.
+        let mut now: Vec<&InstanceSpec> = role_plan.instances.iter().collect();
+        now.sort_by_key(|i| index(&i.instance_id));
+        let mut instances: Vec<InstanceSpec> = now
             .iter()
-            .map(|i| (i.instance_id.as_str(), i))
-            .collect();
-        let instances = new
-            .instances
-            .iter()
-            .map(|next| match now.get(next.instance_id.as_str()) {
-                Some(spec) => {
-                    let mut spec = (*spec).clone();
-                    replace(&mut spec, next, kind);
-                    spec
-                }
-                None => next.clone(),
+            .take(new.instances.len())
+            .map(|spec| {
+                let template = new
+                    .instances
+                    .iter()
+                    .find(|n| n.instance_id == spec.instance_id)
+                    .unwrap_or(&new.instances[0]);
+                let next = InstanceSpec {
+                    instance_id: spec.instance_id.clone(),
+                    update_domain: spec.update_domain,
+                    fault_domain: spec.fault_domain,
+                    ..template.clone()
+                };
+                let mut spec = (*spec).clone();
+                replace(&mut spec, &next, kind);
+                spec
             })
             .collect();
+        let missing = new.instances.len().saturating_sub(instances.len());
+        let added: Vec<InstanceSpec> = new
+            .instances
+            .iter()
+            .filter(|n| !now.iter().any(|i| i.instance_id == n.instance_id))
+            .take(missing)
+            .cloned()
+            .collect();
+        instances.extend(added);
+        instances.sort_by_key(|i| index(&i.instance_id));
         role_plan.instances = instances;
     }
     out.vips = target.vips.clone();

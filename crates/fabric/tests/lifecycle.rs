@@ -645,3 +645,73 @@ async fn a_settings_change_waits_until_every_instance_has_the_new_settings() {
     );
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_delete_instances_a_configuration_change_keeps_the_names_and_refills_the_gaps() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let mut req = deploy_to(&f, Slot::Production, &f.package);
+    req.configuration = cscfg(3, 1);
+    deployed(&c, req).await;
+    let op = c
+        .delete_instances("shop", Slot::Production, &["Web_IN_1".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    let web = |c: &Controller<FakeAgent>| -> Vec<String> {
+        slot_view(c, Slot::Production).unwrap().roles[0]
+            .instances
+            .iter()
+            .map(|i| i.id.clone())
+            .collect()
+    };
+    assert_eq!(web(&c), ["Web_IN_0", "Web_IN_2"]);
+    let change = |cscfg: Vec<u8>| weft_fabric::ChangeConfigurationRequest {
+        service: "shop".into(),
+        slot: Slot::Production,
+        configuration: cscfg,
+        mode: weft_fabric::upgrade::UpgradeMode::Simultaneous,
+        auto_rollback: false,
+        gate: Some(weft_fabric::upgrade::HealthGate {
+            min_healthy_ms: 0,
+            ..Default::default()
+        }),
+    };
+    // The same count with a new setting: changed in place, names kept.
+    let plan = c
+        .plan_configuration_change(change(cscfg_greeting(2, 1, "changed")))
+        .await
+        .unwrap();
+    let step = &plan.steps[0];
+    assert!(
+        step.instances.is_empty() && step.added.is_empty(),
+        "{plan:?}"
+    );
+    assert_eq!(step.changed_in_place, ["Web_IN_0", "Web_IN_2"]);
+    let starts = agent.starts();
+    let op = c
+        .change_configuration(change(cscfg_greeting(2, 1, "changed")))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    assert_eq!(web(&c), ["Web_IN_0", "Web_IN_2"]);
+    assert_eq!(agent.starts(), starts, "nothing was restarted");
+    // One more instance takes the free name.
+    let op = c
+        .change_configuration(change(cscfg_greeting(3, 1, "changed")))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    assert_eq!(web(&c), ["Web_IN_0", "Web_IN_1", "Web_IN_2"]);
+    c.shutdown().await;
+}
