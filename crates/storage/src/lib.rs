@@ -16,7 +16,7 @@
 //! rules), [`store`] (persistence), [`blob`] and [`queue`] (operation
 //! handlers), [`table`] (the table service: entity model, `$filter`,
 //! `$batch`, handlers), [`server`] (listeners, shutdown), [`timefmt`]
-//! (dates, ETags). Entities live in the same database, one row per entity
+//! (dates, ETags), [`ids`] (unique ids). Entities live in the same database, one row per entity
 //! keyed (account, table, PartitionKey, RowKey).
 
 pub mod account;
@@ -25,6 +25,7 @@ pub mod auth;
 pub mod blob;
 pub mod conditions;
 pub mod error;
+pub mod ids;
 pub mod lease;
 pub mod names;
 pub mod queue;

@@ -54,10 +54,11 @@ pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<
     let conds = Conditions::parse(&ctx.headers)?;
     let mut content = content_for_put(&ctx.headers);
     // Fail fast before reading the body when the container is missing.
-    {
-        let (state, t) = (ctx.state.clone(), ctx.target());
-        blocking(move || state.store.get_container(&t.account, &t.container)).await?;
-    }
+    crate::blob::quick_read(|| {
+        ctx.state
+            .store
+            .get_container(ctx.account(), ctx.container())
+    })?;
     let received = body::receive(
         &ctx.state,
         body::take(incoming)?,
@@ -87,7 +88,7 @@ pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<
                 format!(
                     "{}{}",
                     crate::store::INLINE_PREFIX,
-                    uuid::Uuid::new_v4().simple()
+                    crate::ids::unique().simple()
                 ),
                 received.size,
             ))
@@ -156,12 +157,12 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             extents: Vec::new(),
         }
     } else {
-        blocking(move || {
+        // A point read on a reader connection: see `blob::quick_read`.
+        crate::blob::quick_read(|| {
             state
                 .store
                 .open_blob(&t.account, &t.container, &t.blob, &conds, range)
-        })
-        .await?
+        })?
     };
     let size = read.props.size;
     let (len, body) = match read.range {

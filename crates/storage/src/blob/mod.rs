@@ -81,6 +81,15 @@ pub struct BlobTarget {
     pub blob: String,
 }
 
+/// Runs a point read of the store (an indexed lookup on one of the
+/// store's reader connections, answered from the page cache in
+/// microseconds) right on the async thread: handing it to the blocking
+/// pool would cost more than the read, in thread wake-ups. Scans and
+/// anything that may take longer go through [`blocking`].
+pub fn quick_read<T>(read: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
+    read()
+}
+
 /// Runs blocking store work off the async threads.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -120,7 +129,7 @@ pub async fn handle_service(
     req: Request<Incoming>,
     service: Service,
 ) -> Response<Body> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::ids::unique().to_string();
     let version = req
         .headers()
         .get("x-ms-version")

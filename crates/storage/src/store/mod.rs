@@ -121,7 +121,7 @@ impl Store {
                 path: db_path.clone(),
                 source,
             })?;
-        let n = std::thread::available_parallelism().map_or(4, |n| (n.get() * 2).clamp(4, 16));
+        let n = std::thread::available_parallelism().map_or(8, |n| (n.get() * 4).clamp(8, 16));
         let readers = (0..n)
             .map(|_| {
                 let r = Connection::open_with_flags(

@@ -111,7 +111,7 @@ fn visible_messages(
 }
 
 fn new_receipt() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    crate::ids::unique().simple().to_string()
 }
 
 impl Store {
@@ -264,7 +264,7 @@ impl Store {
             get_queue(conn, &account, &queue)?;
             let now = now_millis();
             let m = Message {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: crate::ids::unique().to_string(),
                 text,
                 inserted_ms: now,
                 expires_ms: ttl_s

@@ -355,7 +355,7 @@ pub(super) async fn serve(
 ) -> Result<hyper::Response<Body>, ApiError> {
     let content_type = ctx.header("content-type").unwrap_or("").to_string();
     let raw = body::read_small(body::take(incoming)?, MAX_BODY).await?;
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::ids::unique().to_string();
     let id = uuid::Uuid::new_v4().to_string();
     let ops = match parse(&content_type, &raw) {
         Ok(ops) => ops,

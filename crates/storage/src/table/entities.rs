@@ -212,13 +212,14 @@ pub(super) async fn get(ctx: &TableCtx, target: Target) -> Result<Response<Body>
         Some(&target.table),
         Some((&target.partition_key, &target.row_key)),
     )?;
-    let (state, account, t) = (ctx.state.clone(), ctx.account.clone(), target.clone());
-    let e: Entity = blocking(move || {
-        state
-            .store
-            .get_entity(&account, &t.table, &t.partition_key, &t.row_key)
-    })
-    .await?;
+    let e: Entity = crate::blob::quick_read(|| {
+        ctx.state.store.get_entity(
+            &ctx.account,
+            &target.table,
+            &target.partition_key,
+            &target.row_key,
+        )
+    })?;
     let sel = select(ctx);
     let body = Json::Object(format::entity_json(
         &e,

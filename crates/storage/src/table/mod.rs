@@ -159,7 +159,7 @@ impl TableCtx {
 
 /// Serves one table request; never fails (errors become Azure JSON errors).
 pub async fn handle(state: Arc<ServiceState>, req: Request<Incoming>) -> Response<Body> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::ids::unique().to_string();
     let version = req
         .headers()
         .get("x-ms-version")
