@@ -1,15 +1,17 @@
 //! examples/guestbook on the real binary, as a user runs it: `weft up` the
-//! guestbook (Python roles, their environment built by a startup task) on a
-//! `weft storage`, sign it with a photo through the VIP, and see the worker
-//! role's thumbnail appear on the page; the queue is empty afterwards, and
-//! a restart of the fabric reuses the roles' Python environments.
+//! guestbook (Python roles, their environment built by a startup task) with
+//! the storage `weft up` serves and `UseDevelopmentStorage=true`, sign it
+//! with a photo through the VIP, and see the worker role's thumbnail appear
+//! on the page; the queue is empty afterwards, a restart of the fabric
+//! reuses the roles' Python environments, and a full connection string set
+//! in place recycles the roles onto it.
 
 mod fabric_support;
 #[path = "storage_support.rs"]
 mod storage_support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -17,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use fabric_support::{Fabric, WEFT, http};
 use serde_json::Value;
-use storage_support::Server;
 
 /// Building both roles' Python environments (venv + pip) on a busy 2-core
 /// machine takes a while; everything else takes seconds.
@@ -47,19 +48,36 @@ fn require_python_venv() {
     );
 }
 
-/// A full connection string to the test's own storage server.
-fn connection_string(storage: &Server) -> String {
+/// The ports `UseDevelopmentStorage=true` means, where `weft up` serves
+/// blob, queue and table storage.
+const DEV_PORTS: [u16; 3] = [10000, 10001, 10002];
+
+/// `UseDevelopmentStorage=true` spelled out: the same storage, a full
+/// connection string.
+fn full_connection_string() -> String {
+    let [blob, queue, table] = DEV_PORTS;
     format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_KEY};\
-         BlobEndpoint=http://127.0.0.1:{}/devstoreaccount1;\
-         QueueEndpoint=http://127.0.0.1:{}/devstoreaccount1;\
-         TableEndpoint=http://127.0.0.1:{}/devstoreaccount1",
-        storage.port, storage.queue_port, storage.table_port
+         BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;\
+         QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;\
+         TableEndpoint=http://127.0.0.1:{table}/devstoreaccount1"
     )
 }
 
-/// The Local configuration with one instance per role and the storage's
-/// connection string.
+/// `weft up` only warns when it cannot serve storage; the roles would then
+/// wait for it until the deadline. Say at once what holds the ports.
+fn require_dev_storage_ports_free() {
+    for port in DEV_PORTS {
+        assert!(
+            TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "127.0.0.1:{port} is taken: the guestbook test runs `weft up` with its storage on \
+             10000-10002, the ports UseDevelopmentStorage=true means (stop Azurite or another weft)"
+        );
+    }
+}
+
+/// The Local configuration with one instance per role and `connection` as
+/// the roles' DataConnectionString.
 fn test_cscfg(dir: &Path, connection: &str) -> PathBuf {
     let cscfg = std::fs::read_to_string(example().join("ServiceConfiguration.Local.cscfg"))
         .unwrap()
@@ -71,14 +89,14 @@ fn test_cscfg(dir: &Path, connection: &str) -> PathBuf {
     path
 }
 
-/// `weft up ARGS --no-storage` with a deadline fit for pip (the shared
+/// `weft up ARGS`, with its storage, and a deadline fit for pip (the shared
 /// harness allows a minute).
 fn start(state: &Path, args: &[&str]) -> Fabric {
     let mut child = Command::new(WEFT)
         .arg("up")
         .args(args)
         .args(["--state", state.to_str().unwrap()])
-        .args(["--api", "127.0.0.1:0", "--no-storage", "--grace", "3"])
+        .args(["--api", "127.0.0.1:0", "--grace", "3"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -147,11 +165,13 @@ fn logs(fabric: &Fabric, instance: &str) -> String {
 #[test]
 fn sign_with_a_photo_get_a_thumbnail_and_an_empty_queue() {
     require_python_venv();
+    require_dev_storage_ports_free();
     let python = storage_support::python();
     let tmp = tempfile::tempdir().unwrap();
-    let storage = Server::start();
-    let connection = connection_string(&storage);
-    let cscfg = test_cscfg(tmp.path(), &connection);
+    // The roles use UseDevelopmentStorage=true, as ServiceConfiguration.Local
+    // has it; the test looks at the same storage through a full string.
+    let cscfg = test_cscfg(tmp.path(), "UseDevelopmentStorage=true");
+    let connection = full_connection_string();
     let state = tmp.path().join("state");
     let example = example();
     let app = [
@@ -281,19 +301,14 @@ fn sign_with_a_photo_get_a_thumbnail_and_an_empty_queue() {
     let vip = fabric.web_vip("guestbook");
     assert_eq!(message_count(&page_of(vip), &escaped), 1);
 
-    // A new DataConnectionString (the same storage, spelled differently):
-    // both roles cancel the Changing, as the classic sample does, so weft
-    // recycles them (new processes) instead of applying it live; they come
-    // back Ready and serve the same entries.
+    // A new DataConnectionString (the same storage as a full connection
+    // string): both roles cancel the Changing, as the classic sample does,
+    // so weft recycles them (new processes) instead of applying it live;
+    // they come back Ready and serve the same entries.
     let before = fabric_support::pids(&fabric.instances("guestbook"));
-    let respelled = connection.replace(
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;",
-        "AccountName=devstoreaccount1;DefaultEndpointsProtocol=http;",
-    );
-    assert_ne!(respelled, connection);
     let changed = tmp.path().join("changed");
     std::fs::create_dir_all(&changed).unwrap();
-    let changed = test_cscfg(&changed, &respelled);
+    let changed = test_cscfg(&changed, &connection);
     let out = fabric.weft(&[
         "config",
         "set",
