@@ -15,11 +15,17 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Gid, Pid, Uid};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::cgroup::Cgroup;
 use crate::logs::{LogBook, pump};
+use crate::output::OutputTail;
 use crate::procs;
 use crate::protocol::LogStream;
+
+/// How long [`Process::last_output`] waits for the output of a process
+/// that exited to be read to its end.
+const OUTPUT_DRAIN: Duration = Duration::from_millis(500);
 
 pub(crate) struct Launch<'a> {
     pub(crate) command_line: &'a str,
@@ -43,6 +49,10 @@ pub(crate) struct Credentials {
 pub(crate) struct Process {
     pub(crate) pid: u32,
     exit: watch::Receiver<Option<Result<ExitStatus, String>>>,
+    /// Its last lines of output.
+    tail: Arc<OutputTail>,
+    /// The tasks copying its stdout and stderr.
+    pumps: Vec<JoinHandle<()>>,
 }
 
 impl Process {
@@ -61,6 +71,21 @@ impl Process {
             Ok(exit) => exit.clone().unwrap_or_else(|| Err("no exit status".into())),
             Err(_) => Err("the process's reaper is gone".into()),
         }
+    }
+
+    /// The last lines the process wrote to stderr (stdout if it wrote
+    /// nothing there), once both streams are read to their end, waiting at
+    /// most [`OUTPUT_DRAIN`] for that after the process exited (something
+    /// it started in the background may hold them open).
+    pub(crate) async fn last_output(&mut self) -> Option<String> {
+        let pumps = std::mem::take(&mut self.pumps);
+        let _ = tokio::time::timeout(OUTPUT_DRAIN, async {
+            for pump in pumps {
+                let _ = pump.await;
+            }
+        })
+        .await;
+        self.tail.summary()
     }
 
     /// Waits until the process and every process left in its group have
@@ -167,18 +192,35 @@ pub(crate) fn spawn(launch: Launch<'_>) -> io::Result<Process> {
     }
     let mut child = command.spawn()?;
     let pid = child.id().unwrap_or(0);
+    let tail = Arc::new(OutputTail::default());
+    let mut pumps = Vec::with_capacity(2);
     if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(pump(launch.logs.clone(), LogStream::Stdout, stdout));
+        pumps.push(tokio::spawn(pump(
+            launch.logs.clone(),
+            tail.clone(),
+            LogStream::Stdout,
+            stdout,
+        )));
     }
     if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(pump(launch.logs.clone(), LogStream::Stderr, stderr));
+        pumps.push(tokio::spawn(pump(
+            launch.logs.clone(),
+            tail.clone(),
+            LogStream::Stderr,
+            stderr,
+        )));
     }
     let (tx, exit) = watch::channel(None);
     tokio::spawn(async move {
         let status = child.wait().await.map_err(|e| e.to_string());
         tx.send_replace(Some(status));
     });
-    Ok(Process { pid, exit })
+    Ok(Process {
+        pid,
+        exit,
+        tail,
+        pumps,
+    })
 }
 
 #[cfg(test)]

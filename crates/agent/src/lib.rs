@@ -73,6 +73,7 @@ mod health;
 mod instance;
 mod key;
 mod logs;
+mod output;
 mod ports;
 mod prepare;
 mod probe;

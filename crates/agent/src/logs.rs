@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 
+use crate::output::OutputTail;
 use crate::protocol::{LogLine, LogPage, LogQuery, LogStream};
 
 /// Lines kept in memory per instance for ordering and following.
@@ -227,9 +228,11 @@ fn file_name(stream: LogStream) -> &'static str {
     }
 }
 
-/// Copies a child's stream into the book line by line until it closes.
+/// Copies a child's stream into the book line by line until it closes,
+/// keeping its last lines in `tail` too.
 pub(crate) async fn pump<R: AsyncRead + Unpin>(
     book: std::sync::Arc<LogBook>,
+    tail: std::sync::Arc<OutputTail>,
     stream: LogStream,
     reader: R,
 ) {
@@ -250,7 +253,9 @@ pub(crate) async fn pump<R: AsyncRead + Unpin>(
                 if buf.last() == Some(&b'\r') {
                     buf.pop();
                 }
-                book.append(stream, String::from_utf8_lossy(&buf).into_owned());
+                let line = String::from_utf8_lossy(&buf).into_owned();
+                tail.push(stream, &line);
+                book.append(stream, line);
             }
         }
     }

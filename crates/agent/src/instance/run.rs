@@ -89,8 +89,14 @@ impl Supervisor {
                         match status {
                             Ok(s) if s.success() => break,
                             Ok(s) => {
+                                let said = process.last_output().await;
                                 self.kill_all(&mut running).await;
-                                return Ended::Failed(format!("startup task `{}` {}", task.command_line, describe(s)));
+                                let mut message = format!("startup task `{}` {}", task.command_line, describe(s));
+                                if let Some(said) = said {
+                                    message.push_str(": ");
+                                    message.push_str(&said);
+                                }
+                                return Ended::Failed(message);
                             }
                             Err(e) => {
                                 self.kill_all(&mut running).await;

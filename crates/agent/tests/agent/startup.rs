@@ -87,6 +87,57 @@ async fn a_failing_simple_task_fails_the_start_with_its_exit_status() {
     shutdown(&agent).await;
 }
 
+/// The failure message ends with what the task said: the last lines of
+/// its stderr, else of its stdout (at most 5 lines).
+#[tokio::test]
+async fn a_failing_simple_task_says_why_in_the_report() {
+    let role = package(&[("run.sh", "exec sleep 1000")]);
+    let cases = [
+        (
+            r#"sh -c 'echo doing >&1; echo "no such thing" >&2; exit 3'"#,
+            "exited with status 3: no such thing",
+        ),
+        (
+            "sh -c 'echo; echo only stdout; echo; exit 4'",
+            "exited with status 4: only stdout",
+        ),
+        (
+            "sh -c 'for i in 1 2 3 4 5 6 7; do echo line $i >&2; done; exit 1'",
+            "exited with status 1: line 3\nline 4\nline 5\nline 6\nline 7",
+        ),
+        (
+            "echo nowhere; kill -9 $$",
+            "was killed by signal SIGKILL: nowhere",
+        ),
+    ];
+    let (_state, agent) = open();
+    let specs: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (command_line, _))| {
+            let mut s = spec(&role, &format!("Worker_IN_{i}"), "./run.sh");
+            s.startup = vec![task(command_line, TaskType::Simple)];
+            s
+        })
+        .collect();
+    agent.apply(specs).await.unwrap();
+    let reports = until(&agent, "all failed", |r| {
+        (0..cases.len()).all(|i| {
+            report(r, &format!("Worker_IN_{i}"))
+                .is_some_and(|x| x.status == InstanceStatus::FailedStartingRole)
+        })
+    })
+    .await;
+    for (i, (command_line, expected)) in cases.iter().enumerate() {
+        let r = report(&reports, &format!("Worker_IN_{i}")).unwrap();
+        assert_eq!(
+            r.message.as_deref(),
+            Some(format!("startup task `{command_line}` {expected}").as_str()),
+        );
+    }
+    shutdown(&agent).await;
+}
+
 #[tokio::test]
 async fn a_foreground_task_keeps_the_instance_from_stopping_until_it_exits() {
     // On SIGTERM the task takes a while to finish its work, then exits.
