@@ -388,6 +388,8 @@ enum Outcome {
 /// Names written so far, for the read phases.
 #[derive(Default)]
 struct Written {
+    /// Makes this phase's names differ from every other run's and phase's.
+    tag: String,
     blobs: Vec<String>,
     entities: Vec<(String, String)>,
 }
@@ -415,7 +417,7 @@ async fn one_op(
         Phase::BlobPut => {
             let req = t.blob_request(
                 Method::PUT,
-                &format!("/{CONTAINER}/b{worker:04}-{seq:09}"),
+                &format!("/{CONTAINER}/b{}-{worker:04}-{seq:09}", written.tag),
                 &[],
                 &[
                     ("x-ms-blob-type", "BlockBlob"),
@@ -491,7 +493,8 @@ async fn one_op(
         }
         Phase::TableInsert => {
             let body = format!(
-                "{{\"PartitionKey\":\"p{worker:04}\",\"RowKey\":\"r{seq:09}\",\"Value\":{seq},\"Name\":\"entity {seq} of the load test\",\"Flag\":true}}"
+                "{{\"PartitionKey\":\"p{}-{worker:04}\",\"RowKey\":\"r{seq:09}\",\"Value\":{seq},\"Name\":\"entity {seq} of the load test\",\"Flag\":true}}",
+                written.tag
             );
             let req = t.table_request(Method::POST, &format!("/{TABLE}"), Some(Bytes::from(body)));
             let (s, b) = conn.send(req).await?;
@@ -600,6 +603,13 @@ async fn run_phase(
         issued: AtomicU64::new(0),
         stop: AtomicBool::new(false),
     });
+    static PHASES: AtomicU64 = AtomicU64::new(0);
+    let started = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let tag = format!("{started:x}{}", PHASES.fetch_add(1, Ordering::Relaxed));
+    written.tag = tag.clone();
     let shared = Arc::new(std::mem::take(written));
     let start = Instant::now();
     let handles: Vec<_> = (0..args.connections)
@@ -630,12 +640,12 @@ async fn run_phase(
         match phase {
             Phase::BlobPut => written
                 .blobs
-                .extend(tally.done.iter().map(|s| format!("b{w:04}-{s:09}"))),
+                .extend(tally.done.iter().map(|s| format!("b{tag}-{w:04}-{s:09}"))),
             Phase::TableInsert => written.entities.extend(
                 tally
                     .done
                     .iter()
-                    .map(|s| (format!("p{w:04}"), format!("r{s:09}"))),
+                    .map(|s| (format!("p{tag}-{w:04}"), format!("r{s:09}"))),
             ),
             _ => {}
         }
