@@ -537,16 +537,30 @@ fn apply(
             row_key,
             props,
         } => {
-            if get(conn, account, tkey, &partition_key, &row_key)?.is_some() {
-                return Err(entity_exists());
-            }
             let e = Entity {
                 partition_key,
                 row_key,
                 timestamp: crate::table::datetime::now_ticks(),
                 props,
             };
-            put(conn, account, tkey, &e)?;
+            // One statement: nothing is written when the key is taken.
+            let added = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO entities (account, tbl, pk, rk, ts, props) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(db)?
+                .execute(params![
+                    account,
+                    tkey,
+                    e.partition_key,
+                    e.row_key,
+                    e.timestamp,
+                    stored::encode(&e.props)
+                ])
+                .map_err(db)?;
+            if added == 0 {
+                return Err(entity_exists());
+            }
             Ok(Some(e))
         }
         EntityWrite::Update {
