@@ -21,6 +21,7 @@ use crate::config::{AgentConfig, CgroupMode};
 use crate::error::AgentError;
 use crate::instance;
 use crate::key::InstanceKey;
+use crate::limits::LimitRoots;
 use crate::logs::LogBook;
 use crate::ports::Ports;
 use crate::procs;
@@ -46,6 +47,10 @@ pub(crate) struct Shared {
     /// Runtime sockets (`<n>.sock`); short enough for `sun_path`.
     pub(crate) run_dir: PathBuf,
     pub(crate) cgroups: Option<CgroupRoot>,
+    /// Where instances' CPU and memory limits go.
+    pub(crate) limits: LimitRoots,
+    /// Said once: an instance wanted a limit this host cannot apply.
+    pub(crate) unlimited_warned: AtomicBool,
     pub(crate) ports: Ports,
     socket_seq: AtomicU64,
     reports: Mutex<BTreeMap<InstanceKey, InstanceReport>>,
@@ -115,8 +120,15 @@ impl Agent {
             CgroupMode::Auto => CgroupRoot::detect(&tag),
             CgroupMode::Off => None,
         };
-        kill_leftovers(&state_dir, &run_dir, cgroups.as_ref())?;
+        let limits = match config.cgroup {
+            CgroupMode::Auto => LimitRoots::detect(&tag, cgroups.as_ref()),
+            CgroupMode::Off => LimitRoots::default(),
+        };
+        kill_leftovers(&state_dir, &run_dir, cgroups.as_ref(), &limits)?;
         remove_old_layout(&state_dir);
+        for root in limits.v1_roots() {
+            root.sweep_abandoned(Duration::from_secs(60));
+        }
         let sentinel = match &cgroups {
             Some(root) => {
                 root.sweep_abandoned(Duration::from_secs(60));
@@ -134,6 +146,7 @@ impl Agent {
             state_dir = %state_dir.display(),
             run_dir = %run_dir.display(),
             cgroup = cgroups.as_ref().map(|c| c.path().display().to_string()),
+            limits = %limits.describe(),
             "agent opened"
         );
         Ok(Agent {
@@ -142,6 +155,8 @@ impl Agent {
                 state_dir,
                 run_dir,
                 cgroups,
+                limits,
+                unlimited_warned: AtomicBool::new(false),
                 ports: Ports::default(),
                 socket_seq: AtomicU64::new(0),
                 reports: Mutex::new(BTreeMap::new()),
@@ -289,9 +304,7 @@ impl AgentApi for Agent {
         let _ = live.wait_for(|n| *n == 0).await;
         self.shared.stopped.store(true, Ordering::SeqCst);
         self.shared.dismiss_sentinel();
-        if let Some(root) = &self.shared.cgroups {
-            let _ = fs::remove_dir(root.path());
-        }
+        self.shared.remove_roots();
         // Nothing runs any more: another agent may take the directory,
         // even while handles of this one linger.
         self.shared
@@ -402,16 +415,27 @@ impl Drop for Shared {
             // Everything stopped; the directory may already be another's.
             return;
         }
-        if let Err(e) = kill_leftovers(&self.state_dir, &self.run_dir, self.cgroups.as_ref()) {
+        if let Err(e) = kill_leftovers(
+            &self.state_dir,
+            &self.run_dir,
+            self.cgroups.as_ref(),
+            &self.limits,
+        ) {
             tracing::error!(error = %e, "failed to kill the instances of a dropped agent");
         }
-        if let Some(root) = &self.cgroups {
-            let _ = fs::remove_dir(root.path());
-        }
+        self.remove_roots();
     }
 }
 
 impl Shared {
+    /// Removes the agent's (empty) root groups, v2 and v1.
+    fn remove_roots(&self) {
+        let v1 = self.limits.v1_roots();
+        for root in self.cgroups.iter().chain(v1) {
+            let _ = fs::remove_dir(root.path());
+        }
+    }
+
     fn dismiss_sentinel(&self) {
         if let Some(s) = self
             .sentinel
@@ -487,18 +511,20 @@ fn remove_old_layout(state_dir: &Path) {
 }
 
 /// Kills what a previous run on this state directory left: every process
-/// in its cgroups, every process carrying its runtime socket directory in
-/// `WEFT_RUNTIME`; removes stale sockets.
+/// in its cgroups (v2, and the v1 groups of resource limits), every process
+/// carrying its runtime socket directory in `WEFT_RUNTIME`; removes stale
+/// sockets and groups.
 fn kill_leftovers(
     state_dir: &Path,
     run_dir: &Path,
     cgroups: Option<&CgroupRoot>,
+    limits: &LimitRoots,
 ) -> Result<(), AgentError> {
     let leftovers = |reason: String| AgentError::Leftovers {
         state_dir: state_dir.to_path_buf(),
         reason,
     };
-    if let Some(root) = cgroups {
+    for root in cgroups.into_iter().chain(limits.v1_roots()) {
         for group in root.existing() {
             let pids = group.pids().len();
             if pids > 0 {

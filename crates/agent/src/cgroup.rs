@@ -52,6 +52,15 @@ impl CgroupRoot {
         Some(CgroupRoot { path })
     }
 
+    /// The directory `path` (created if missing) as a root of instance
+    /// groups, e.g. in a cgroup v1 hierarchy.
+    pub(crate) fn create_at(path: PathBuf) -> io::Result<CgroupRoot> {
+        match fs::create_dir(&path) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(CgroupRoot { path }),
+        }
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -242,7 +251,7 @@ fn cgroup2_mount() -> Option<PathBuf> {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape_mount(s: &str) -> String {
+pub(crate) fn unescape_mount(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -264,7 +273,7 @@ fn unescape_mount(s: &str) -> String {
 }
 
 /// The agent's own v2 group (`0::<path>` in `/proc/self/cgroup`).
-fn own_cgroup() -> Option<String> {
+pub(crate) fn own_cgroup() -> Option<String> {
     let text = fs::read_to_string("/proc/self/cgroup").ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("0::").map(str::to_owned))

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -32,6 +32,8 @@ pub(crate) struct Launch<'a> {
     pub(crate) cwd: &'a Path,
     pub(crate) env: &'a [(String, String)],
     pub(crate) cgroup: Option<&'a Cgroup>,
+    /// cgroup v1 groups (resource limits) to join too.
+    pub(crate) v1: &'a [Cgroup],
     pub(crate) logs: Arc<LogBook>,
     /// Run as this user instead of the agent's.
     pub(crate) user: Option<Credentials>,
@@ -167,18 +169,27 @@ pub(crate) fn spawn(launch: Launch<'_>) -> io::Result<Process> {
         Some(procs) => Some(procs.as_fd().try_clone_to_owned()?),
         None => None,
     };
+    let v1: Vec<OwnedFd> = launch
+        .v1
+        .iter()
+        .map(|g| g.procs_for_join().map(OwnedFd::from))
+        .collect::<io::Result<_>>()?;
     let user = launch.user;
-    if fd.is_some() || user.is_some() {
+    if fd.is_some() || !v1.is_empty() || user.is_some() {
         // SAFETY: the closure runs in the forked child before exec. It only
         // makes system calls on values prepared before the fork (no
-        // allocation, no lock): write(2) on an open descriptor, setgroups(2),
+        // allocation, no lock): write(2) on open descriptors, setgroups(2),
         // setgid(2), setuid(2), all async-signal-safe. Writing "0" to
         // cgroup.procs moves the calling process into the group (while still
         // privileged), so the command and everything it forks start inside
-        // it; then the process drops to the instance's user.
+        // it (and inside the v1 groups that carry its limits); then the
+        // process drops to the instance's user.
         unsafe {
             command.pre_exec(move || {
                 if let Some(fd) = &fd {
+                    nix::unistd::write(fd, b"0").map_err(io::Error::from)?;
+                }
+                for fd in &v1 {
                     nix::unistd::write(fd, b"0").map_err(io::Error::from)?;
                 }
                 if let Some(user) = user {

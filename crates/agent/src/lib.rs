@@ -72,6 +72,7 @@ mod error;
 mod health;
 mod instance;
 mod key;
+mod limits;
 mod logs;
 mod output;
 mod ports;

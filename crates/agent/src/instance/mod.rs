@@ -86,11 +86,13 @@ pub(crate) async fn supervise(
                 instances.remove(&sup.key);
                 shared.ports.release(&sup.key.to_string());
                 shared.remove_report(&sup.key);
-                if let Some(group) = sup.cgroup() {
-                    let _ =
-                        tokio::task::spawn_blocking(move || group.kill_and_remove(KILL_TIMEOUT))
-                            .await;
-                }
+                let groups: Vec<Cgroup> = sup.cgroup().into_iter().chain(sup.v1_groups()).collect();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for group in groups {
+                        let _ = group.kill_and_remove(KILL_TIMEOUT);
+                    }
+                })
+                .await;
                 drop(instances);
                 if let Some(host) = sup.host.take() {
                     host.shutdown().await;
@@ -163,6 +165,18 @@ impl Supervisor {
             .cgroups
             .as_ref()
             .map(|root| root.instance(&self.key.cgroup_name()))
+    }
+
+    /// The instance's cgroup v1 groups of resource limits (which exist
+    /// only while a run with limits lasts).
+    pub(super) fn v1_groups(&self) -> Vec<Cgroup> {
+        let name = self.key.cgroup_name();
+        self.shared
+            .limits
+            .v1_roots()
+            .into_iter()
+            .map(|root| root.instance(&name))
+            .collect()
     }
 
     pub(super) fn publish(&mut self, status: InstanceStatus, ready: bool, message: Option<String>) {

@@ -13,6 +13,7 @@ use super::{Ended, Prepared, Running, Supervisor, Update};
 use crate::driver::{self, Launch};
 use crate::env;
 use crate::health::{Facts, assess, serving_regardless};
+use crate::limits::RunLimits;
 use crate::prepare;
 use crate::probe::{Probe, Verdict};
 use crate::protocol::{InstanceSpec, InstanceStatus, TaskType, settings_digest};
@@ -47,6 +48,13 @@ impl Supervisor {
                 ));
             }
         }
+        let limits = RunLimits::apply(
+            &self.shared.limits,
+            group.as_ref(),
+            &self.key.cgroup_name(),
+            &spec.limits,
+        );
+        self.warn_unlimited(spec);
         let tasks_group = group.as_ref().map(|g| g.child("tasks"));
         let entry_group = group.as_ref().map(|g| g.child("entry"));
 
@@ -63,6 +71,7 @@ impl Supervisor {
                 cwd: &prepared.approot,
                 env: &env,
                 cgroup: tasks_group.as_ref(),
+                v1: &limits.v1,
                 logs: prepared.logs.clone(),
                 user: prepared.limited.filter(|_| !task.elevated),
             });
@@ -90,8 +99,9 @@ impl Supervisor {
                             Ok(s) if s.success() => break,
                             Ok(s) => {
                                 let said = process.last_output().await;
+                                let oom = limits.oom_hint(&spec.limits);
                                 self.kill_all(&mut running).await;
-                                let mut message = format!("startup task `{}` {}", task.command_line, describe(s));
+                                let mut message = format!("startup task `{}` {}{oom}", task.command_line, describe(s));
                                 if let Some(said) = said {
                                     message.push_str(": ");
                                     message.push_str(&said);
@@ -148,6 +158,7 @@ impl Supervisor {
             cwd: &prepared.approot,
             env: &entry_env,
             cgroup: entry_group.as_ref(),
+            v1: &limits.v1,
             logs: prepared.logs.clone(),
             user: prepared.limited.filter(|_| !spec.elevated),
         }) {
@@ -227,7 +238,7 @@ impl Supervisor {
             tokio::select! {
                 exit = entry.wait() => {
                     let why = match exit {
-                        Ok(s) => format!("the entry point `{command_line}` {}", describe(s)),
+                        Ok(s) => format!("the entry point `{command_line}` {}{}", describe(s), limits.oom_hint(&spec.limits)),
                         Err(e) => format!("failed to wait for the entry point: {e}"),
                     };
                     running.entry = None;
@@ -251,6 +262,32 @@ impl Supervisor {
                     self.update_topology(&deployment);
                 }
             }
+        }
+    }
+}
+
+impl Supervisor {
+    /// Says once per agent (a warning) that an instance wants limits this
+    /// host has no cgroup controller for: it runs without them.
+    fn warn_unlimited(&self, spec: &InstanceSpec) {
+        let roots = &self.shared.limits;
+        let missing: Vec<&str> = [
+            ("cpu", spec.limits.cores.is_some() && roots.cpu.is_none()),
+            (
+                "memory",
+                spec.limits.memory_mb.is_some() && roots.memory.is_none(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, missing)| missing.then_some(name))
+        .collect();
+        if !missing.is_empty()
+            && !self
+                .shared
+                .unlimited_warned
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(instance = %self.key, ?missing, limits = ?spec.limits, "no cgroup controller for these vmsize limits on this host (or cgroups are off); instances run without them");
         }
     }
 }

@@ -66,14 +66,16 @@ impl Supervisor {
         for p in &processes {
             p.signal_group(Signal::SIGKILL);
         }
-        let group = self.cgroup();
+        // The v2 group first: it holds everything; the v1 groups of
+        // limits are then empty (without v2 their processes die here).
+        let groups: Vec<_> = self.cgroup().into_iter().chain(self.v1_groups()).collect();
         let marker = self.host.as_ref().map(|h| h.address());
         let id = self.key.clone();
         let killed = tokio::task::spawn_blocking(move || {
-            if let Some(group) = group
-                && let Err(e) = group.kill_and_remove(KILL_TIMEOUT)
-            {
-                tracing::error!(instance = %id, error = %e, "failed to kill the instance's cgroup");
+            for group in groups {
+                if let Err(e) = group.kill_and_remove(KILL_TIMEOUT) {
+                    tracing::error!(instance = %id, cgroup = %group.path().display(), error = %e, "failed to kill the instance's cgroup");
+                }
             }
             if let Some(marker) = marker {
                 let alive = procs::kill_marked(RUNTIME_ENV, &marker, KILL_TIMEOUT);

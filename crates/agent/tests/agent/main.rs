@@ -17,3 +17,4 @@ mod restart;
 mod runtime;
 mod startup;
 mod stopped;
+mod vmsize;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use weft_agent::protocol::AgentApi;
+use weft_agent::protocol::{AgentApi, ResourceLimits};
 use weft_agent::{Agent, CgroupMode};
 
 use crate::common::*;
@@ -74,17 +74,54 @@ fn first_agent_process() {
     };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let agent = Agent::open(cfg).unwrap();
-        agent
-            .apply(vec![spec(&role, "Worker_IN_0", "./run.sh")])
-            .await
-            .unwrap();
+        let mut s = spec(&role, "Worker_IN_0", "./run.sh");
+        // Limits: with cgroup v1 controllers, the instance has v1 groups too.
+        s.limits = ResourceLimits {
+            cores: Some(1),
+            memory_mb: Some(256),
+        };
+        agent.apply(vec![s]).await.unwrap();
         let reports = until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
         let gc = read_when_written(&scratch(&agent, "Worker_IN_0").join("grandchild.pid")).await;
         let entry = report(&reports, "Worker_IN_0").unwrap().pid.unwrap();
+        let groups: Vec<String> = v1_limit_groups(entry)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        std::fs::write(state.with_extension("v1"), groups.join("\n")).unwrap();
         let out = state.with_extension("first");
         std::fs::write(&out, format!("{entry} {}", gc.trim())).unwrap();
         std::future::pending::<()>().await;
     });
+}
+
+/// The cgroup v1 groups of weft (resource limits) that process `pid` is in.
+fn v1_limit_groups(pid: u32) -> Vec<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount_of = |controller: &str| {
+        mountinfo.lines().find_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mut right = right.split_whitespace();
+            let ours =
+                right.next()? == "cgroup" && right.nth(1)?.split(',').any(|o| o == controller);
+            if !ours {
+                return None;
+            }
+            left.split_whitespace().nth(4).map(PathBuf::from)
+        })
+    };
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let controller = controllers.split(',').next().filter(|c| !c.is_empty())?;
+            path.contains("/weft-")
+                .then(|| mount_of(controller))?
+                .map(|m| m.join(path.trim_start_matches('/')))
+        })
+        .collect()
 }
 
 /// Whether an agent on this machine gets cgroups (a writable cgroup2 mount).
@@ -144,6 +181,14 @@ async fn reopening_after_an_unclean_end_kills_the_leftovers_first() {
         };
         let (entry, grandchild) = text.split_once(' ').unwrap();
         let (entry, grandchild): (u32, u32) = (entry.parse().unwrap(), grandchild.parse().unwrap());
+        let v1_groups: Vec<PathBuf> = std::fs::read_to_string(state.with_extension("v1"))
+            .unwrap()
+            .lines()
+            .map(PathBuf::from)
+            .collect();
+        for group in &v1_groups {
+            assert!(group.is_dir(), "{mode:?}: {} exists", group.display());
+        }
         first.kill().unwrap();
         first.wait().unwrap();
         if mode == CgroupMode::Auto && cgroups_available().await {
@@ -175,6 +220,13 @@ async fn reopening_after_an_unclean_end_kills_the_leftovers_first() {
             !alive(grandchild),
             "{mode:?}: open killed the old grandchild {grandchild}"
         );
+        for group in &v1_groups {
+            assert!(
+                !group.exists(),
+                "{mode:?}: open removed the old cgroup v1 group {}",
+                group.display()
+            );
+        }
         std::fs::remove_file(scratch(&agent, "Worker_IN_0").join("grandchild.pid")).unwrap();
         agent
             .apply(vec![spec(&role, "Worker_IN_0", "./run.sh")])
