@@ -127,6 +127,11 @@ impl CgroupRoot {
 }
 
 impl Cgroup {
+    #[cfg(test)]
+    pub(crate) fn at(path: PathBuf) -> Cgroup {
+        Cgroup { path }
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -163,6 +163,17 @@ pub(crate) fn limit_files(
     }
 }
 
+/// Writes `value` to the existing file `path` (cgroup files are never
+/// created: a missing one is an error).
+fn write_existing(path: &Path, value: &str) -> io::Result<()> {
+    use std::io::Write;
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)?
+        .write_all(value.as_bytes())
+}
+
 /// Files whose absence is normal (no swap accounting): not worth a warning.
 fn optional(file: &str) -> bool {
     matches!(file, "memory.swap.max" | "memory.memsw.limit_in_bytes")
@@ -215,7 +226,7 @@ impl RunLimits {
             }
             for (file, value) in files {
                 let path = group.path().join(file);
-                match fs::write(&path, &value) {
+                match write_existing(&path, &value) {
                     Ok(()) => {}
                     Err(e) if optional(file) && e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => {
@@ -333,8 +344,58 @@ fn v1_group(mountinfo: &str, own_cgroups: &str, controller: &str) -> Option<Path
 mod tests {
     use std::path::PathBuf;
 
-    use super::{Controller, counter, limit_files, v1_group};
+    use super::{Controller, LimitRoots, Place, RunLimits, counter, limit_files, v1_group};
+    use crate::cgroup::CgroupRoot;
     use crate::protocol::ResourceLimits;
+
+    /// Limits go where their files are; a missing file is skipped (a
+    /// warning), the others are still written.
+    #[test]
+    fn limits_are_written_to_existing_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cpu = CgroupRoot::create_at(dir.path().join("cpu")).unwrap();
+        let memory = CgroupRoot::create_at(dir.path().join("memory")).unwrap();
+        let v2 = crate::cgroup::Cgroup::at(dir.path().join("v2"));
+        for (group, files) in [
+            (dir.path().join("cpu/d+i"), &["cpu.cfs_period_us"][..]),
+            (dir.path().join("memory/d+i"), &["memory.limit_in_bytes"]),
+            (dir.path().join("v2"), &["cpu.max", "memory.max"]),
+        ] {
+            std::fs::create_dir_all(&group).unwrap();
+            for f in files {
+                std::fs::write(group.join(f), "untouched").unwrap();
+            }
+        }
+        let limits = ResourceLimits {
+            cores: Some(4),
+            memory_mb: Some(1),
+        };
+        let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).ok();
+
+        let roots = LimitRoots {
+            cpu: Some(Place::V1(cpu)),
+            memory: Some(Place::V1(memory)),
+        };
+        let run = RunLimits::apply(&roots, Some(&v2), "d+i", &limits);
+        assert_eq!(run.v1.len(), 2, "both v1 groups are joined");
+        assert_eq!(read("cpu/d+i/cpu.cfs_period_us").as_deref(), Some("100000"));
+        assert_eq!(read("cpu/d+i/cpu.cfs_quota_us"), None, "never created");
+        assert_eq!(
+            read("memory/d+i/memory.limit_in_bytes").as_deref(),
+            Some("1048576")
+        );
+        assert_eq!(read("v2/cpu.max").as_deref(), Some("untouched"));
+
+        let roots = LimitRoots {
+            cpu: Some(Place::V2),
+            memory: None,
+        };
+        let run = RunLimits::apply(&roots, Some(&v2), "d+i", &limits);
+        assert!(run.v1.is_empty());
+        assert_eq!(read("v2/cpu.max").as_deref(), Some("400000 100000"));
+        assert_eq!(read("v2/memory.max").as_deref(), Some("untouched"));
+        assert_eq!(run.oom_kills(), 0);
+    }
 
     #[test]
     fn a_vmsize_becomes_cfs_quota_and_memory_limits() {

@@ -113,3 +113,33 @@ exec sleep 1000"#,
     }
     shutdown(&agent).await;
 }
+
+/// A limit the kernel refuses (a CPU quota beyond its maximum) is a
+/// warning: the instance runs without it, with the other limits.
+#[tokio::test]
+async fn a_limit_the_kernel_refuses_is_left_out_and_the_instance_runs() {
+    let role = package(&[
+        ("limits.sh", PRINT_LIMITS),
+        ("run.sh", r#"./limits.sh entry; exec sleep 1000"#),
+    ]);
+    let (_state, agent) = open();
+    let mut s = spec(&role, "Worker_IN_0", "./run.sh");
+    s.limits = ResourceLimits {
+        cores: Some(u32::MAX),
+        memory_mb: Some(96),
+    };
+    agent.apply(vec![s]).await.unwrap();
+    until(&agent, "ready", |r| ready(r, "Worker_IN_0")).await;
+    let printed = read_when_written(&scratch(&agent, "Worker_IN_0").join("entry.limits")).await;
+    let quota = u64::from(u32::MAX) * 100_000;
+    assert!(
+        !printed.contains(&quota.to_string()),
+        "the refused quota is not there: {printed}"
+    );
+    assert_eq!(
+        limited_to_medium(&printed).1,
+        !unlimited(),
+        "the memory limit is applied all the same: {printed}"
+    );
+    shutdown(&agent).await;
+}
