@@ -7,6 +7,12 @@
 //! previous run's groups of either layout are found and killed alike).
 //! The `entry` group holds the entry point and what it starts (killed on
 //! every restart), `tasks` the startup tasks.
+//!
+//! The same types hold the cgroup v1 groups that carry vmsize limits on
+//! hosts whose `cpu` / `memory` controllers are v1 hierarchies
+//! (`<v1 mount>/<agent's group there>/weft-<state hash>/<deployment>+<instance>`,
+//! no `entry` / `tasks` split; see `limits`): v1 has no `cgroup.kill`, so
+//! [`Cgroup::kill_and_remove`] SIGKILLs the pids it lists instead.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -7,11 +7,14 @@ use std::time::Duration;
 /// Whether instances get their own cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CgroupMode {
-    /// A cgroup v2 `weft-<hash>/<instance>` when a writable cgroup2 mount
-    /// exists; process groups plus a `/proc` scan otherwise.
+    /// A cgroup v2 `weft-<hash>/<deployment>+<instance>` when a writable
+    /// cgroup2 mount exists; process groups plus a `/proc` scan otherwise.
+    /// vmsize limits through the v2 `cpu` / `memory` controllers, else
+    /// through the cgroup v1 `cpu` / `memory` hierarchies, where present.
     #[default]
     Auto,
-    /// Never use cgroups (process groups plus a `/proc` scan).
+    /// Never use cgroups (process groups plus a `/proc` scan); instances
+    /// run without vmsize limits.
     Off,
 }
 

@@ -1,7 +1,7 @@
 //! The last words of a process: the last few non-blank lines it wrote to
 //! each stream, kept beside the log book so that a failure message can
-//! say why (`startup task `./setup.sh` exited with status 1: ERROR: No
-//! matching distribution found for nosuchpkg`) instead of sending the user
+//! say why (``startup task `./setup.sh` exited with status 1: ERROR: No
+//! matching distribution found for nosuchpkg``) instead of sending the user
 //! to logs of an instance that is already gone.
 
 use std::collections::VecDeque;
