@@ -335,7 +335,7 @@ def batches():
         t.submit_transaction([("create", {"PartitionKey": "big", "RowKey": f"{i}"}) for i in range(101)])
         raise AssertionError("a batch of 101 operations succeeded")
     except (TableTransactionError, HttpResponseError) as e:
-        assert e.status_code == 400, e.status_code
+        assert (e.status_code, e.error_code) == (400, "InvalidInput"), (e.status_code, e.error_code)
     assert list(t.query_entities("PartitionKey eq 'big'")) == []
     t.submit_transaction([("create", {"PartitionKey": "big", "RowKey": f"{i}"}) for i in range(100)])
     assert len(list(t.query_entities("PartitionKey eq 'big'"))) == 100
@@ -411,6 +411,27 @@ def bad_input_stores_nothing():
     # a merge that would take the entity over 255 properties is refused
     expect_error(lambda: t.update_entity({"PartitionKey": "p", "RowKey": "max", "Extra": 1}, mode=UpdateMode.MERGE), 400, "TooManyProperties")
     assert len(t.get_entity("p", "max")) == 254
+    # merges that would take an entity past 1 MiB are refused, alone, as an
+    # upsert and inside a batch, and the entity stays as it was
+    grown = {"PartitionKey": "p", "RowKey": "grown"}
+    grown.update({f"S{i}": "x" * 30000 for i in range(15)})
+    t.create_entity(grown)
+    before = t.get_entity("p", "grown")
+    more = {"PartitionKey": "p", "RowKey": "grown"}
+    more.update({f"T{i}": "y" * 30000 for i in range(5)})
+    expect_error(lambda: t.update_entity(more, mode=UpdateMode.MERGE), 400, "EntityTooLarge")
+    expect_error(lambda: t.upsert_entity(more, mode=UpdateMode.MERGE), 400, "EntityTooLarge")
+    try:
+        t.submit_transaction([
+            ("create", {"PartitionKey": "p", "RowKey": "side"}),
+            ("upsert", more, {"mode": UpdateMode.MERGE}),
+        ])
+        raise AssertionError("a batch merging an entity past 1 MiB succeeded")
+    except TableTransactionError as e:
+        assert (e.status_code, e.error_code, e.index) == (400, "EntityTooLarge", 1), (e.status_code, e.error_code, e.index)
+    after = t.get_entity("p", "grown")
+    assert after.metadata["etag"] == before.metadata["etag"] and sorted(after) == sorted(before)
+    assert sorted(e["RowKey"] for e in t.list_entities()) == ["grown", "max"]
 
 
 @case

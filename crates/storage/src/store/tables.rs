@@ -586,13 +586,8 @@ fn apply(
                     None => merged.push((n, v)),
                 }
             }
-            if merged.len() + 3 > edm::MAX_PROPERTIES {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "TooManyProperties",
-                    "The entity contains more properties than allowed. Each entity can include up to 252 properties to store data. Each entity also has 3 system properties.",
-                ));
-            }
+            // A merge can grow an entity past the limits its body met.
+            edm::check_entity_limits(Some(&partition_key), Some(&row_key), &merged)?;
             let e = Entity {
                 partition_key,
                 row_key,
@@ -765,5 +760,61 @@ mod tests {
             s.get_entity("a", "t1", "p", "r").unwrap_err().code,
             "TableNotFound"
         );
+    }
+
+    /// Merges that would grow an entity past 1 MiB or 252 properties are
+    /// refused and leave it as it was, alone or inside a batch.
+    #[test]
+    fn merges_past_the_entity_limits_change_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(tmp.path()).unwrap();
+        s.create_table("a", "t1").unwrap();
+        let big = |from: usize, n: usize| -> Vec<(String, Value)> {
+            (from..from + n)
+                .map(|i| (format!("P{i}"), Value::String("x".repeat(30_000))))
+                .collect()
+        };
+        let merge = |props, if_match| EntityWrite::Update {
+            partition_key: "p".into(),
+            row_key: "r".into(),
+            props,
+            merge: true,
+            if_match,
+        };
+        // 15 x 60 KB now, then 5 x 60 KB more is past 1 MiB.
+        let first = s
+            .write_entity("a", "t1", merge(big(0, 15), None))
+            .unwrap()
+            .unwrap();
+        for cond in [None, Some(IfMatch::Any)] {
+            assert_eq!(
+                s.write_entity("a", "t1", merge(big(15, 5), cond))
+                    .unwrap_err()
+                    .code,
+                "EntityTooLarge"
+            );
+        }
+        let (i, e) = s
+            .write_batch(
+                "a",
+                "t1",
+                vec![write("p", "other", 1), merge(big(15, 5), None)],
+            )
+            .unwrap_err();
+        assert_eq!((i, e.code), (1, "EntityTooLarge"));
+        assert_eq!(
+            s.get_entity("a", "t1", "p", "other").unwrap_err().code,
+            "ResourceNotFound"
+        );
+        let many: Vec<(String, Value)> = (100..340)
+            .map(|i| (format!("Q{i}"), Value::Int32(i)))
+            .collect();
+        assert_eq!(
+            s.write_entity("a", "t1", merge(many, None))
+                .unwrap_err()
+                .code,
+            "TooManyProperties"
+        );
+        assert_eq!(s.get_entity("a", "t1", "p", "r").unwrap(), first);
     }
 }

@@ -318,18 +318,28 @@ pub fn check_key(k: &str) -> Result<(), ApiError> {
 }
 
 fn check_limits(e: &Incoming) -> Result<(), ApiError> {
-    if e.props.len() + 3 > MAX_PROPERTIES {
+    check_entity_limits(e.partition_key.as_deref(), e.row_key.as_deref(), &e.props)
+}
+
+/// Azure's limits on a whole entity: at most 252 properties besides the
+/// three system ones, and at most 1 MiB as Azure counts it. Checked on
+/// the body a client sent and again on the result of a merge, which can
+/// grow an entity past either limit.
+pub fn check_entity_limits(
+    partition_key: Option<&str>,
+    row_key: Option<&str>,
+    props: &[(String, Value)],
+) -> Result<(), ApiError> {
+    if props.len() + 3 > MAX_PROPERTIES {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "TooManyProperties",
             "The entity contains more properties than allowed. Each entity can include up to 252 properties to store data. Each entity also has 3 system properties.",
         ));
     }
-    let keys = 4
-        + 2 * e.partition_key.as_deref().map_or(0, utf16_len)
-        + 2 * e.row_key.as_deref().map_or(0, utf16_len);
+    let keys = 4 + 2 * partition_key.map_or(0, utf16_len) + 2 * row_key.map_or(0, utf16_len);
     let size = keys
-        + e.props
+        + props
             .iter()
             .map(|(n, v)| 8 + 2 * utf16_len(n) + v.size())
             .sum::<usize>();
