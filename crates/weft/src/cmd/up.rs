@@ -44,6 +44,22 @@ pub struct Args {
     #[arg(long)]
     no_storage: bool,
 
+    /// The blob storage port (0 picks a free one; UseDevelopmentStorage=true means 10000)
+    #[arg(long, value_name = "PORT", default_value_t = 10000)]
+    blob_port: u16,
+
+    /// The queue storage port (UseDevelopmentStorage=true means 10001)
+    #[arg(long, value_name = "PORT", default_value_t = 10001)]
+    queue_port: u16,
+
+    /// The table storage port (UseDevelopmentStorage=true means 10002)
+    #[arg(long, value_name = "PORT", default_value_t = 10002)]
+    table_port: u16,
+
+    /// A storage account besides devstoreaccount1, as NAME:BASE64KEY (repeatable)
+    #[arg(long = "storage-account", value_name = "NAME:KEY")]
+    storage_accounts: Vec<String>,
+
     /// Seconds a stopping instance gets between SIGTERM and SIGKILL
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     grace: u64,
@@ -59,6 +75,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&state)
         .with_context(|| format!("cannot create the state directory {}", state.display()))?;
     let lock = lock_state(&state)?;
+    let storage = if args.no_storage {
+        None
+    } else {
+        Some(storage_config(&state, &args)?)
+    };
     // An application directory given, or the current one if it holds one.
     let wants_app = args.app.dir.is_some()
         || args.app.package.is_some()
@@ -73,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .thread_name("weft")
         .build()
         .context("cannot start the async runtime")?;
-    let code = runtime.block_on(serve(&args, &state, app))?;
+    let code = runtime.block_on(serve(&args, &state, app, storage))?;
     drop(lock);
     Ok(code)
 }
@@ -96,7 +117,12 @@ fn lock_state(state: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
-async fn serve(args: &Args, state: &Path, app: Option<app::App>) -> anyhow::Result<ExitCode> {
+async fn serve(
+    args: &Args,
+    state: &Path,
+    app: Option<app::App>,
+    storage: Option<weft_storage::ServerConfig>,
+) -> anyhow::Result<ExitCode> {
     let token = Token::load_or_create(&app::token_file(state))?;
     let listener = tokio::net::TcpListener::bind(args.api).await.with_context(|| {
         format!(
@@ -144,10 +170,16 @@ async fn serve(args: &Args, state: &Path, app: Option<app::App>) -> anyhow::Resu
         state.display()
     );
 
-    let storage = if args.no_storage {
-        None
-    } else {
-        start_storage(state).await
+    let storage = match storage {
+        Some(config) => {
+            let extra: Vec<String> = args
+                .storage_accounts
+                .iter()
+                .filter_map(|spec| spec.split_once(':').map(|(name, _)| name.to_owned()))
+                .collect();
+            start_storage(config, &extra).await
+        }
+        None => None,
     };
 
     let outcome = match app {
@@ -215,10 +247,28 @@ type StorageTask = (
     tokio::task::JoinHandle<()>,
 );
 
-/// Blob and queue storage beside the fabric; a taken port is a warning, not
-/// a failure (Azurite may be running).
-async fn start_storage(state: &Path) -> Option<StorageTask> {
-    let config = weft_storage::ServerConfig::new(state.join("storage"));
+/// The storage services' configuration; a malformed account is an error
+/// before anything starts.
+fn storage_config(state: &Path, args: &Args) -> anyhow::Result<weft_storage::ServerConfig> {
+    let mut config = weft_storage::ServerConfig::new(state.join("storage"));
+    config.blob_port = args.blob_port;
+    config.queue_port = args.queue_port;
+    config.table_port = args.table_port;
+    for spec in &args.storage_accounts {
+        config
+            .accounts
+            .add_spec(spec)
+            .context("bad --storage-account")?;
+    }
+    Ok(config)
+}
+
+/// Blob, queue and table storage beside the fabric; a taken port is a
+/// warning, not a failure (Azurite may be running).
+async fn start_storage(
+    config: weft_storage::ServerConfig,
+    extra: &[String],
+) -> Option<StorageTask> {
     match weft_storage::StorageServer::bind(config).await {
         Ok(server) => {
             let addrs = server.addresses();
@@ -227,6 +277,9 @@ async fn start_storage(state: &Path) -> Option<StorageTask> {
                 "storage: blob http://{}/{account} queue http://{}/{account} table http://{}/{account} (UseDevelopmentStorage=true)",
                 addrs.blob, addrs.queue, addrs.table
             );
+            if !extra.is_empty() {
+                println!("storage: accounts {} also served", extra.join(", "));
+            }
             let (tx, mut rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(async move {
                 let result = server
