@@ -89,7 +89,9 @@ pub struct InstanceSpec {
     /// `Runtime executionContext="elevated"`; limited runs unprivileged
     /// where the driver can.
     pub elevated: bool,
-    /// From `vmsize`.
+    /// From `vmsize`: the CPU and memory everything the instance runs
+    /// (entry point and startup tasks together) is limited to, through
+    /// cgroups where the host has the controllers (see the crate docs).
     pub limits: ResourceLimits,
 }
 
@@ -192,7 +194,9 @@ pub struct ProbeSpec {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ResourceLimits {
+    /// CPU cores: a CFS quota of `cores × 100 ms` per 100 ms period.
     pub cores: Option<u32>,
+    /// Memory (and memory + swap) in MiB.
     pub memory_mb: Option<u64>,
 }
 
@@ -235,8 +239,9 @@ pub struct InstanceReport {
     pub pid: Option<u32>,
     /// Times the entry point was restarted since this incarnation started.
     pub restarts: u32,
-    /// Why the instance is not ready, in words (a failed startup task and its
-    /// exit code, the last crash, the failing probe).
+    /// Why the instance is not ready, in words (a failed startup task, its
+    /// exit code and the last lines it wrote; the last crash, with "out of
+    /// memory" when its memory limit killed it; the failing probe).
     pub message: Option<String>,
     /// [`settings_digest`] of the settings the running process currently
     /// has: set when the entry point starts and after every Changed; a
