@@ -1,6 +1,8 @@
 //! Apply → every instance Ready: N instances of one role (a shell entry
 //! point and an 8 MiB file standing in for a program binary), from a cold
-//! state directory (the approot is unpacked once) and again warm.
+//! state directory (the approot is unpacked once) and again warm, then
+//! warm with vmsize `Small` limits (1 core, 1792 MiB: cgroup groups and
+//! limit files per instance).
 //!
 //! `cargo run --release -p weft-agent --example start_latency [instances]`
 
@@ -49,8 +51,13 @@ fn main() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let state = dir.path().join("state");
-    let cold = rt.block_on(start(&state, &package, &manifest.digest, n));
-    let warm = rt.block_on(start(&state, &package, &manifest.digest, n));
+    let cold = rt.block_on(start(&state, &package, &manifest.digest, n, None));
+    let warm = rt.block_on(start(&state, &package, &manifest.digest, n, None));
+    let small = ResourceLimits {
+        cores: Some(1),
+        memory_mb: Some(1792),
+    };
+    let limited = rt.block_on(start(&state, &package, &manifest.digest, n, Some(small)));
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, |c| c.get());
     println!(
@@ -61,6 +68,7 @@ fn main() {
     println!("|---|---|");
     println!("| cold (unpack 8 MiB approot once) | {cold:.1} |");
     println!("| warm (approot already unpacked) | {warm:.1} |");
+    println!("| warm, vmsize Small limits | {limited:.1} |");
     println!("goal: deploy → 20 instances Ready < 1000 ms (whole fabric)");
 }
 
@@ -75,7 +83,13 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn start(state: &Path, package: &Path, digest: &str, n: usize) -> f64 {
+async fn start(
+    state: &Path,
+    package: &Path,
+    digest: &str,
+    n: usize,
+    limits: Option<ResourceLimits>,
+) -> f64 {
     let agent = Agent::open(AgentConfig::new(state)).unwrap();
     let specs: Vec<InstanceSpec> = (0..n)
         .map(|i| InstanceSpec {
@@ -99,7 +113,7 @@ async fn start(state: &Path, package: &Path, digest: &str, n: usize) -> f64 {
             local_resources: Vec::new(),
             endpoints: Vec::new(),
             elevated: false,
-            limits: ResourceLimits::default(),
+            limits: limits.unwrap_or_default(),
         })
         .collect();
     let mut rx = agent.reports();
