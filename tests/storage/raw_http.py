@@ -163,6 +163,64 @@ def bad_bodies():
     assert_azure_error(r, 400, "InvalidXmlDocument")
 
 
+def send_chunked(method, path, chunks, headers=None):
+    """Like send, but the body goes out with Transfer-Encoding: chunked and
+    no Content-Length."""
+    url = endpoint() + path
+    h = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": VERSION}
+    h.update(headers or {})
+    h["Authorization"] = sign(method, url, h)
+    return requests.request(method, url, data=iter(chunks), headers=h)
+
+
+@case
+def content_length_required():
+    assert send("PUT", "/lengths?restype=container").status_code == 201
+    # Put Blob, Put Block and Append Block need Content-Length: 411
+    r = send_chunked("PUT", "/lengths/b", [b"ab", b"c"], {"x-ms-blob-type": "BlockBlob"})
+    assert_azure_error(r, 411, "MissingContentLengthHeader")
+    assert_azure_error(send("GET", "/lengths/b"), 404, "BlobNotFound")
+    blockid = base64.b64encode(b"block-1").decode()
+    r = send_chunked("PUT", f"/lengths/b?comp=block&blockid={quote(blockid)}", [b"ab"])
+    assert_azure_error(r, 411, "MissingContentLengthHeader")
+    r = send("GET", "/lengths/b?comp=blocklist&blocklisttype=all")
+    assert_azure_error(r, 404, "BlobNotFound")
+    assert send("PUT", "/lengths/app", headers={"x-ms-blob-type": "AppendBlob"}).status_code == 201
+    r = send_chunked("PUT", "/lengths/app?comp=appendblock", [b"ab"])
+    assert_azure_error(r, 411, "MissingContentLengthHeader")
+    r = send("GET", "/lengths/app")
+    assert r.status_code == 200 and r.content == b"", (r.status_code, r.content)
+    # the same requests with a length work
+    assert send("PUT", "/lengths/app?comp=appendblock", body=b"ab").status_code == 201
+    assert send("GET", "/lengths/app").content == b"ab"
+
+
+@case
+def oversized_headers():
+    # one header past 16 KiB, or a head past 64 KiB: 400 with an Azure body
+    r = send("GET", "?comp=list", headers={"x-ms-client-request-id": "a" * (17 * 1024)})
+    assert_azure_error(r, 400, "InvalidHeaderValue")
+    r = send("PUT", "/bigheads?restype=container", headers={f"x-ms-meta-m{i}": "a" * 15000 for i in range(5)})
+    assert_azure_error(r, 400, "InvalidHeaderValue")
+    assert_azure_error(send("GET", "/bigheads?restype=container"), 404, "ContainerNotFound")
+    # just under the limit is fine (and then refused for its metadata size)
+    r = send("PUT", "/bigheads?restype=container", headers={"x-ms-meta-m": "a" * 16000})
+    assert_azure_error(r, 400, "MetadataTooLarge")
+    r = send("PUT", "/bigheads?restype=container", headers={"x-ms-meta-m": "a" * 8000})
+    assert r.status_code == 201, r.text
+    # the queue service shares the front door
+    qurl = os.environ["WEFT_QUEUE_ENDPOINT"] + "?comp=list"
+    h = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": VERSION, "x-ms-client-request-id": "q" * (17 * 1024)}
+    r = requests.get(qurl, headers=h)
+    assert r.status_code == 400 and "<Code>InvalidHeaderValue</Code>" in r.text, (r.status_code, r.text)
+    # and the table service answers in its own JSON
+    turl = os.environ["WEFT_TABLE_ENDPOINT"] + "/Tables"
+    h = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": VERSION, "Accept": "application/json", "x-ms-client-request-id": "t" * (17 * 1024)}
+    r = requests.get(turl, headers=h)
+    assert r.status_code == 400, (r.status_code, r.text)
+    assert r.json()["odata.error"]["code"] == "InvalidHeaderValue", r.text
+
+
 @case
 def head_errors_have_no_body():
     r = send("HEAD", "/nosuchcontainer/blob")

@@ -131,6 +131,16 @@ impl ApiError {
         )
     }
 
+    /// 411: Put Blob, Put Block and Append Block need `Content-Length`
+    /// (a chunked body is refused, as Azure does).
+    pub fn missing_content_length() -> Self {
+        Self::new(
+            StatusCode::LENGTH_REQUIRED,
+            "MissingContentLengthHeader",
+            "Content-Length header value must be specified.",
+        )
+    }
+
     pub fn invalid_query(name: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

@@ -1,6 +1,7 @@
 //! The parts of a request the protocol looks at: the path-style address
 //! (`/<account>/<container>/<blob>`) and the decoded query string.
 
+use hyper::HeaderMap;
 use percent_encoding::percent_decode_str;
 
 use crate::api_error::ApiError;
@@ -33,6 +34,45 @@ impl Query {
     pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs
     }
+}
+
+/// Longest single header (name, `: ` and value) a request may carry. Azure
+/// documents no number; its front end refuses single headers past 16 KiB,
+/// and no header the protocol defines comes near that (all metadata
+/// together is at most 8 KiB).
+pub const MAX_HEADER: usize = 16 * 1024;
+/// Largest request head: the request target and every header together.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// Refuses an oversized request head with 400 `InvalidHeaderValue` and an
+/// Azure error body, before anything else looks at the request. (A head
+/// too large for the HTTP layer's own buffer never gets here: hyper
+/// answers that one itself, with a bare 431.)
+pub fn check_head(target_len: usize, headers: &HeaderMap) -> Result<(), ApiError> {
+    let mut total = target_len;
+    for (name, value) in headers {
+        let line = name.as_str().len() + 2 + value.len();
+        if line > MAX_HEADER {
+            return Err(ApiError::new(
+                hyper::StatusCode::BAD_REQUEST,
+                "InvalidHeaderValue",
+                format!(
+                    "The value for one of the HTTP headers is not in the correct format: {name} is {line} bytes, more than {MAX_HEADER}."
+                ),
+            ));
+        }
+        total += line + 2;
+    }
+    if total > MAX_HEAD {
+        return Err(ApiError::new(
+            hyper::StatusCode::BAD_REQUEST,
+            "InvalidHeaderValue",
+            format!(
+                "The value for one of the HTTP headers is not in the correct format: the request head is {total} bytes, more than {MAX_HEAD}."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn decode(s: &str) -> String {
@@ -101,5 +141,23 @@ mod tests {
             assert_eq!(got.blob.as_deref(), b, "{path}");
         }
         assert!(Address::parse("/").is_err());
+    }
+
+    #[test]
+    fn oversized_heads_are_invalid_header_values() {
+        let head = |sizes: &[usize]| {
+            let mut h = HeaderMap::new();
+            for (i, n) in sizes.iter().enumerate() {
+                let name =
+                    hyper::header::HeaderName::from_bytes(format!("x-ms-meta-h{i}").as_bytes())
+                        .unwrap();
+                h.insert(name, "a".repeat(*n).parse().unwrap());
+            }
+            check_head(40, &h).map_err(|e| (e.status.as_u16(), e.code))
+        };
+        assert_eq!(head(&[8 * 1024, 10, 16_000]), Ok(()));
+        assert_eq!(head(&[MAX_HEADER]), Err((400, "InvalidHeaderValue")));
+        assert_eq!(head(&[15_000; 4]), Ok(()));
+        assert_eq!(head(&[15_000; 5]), Err((400, "InvalidHeaderValue")));
     }
 }

@@ -34,3 +34,17 @@ fn malformed_bodies_are_refused_and_store_nothing() {
 fn head_errors_carry_the_code_in_a_header_only() {
     raw("head_errors_have_no_body");
 }
+
+/// Put Blob, Put Block and Append Block with a chunked body and no
+/// Content-Length are 411 MissingContentLengthHeader and store nothing.
+#[test]
+fn writes_without_content_length_are_411() {
+    raw("content_length_required");
+}
+
+/// A header past 16 KiB or a head past 64 KiB is 400 InvalidHeaderValue
+/// with an Azure error body, on blob and queue.
+#[test]
+fn oversized_headers_are_400_with_an_azure_body() {
+    raw("oversized_headers");
+}

@@ -43,13 +43,7 @@ pub async fn put(ctx: &Ctx, incoming: &mut Option<Incoming>) -> Result<Response<
     if blob_type == BlobType::AppendBlob && ctx.header("content-length").is_some_and(|l| l != "0") {
         return Err(ApiError::invalid_header("Content-Length"));
     }
-    if ctx.header("content-length").is_none() && ctx.header("transfer-encoding").is_none() {
-        return Err(ApiError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "MissingContentLengthHeader",
-            "Content-Length header value must be specified.",
-        ));
-    }
+    ctx.require_content_length()?;
     let meta = metadata(&ctx.headers)?;
     let conds = Conditions::parse(&ctx.headers)?;
     let mut content = content_for_put(&ctx.headers);
@@ -310,6 +304,7 @@ pub async fn append_block(
     ctx: &Ctx,
     incoming: &mut Option<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    ctx.require_content_length()?;
     let conds = Conditions::parse(&ctx.headers)?;
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
         ctx.header(name)

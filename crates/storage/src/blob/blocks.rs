@@ -42,6 +42,7 @@ pub async fn put_block(
         })?
         .to_string();
     check_block_id(&id)?;
+    ctx.require_content_length()?;
     {
         let lease_id = ctx.header("x-ms-lease-id").map(str::to_string);
         let (state, t) = (ctx.state.clone(), ctx.target());

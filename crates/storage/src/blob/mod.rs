@@ -49,6 +49,16 @@ impl Ctx {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Put Blob, Put Block and Append Block: the body's length must be
+    /// declared up front; `Transfer-Encoding: chunked` alone is refused.
+    pub fn require_content_length(&self) -> Result<(), ApiError> {
+        if self.headers.contains_key(hyper::header::CONTENT_LENGTH) {
+            Ok(())
+        } else {
+            Err(ApiError::missing_content_length())
+        }
+    }
+
     pub fn container(&self) -> &str {
         self.addr.container.as_deref().unwrap_or_default()
     }
@@ -139,7 +149,9 @@ pub async fn handle_service(
     let is_head = req.method() == Method::HEAD;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     let result = match &version {
+        _ if let Err(e) = crate::request::check_head(target_len, req.headers()) => Err(e),
         Some(v) if !valid_version(v) => Err(ApiError::invalid_header("x-ms-version")),
         _ => serve(state, req, service).await,
     };

@@ -168,7 +168,9 @@ pub async fn handle(state: Arc<ServiceState>, req: Request<Incoming>) -> Respons
     let client_request_id = req.headers().get("x-ms-client-request-id").cloned();
     let is_head = req.method() == Method::HEAD;
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     let result = match &version {
+        _ if let Err(e) = crate::request::check_head(target_len, req.headers()) => Err(e),
         Some(v) if !valid_version(v) => Err(ApiError::invalid_header("x-ms-version")),
         _ => {
             let (parts, incoming) = req.into_parts();
