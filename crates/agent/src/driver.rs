@@ -169,11 +169,19 @@ pub(crate) fn spawn(launch: Launch<'_>) -> io::Result<Process> {
         Some(procs) => Some(procs.as_fd().try_clone_to_owned()?),
         None => None,
     };
+    // Limits are best effort: a v1 group that cannot be joined leaves the
+    // process without that group's limit, not without a start.
     let v1: Vec<OwnedFd> = launch
         .v1
         .iter()
-        .map(|g| g.procs_for_join().map(OwnedFd::from))
-        .collect::<io::Result<_>>()?;
+        .filter_map(|g| match g.procs_for_join() {
+            Ok(procs) => Some(OwnedFd::from(procs)),
+            Err(e) => {
+                tracing::warn!(cgroup = %g.path().display(), error = %e, "cannot join a cgroup v1 group of resource limits; the process runs without them");
+                None
+            }
+        })
+        .collect();
     let user = launch.user;
     if fd.is_some() || !v1.is_empty() || user.is_some() {
         // SAFETY: the closure runs in the forked child before exec. It only
