@@ -71,7 +71,47 @@ def messages():
     assert q.peek_messages() == []
     q.clear_messages()
     assert q.get_queue_properties().approximate_message_count == 0
-    expect_error(lambda: q.send_message("x" * (64 * 1024 + 1)), 400, None)
+    expect_error(lambda: q.send_message("x" * (64 * 1024 + 1)), 400, "MessageTooLarge")
+    q.send_message("x" * (64 * 1024))
+    assert len(q.peek_messages()[0].content) == 64 * 1024
+
+
+@case
+def bad_input():
+    svc = service()
+    for bad in ["a", "ab", "-abc", "abc-", "a--b", "Upper", "a_b", "x" * 64]:
+        expect_error(lambda: svc.create_queue(bad), 400, "InvalidResourceName")
+    assert list(svc.list_queues()) == []
+    svc.create_queue("x" * 63)
+    q = svc.create_queue("limits")
+    q.send_message("one")
+    # at most 32 messages per get, and a get's visibility timeout is 1 s to 7 days
+    expect_error(lambda: list(q.receive_messages(messages_per_page=33)), 400, "OutOfRangeQueryParameterValue")
+    expect_error(lambda: list(q.receive_messages(visibility_timeout=0)), 400, "OutOfRangeQueryParameterValue")
+    expect_error(lambda: list(q.receive_messages(visibility_timeout=7 * 24 * 3600 + 1)), 400, "OutOfRangeQueryParameterValue")
+    # none of that consumed the message
+    got = list(q.receive_messages(messages_per_page=32, visibility_timeout=60))
+    assert [m.content for m in got] == ["one"] and got[0].dequeue_count == 1
+
+
+@case
+def time_to_live():
+    q = service().create_queue("ttl")
+    q.send_message("short", time_to_live=1)
+    q.send_message("long")
+    # the one-second message expires; the other stays (Azure deletes
+    # expired messages: they are never delivered again)
+    deadline = time.time() + 10
+    left = [m.content for m in q.peek_messages(max_messages=32)]
+    while left != ["long"] and time.time() < deadline:
+        time.sleep(0.2)
+        left = [m.content for m in q.peek_messages(max_messages=32)]
+    assert left == ["long"], left
+    got = [m.content for m in q.receive_messages(messages_per_page=32, visibility_timeout=60)]
+    assert got == ["long"], got
+    # time_to_live=-1: never expires
+    m = q.send_message("forever", time_to_live=-1)
+    assert m.expires_on.year == 9999, m.expires_on
 
 
 @case

@@ -52,8 +52,8 @@ def sign(method, url, headers, lite=False, key=KEY):
     return f"{scheme} {ACCOUNT}:{base64.b64encode(mac).decode()}"
 
 
-def send(method, path, body=b"", headers=None, lite=False, tamper=False, auth=True, version=VERSION):
-    url = endpoint() + path
+def send(method, path, body=b"", headers=None, lite=False, tamper=False, auth=True, version=VERSION, base=None):
+    url = (base or endpoint()) + path
     h = {"x-ms-date": formatdate(usegmt=True), "Content-Length": str(len(body))}
     if version:
         h["x-ms-version"] = version
@@ -219,6 +219,32 @@ def oversized_headers():
     r = requests.get(turl, headers=h)
     assert r.status_code == 400, (r.status_code, r.text)
     assert r.json()["odata.error"]["code"] == "InvalidHeaderValue", r.text
+
+
+@case
+def queue_signatures_and_bodies():
+    qbase = os.environ["WEFT_QUEUE_ENDPOINT"]
+    # SharedKey and SharedKeyLite, computed here, with the queue's resource
+    r = send("PUT", "/signed", base=qbase)
+    assert r.status_code == 201, r.text
+    r = send("POST", "/signed/messages", body=b"<QueueMessage><MessageText>hi</MessageText></QueueMessage>", base=qbase, lite=True)
+    assert r.status_code == 201, ("SharedKeyLite", r.text)
+    r = send("GET", "/signed/messages?peekonly=true", base=qbase, lite=True)
+    assert r.status_code == 200 and "<MessageText>hi</MessageText>" in r.text, r.text
+    # a tampered signature: 403 with the XML error body
+    for lite in (False, True):
+        r = send("GET", "?comp=list", base=qbase, lite=lite, tamper=True)
+        assert_azure_error(r, 403, "AuthenticationFailed")
+        assert "<AuthenticationErrorDetail>" in r.text
+    # malformed message bodies: InvalidXmlDocument, nothing enqueued
+    for body in [b"<QueueMessage><MessageText>cut", b"not xml", b"<QueueMessage></QueueMessage>", b""]:
+        r = send("POST", "/signed/messages", body=body, base=qbase)
+        assert_azure_error(r, 400, "InvalidXmlDocument")
+    r = send("GET", "/signed/messages?numofmessages=32&peekonly=true", base=qbase)
+    assert r.text.count("<QueueMessage>") == 1, r.text
+    # peek takes at most 32 too (the SDK checks this before sending)
+    r = send("GET", "/signed/messages?numofmessages=33&peekonly=true", base=qbase)
+    assert_azure_error(r, 400, "OutOfRangeQueryParameterValue")
 
 
 @case

@@ -40,3 +40,16 @@ fn acknowledged_messages_survive_kill_9() {
     let tmp = server.kill9().expect("the server owned its temp dir");
     Server::start_in(tmp.path()).run_case("queue_sdk.py", "durability_read");
 }
+
+/// Names against Azure's queue rules, numofmessages and visibility
+/// timeouts out of range: 400 with Azure's codes, nothing consumed.
+#[test]
+fn bad_names_and_out_of_range_parameters_are_400() {
+    sdk("bad_input");
+}
+
+/// A message with a one-second time-to-live expires; others stay.
+#[test]
+fn messages_expire_after_their_time_to_live() {
+    sdk("time_to_live");
+}

@@ -48,3 +48,11 @@ fn writes_without_content_length_are_411() {
 fn oversized_headers_are_400_with_an_azure_body() {
     raw("oversized_headers");
 }
+
+/// Queue requests signed here with SharedKey and SharedKeyLite pass, a
+/// tampered one gets 403 XML; malformed message bodies are
+/// InvalidXmlDocument and enqueue nothing.
+#[test]
+fn queue_signatures_and_malformed_messages() {
+    raw("queue_signatures_and_bodies");
+}
