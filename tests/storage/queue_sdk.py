@@ -159,5 +159,94 @@ def durability_read():
     assert got == ["acknowledged"], got
 
 
+@case
+def sas_and_acl():
+    import datetime
+
+    from azure.storage.queue import (
+        AccessPolicy,
+        AccountSasPermissions,
+        QueueClient,
+        QueueSasPermissions,
+        ResourceTypes,
+        generate_account_sas,
+        generate_queue_sas,
+    )
+
+    svc = service()
+    url = os.environ["WEFT_QUEUE_ENDPOINT"]
+    expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    owner = svc.create_queue("jobs")
+    svc.create_queue("other")
+
+    # A producer token (add) puts; it may not take, peek or manage.
+    add = generate_queue_sas(ACCOUNT, "jobs", KEY, permission=QueueSasPermissions(add=True), expiry=expiry)
+    producer = QueueClient(url, "jobs", credential=add)
+    producer.send_message("from the producer")
+    expect_error(lambda: next(producer.receive_messages()), 403, "AuthorizationPermissionMismatch")
+    expect_error(lambda: producer.peek_messages(), 403, "AuthorizationPermissionMismatch")
+    expect_error(lambda: producer.clear_messages(), 403, "AuthorizationPermissionMismatch")
+    expect_error(lambda: producer.set_queue_metadata({"k": "v"}), 403, "AuthorizationPermissionMismatch")
+    # ...and only on its own queue
+    expect_error(lambda: QueueClient(url, "other", credential=add).send_message("x"), 403, None)
+
+    # A consumer token (read, update, process) peeks, takes, updates and deletes.
+    rup = generate_queue_sas(
+        ACCOUNT, "jobs", KEY, permission=QueueSasPermissions(read=True, update=True, process=True), expiry=expiry
+    )
+    consumer = QueueClient(url, "jobs", credential=rup)
+    assert [m.content for m in consumer.peek_messages()] == ["from the producer"]
+    assert consumer.get_queue_properties().approximate_message_count == 1
+    m = next(consumer.receive_messages(visibility_timeout=60))
+    m = consumer.update_message(m, content="claimed", visibility_timeout=0)
+    got = next(consumer.receive_messages(visibility_timeout=60))
+    assert got.content == "claimed" and got.dequeue_count == 2, got
+    consumer.delete_message(got)
+    expect_error(lambda: consumer.send_message("x"), 403, "AuthorizationPermissionMismatch")
+
+    # A tampered token is refused outright.
+    tampered = QueueClient(url, "jobs", credential=add.replace("sp=a", "sp=raup"))
+    expect_error(lambda: tampered.send_message("x"), 403, "AuthenticationFailed")
+    # An expired one too.
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
+    old = generate_queue_sas(ACCOUNT, "jobs", KEY, permission=QueueSasPermissions(add=True), expiry=past)
+    expect_error(lambda: QueueClient(url, "jobs", credential=old).send_message("x"), 403, "AuthenticationFailed")
+
+    # Stored access policies: Set / Get Queue ACL, and tokens that name one.
+    owner.set_queue_access_policy(
+        signed_identifiers={
+            "producers": AccessPolicy(permission=QueueSasPermissions(add=True), expiry=expiry),
+            "readers": AccessPolicy(permission=QueueSasPermissions(read=True), expiry=expiry),
+        }
+    )
+    acl = owner.get_queue_access_policy()
+    assert set(acl) == {"producers", "readers"}, acl
+    assert acl["producers"].permission == "a", acl["producers"].permission
+    by_policy = QueueClient(url, "jobs", credential=generate_queue_sas(ACCOUNT, "jobs", KEY, policy_id="producers"))
+    by_policy.send_message("through the policy")
+    expect_error(lambda: by_policy.peek_messages(), 403, "AuthorizationPermissionMismatch")
+    assert [x.content for x in owner.peek_messages()] == ["through the policy"]
+    # Removing the policy revokes every token that names it.
+    owner.set_queue_access_policy(signed_identifiers={"readers": acl["readers"]})
+    expect_error(lambda: by_policy.send_message("x"), 403, "AuthenticationFailed")
+    # Stored access policies are managed with the account key only.
+    expect_error(lambda: consumer.get_queue_access_policy(), 403, "AuthorizationPermissionMismatch")
+    # More than five policies is malformed.
+    six = {f"p{i}": AccessPolicy(permission=QueueSasPermissions(read=True), expiry=expiry) for i in range(6)}
+    expect_error(lambda: owner.set_queue_access_policy(signed_identifiers=six), 400, None)
+
+    # An account SAS for the queue service lists queues and puts messages.
+    acct = generate_account_sas(
+        ACCOUNT, KEY, ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(list=True, add=True), expiry,
+    )
+    from azure.storage.queue import QueueServiceClient
+
+    listed = QueueServiceClient(url, credential=acct)
+    assert [x.name for x in listed.list_queues()] == ["jobs", "other"]
+    QueueClient(url, "other", credential=acct).send_message("by account sas")
+    expect_error(lambda: listed.create_queue("nope"), 403, "AuthorizationPermissionMismatch")
+
+
 if __name__ == "__main__":
     main()

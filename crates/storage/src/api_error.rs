@@ -167,9 +167,10 @@ impl ApiError {
         )
     }
 
+    /// 405, as Azure answers a verb the resource does not take.
     pub fn unsupported() -> Self {
         Self::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::METHOD_NOT_ALLOWED,
             "UnsupportedHttpVerb",
             "The resource doesn't support the specified HTTP verb.",
         )

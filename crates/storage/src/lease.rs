@@ -112,6 +112,11 @@ fn conflict(code: &'static str, message: &str) -> ApiError {
 /// Reads the lease headers of a lease request.
 pub fn parse_action(header: impl Fn(&str) -> Option<String>) -> Result<LeaseAction, ApiError> {
     let need = |name: &str| header(name).ok_or_else(|| ApiError::missing_header(name));
+    // Lease ids are GUIDs: a proposed one that is not is 400 InvalidHeaderValue.
+    let guid = |name: &str, v: String| match uuid::Uuid::try_parse(v.trim()) {
+        Ok(_) => Ok(v),
+        Err(_) => Err(ApiError::invalid_header(name)),
+    };
     let action = need("x-ms-lease-action")?;
     match action.to_ascii_lowercase().as_str() {
         "acquire" => {
@@ -125,7 +130,9 @@ pub fn parse_action(header: impl Fn(&str) -> Option<String>) -> Result<LeaseActi
             }
             Ok(LeaseAction::Acquire {
                 duration,
-                proposed: header("x-ms-proposed-lease-id"),
+                proposed: header("x-ms-proposed-lease-id")
+                    .map(|p| guid("x-ms-proposed-lease-id", p))
+                    .transpose()?,
             })
         }
         "renew" => Ok(LeaseAction::Renew {
@@ -133,7 +140,10 @@ pub fn parse_action(header: impl Fn(&str) -> Option<String>) -> Result<LeaseActi
         }),
         "change" => Ok(LeaseAction::Change {
             id: need("x-ms-lease-id")?,
-            proposed: need("x-ms-proposed-lease-id")?,
+            proposed: guid(
+                "x-ms-proposed-lease-id",
+                need("x-ms-proposed-lease-id")?,
+            )?,
         }),
         "release" => Ok(LeaseAction::Release {
             id: need("x-ms-lease-id")?,

@@ -45,10 +45,14 @@ pub fn check_table(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Blob names: 1–1024 characters.
+/// Most `/`-separated path segments a blob name may have.
+pub const MAX_BLOB_SEGMENTS: usize = 254;
+
+/// Blob names: 1–1024 characters, at most 254 path segments.
 pub fn check_blob(name: &str) -> Result<(), ApiError> {
     let n = name.chars().count();
-    if (1..=1024).contains(&n) {
+    let segments = name.split('/').filter(|s| !s.is_empty()).count();
+    if (1..=1024).contains(&n) && segments <= MAX_BLOB_SEGMENTS {
         Ok(())
     } else {
         Err(ApiError::invalid_resource_name())
@@ -133,6 +137,8 @@ mod tests {
         assert!(check_blob(&"é".repeat(1024)).is_ok());
         assert!(check_blob(&"a".repeat(1025)).is_err());
         assert!(check_blob("").is_err());
+        assert!(check_blob(&"a/".repeat(254)).is_ok());
+        assert!(check_blob(&"a/".repeat(255)).is_err());
     }
 
     #[test]

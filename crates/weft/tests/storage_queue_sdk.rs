@@ -53,3 +53,11 @@ fn bad_names_and_out_of_range_parameters_are_400() {
 fn messages_expire_after_their_time_to_live() {
     sdk("time_to_live");
 }
+
+/// Queue service SAS (`raup`, one queue), stored access policies through
+/// Set / Get Queue ACL (a token naming a removed policy stops working),
+/// and account SAS for the queue service.
+#[test]
+fn queue_sas_stored_policies_and_acl() {
+    sdk("sas_and_acl");
+}

@@ -1,5 +1,6 @@
 //! Who is asking: SharedKey / SharedKeyLite signatures, or nobody.
 
+pub mod queue_sas;
 pub mod sas;
 pub mod shared_key;
 pub mod table_key;

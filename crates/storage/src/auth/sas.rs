@@ -38,6 +38,8 @@ pub enum SasScope {
     Container { container: String },
     /// Service SAS for one blob (`sr=b`).
     Blob { container: String, blob: String },
+    /// Queue service SAS for one queue.
+    Queue { queue: String },
 }
 
 fn field<'a>(q: &'a Query, name: &str) -> &'a str {
@@ -53,6 +55,11 @@ fn auth_failed(detail: impl Into<String>) -> ApiError {
 /// Whether a query carries a SAS at all.
 pub fn is_sas(q: &Query) -> bool {
     q.get("sig").is_some()
+}
+
+/// Checks `sig` against the string to sign (the other services' SAS use it too).
+pub(crate) fn verify_sig(account: &Account, sts: &str, q: &Query) -> Result<(), ApiError> {
+    check_signature(account, sts, q)
 }
 
 fn check_signature(account: &Account, sts: &str, q: &Query) -> Result<(), ApiError> {

@@ -145,9 +145,12 @@ pub(super) fn classify(ctx: &Ctx) -> Result<Op, ApiError> {
             _ => return Err(ApiError::unsupported()),
         },
     };
-    if ctx.query.get("snapshot").is_some()
-        && !matches!(op, Op::GetBlob | Op::GetBlobMetadata | Op::DeleteBlob)
+    if let Some(snapshot) = ctx.query.get("snapshot")
+        && (!matches!(op, Op::GetBlob | Op::GetBlobMetadata | Op::DeleteBlob)
+            || crate::table::datetime::parse_datetime(snapshot).is_none())
     {
+        // A snapshot is named by its time; anything else is malformed
+        // (a well-formed time no snapshot has is 404 BlobNotFound).
         return Err(ApiError::invalid_query("snapshot"));
     }
     Ok(op)
@@ -159,7 +162,7 @@ fn forbidden(code: &'static str, message: &str) -> ApiError {
 
 /// A SAS allows an operation when its scope covers the resource and one of
 /// the operation's permission letters was granted.
-pub(super) fn authorize_sas(
+pub(crate) fn authorize_sas(
     ctx: &Ctx,
     grant: &auth::sas::SasGrant,
     op: Op,
@@ -189,6 +192,8 @@ pub(super) fn authorize_sas(
         SasScope::Blob { container, blob } => {
             container == ctx.container() && ctx.addr.blob.as_deref() == Some(blob.as_str())
         }
+        // A queue token never reaches the blob service's operations.
+        SasScope::Queue { .. } => false,
     };
     if !in_scope {
         return Err(forbidden(

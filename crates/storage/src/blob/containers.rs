@@ -6,7 +6,9 @@ use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 
 use super::body::{self, Body};
-use super::enumeration::{Paging, close, include, push_metadata, push_tag};
+use super::enumeration::{
+    LIST_CONTAINERS_INCLUDE, Paging, check_include, close, include, push_metadata, push_tag,
+};
 use super::headers::{metadata, put_etag, put_metadata};
 use super::{Ctx, blocking, hv};
 use crate::api_error::ApiError;
@@ -140,6 +142,7 @@ pub async fn set_acl(
 
 pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let paging = Paging::parse(ctx)?;
+    check_include(ctx, LIST_CONTAINERS_INCLUDE)?;
     let with_meta = include(ctx, "metadata");
     let page = paging
         .fetch(ctx, |store, account, p| {

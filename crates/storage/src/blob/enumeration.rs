@@ -24,6 +24,39 @@ pub fn max_results(ctx: &Ctx) -> Result<usize, ApiError> {
 }
 
 /// Whether `include` names `what` (case-insensitively).
+/// Refuses an `include` list naming anything but `known` with 400
+/// `InvalidQueryParameterValue`, as Azure does (values this service
+/// accepts but has nothing for, such as `tags`, are in `known`).
+pub fn check_include(ctx: &Ctx, known: &[&str]) -> Result<(), ApiError> {
+    match ctx.query.get("include") {
+        Some(v)
+            if !v
+                .split(',')
+                .all(|p| known.iter().any(|k| p.trim().eq_ignore_ascii_case(k))) =>
+        {
+            Err(ApiError::invalid_query("include"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `include` values List Blobs takes.
+pub const LIST_BLOBS_INCLUDE: &[&str] = &[
+    "snapshots",
+    "metadata",
+    "uncommittedblobs",
+    "copy",
+    "deleted",
+    "tags",
+    "versions",
+    "deletedwithversions",
+    "immutabilitypolicy",
+    "legalhold",
+    "permissions",
+];
+/// The `include` values List Containers takes.
+pub const LIST_CONTAINERS_INCLUDE: &[&str] = &["metadata", "deleted", "system"];
+
 pub fn include(ctx: &Ctx, what: &str) -> bool {
     ctx.query
         .get("include")

@@ -4,7 +4,9 @@
 use hyper::Response;
 
 use super::body::Body;
-use super::enumeration::{Paging, close, include, push_metadata, push_tag};
+use super::enumeration::{
+    LIST_BLOBS_INCLUDE, Paging, check_include, close, include, push_metadata, push_tag,
+};
 use super::{Ctx, blocking};
 use crate::api_error::ApiError;
 use crate::store::{BlobProps, ListEntry};
@@ -53,6 +55,7 @@ fn push_blob(s: &mut String, b: &BlobProps, snapshot: Option<&str>, with_meta: b
 
 pub async fn list_blobs(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let paging = Paging::parse(ctx)?;
+    check_include(ctx, LIST_BLOBS_INCLUDE)?;
     let delimiter = ctx
         .query
         .get("delimiter")

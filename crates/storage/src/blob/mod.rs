@@ -275,7 +275,11 @@ async fn route(
     let addr = Address::parse(&raw_path)?;
     let has_auth_header = parts.headers.contains_key(hyper::header::AUTHORIZATION);
     let principal = if !has_auth_header && auth::sas::is_sas(&query) {
-        sas_principal(&state, &addr, &query).await?
+        if service == Service::Queue {
+            crate::queue::access::sas_principal(&state, &addr, &query).await?
+        } else {
+            sas_principal(&state, &addr, &query).await?
+        }
     } else {
         let signed = SignedParts {
             method: parts.method.as_str(),

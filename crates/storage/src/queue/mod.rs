@@ -1,20 +1,26 @@
 //! The queue service (port 10001): queues, metadata and messages with
 //! visibility timeouts, pop receipts, dequeue counts and time-to-live.
 //! Requests share the blob service's front door (authentication, errors,
-//! common headers); only SharedKey / SharedKeyLite callers are served.
+//! common headers); callers are authorized in [`access`]: account key,
+//! account SAS, or a queue service SAS (with stored access policies, Get /
+//! Set Queue ACL).
 
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Response, StatusCode};
 
 use crate::api_error::ApiError;
-use crate::auth::Principal;
 use crate::blob::body::{self, Body};
 use crate::blob::enumeration::{Paging, close, include, push_metadata, push_tag};
 use crate::blob::headers::{metadata, put_metadata};
 use crate::blob::{Ctx, blocking, hv};
 use crate::store::Message;
 use crate::timefmt::rfc1123;
+use crate::xml::{parse_signed_identifiers, write_signed_identifiers};
+
+pub mod access;
+
+use access::{QueueOp, authorize};
 
 /// Largest message text (64 KiB).
 pub const MAX_MESSAGE: usize = 64 * 1024;
@@ -88,9 +94,6 @@ pub async fn dispatch(
     ctx: &Ctx,
     incoming: &mut Option<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    if !matches!(ctx.principal, Principal::Account(_)) {
-        return Err(ApiError::no_auth());
-    }
     let comp = ctx.query.get("comp");
     let m = ctx.method.clone();
     let queue = ctx.addr.container.clone();
@@ -98,38 +101,65 @@ pub async fn dispatch(
     if queue.as_deref().is_some_and(|q| q.starts_with('$')) {
         return Err(ApiError::invalid_resource_name());
     }
-    match (queue, rest.as_deref()) {
-        (None, _) => match (m, comp) {
-            (Method::GET, Some("list")) => list_queues(ctx).await,
+    let Some(q) = queue else {
+        return match (m, comp) {
+            (Method::GET, Some("list")) => {
+                authorize(ctx, QueueOp::ListQueues)?;
+                list_queues(ctx).await
+            }
             _ => Err(ApiError::unsupported()),
-        },
-        (Some(q), None) => match (m, comp) {
-            (Method::PUT, None) => create(ctx, q).await,
+        };
+    };
+    let (state, account) = (ctx.state.clone(), ctx.account().to_string());
+    match rest.as_deref() {
+        None => match (m, comp) {
+            (Method::PUT, None) => {
+                authorize(ctx, QueueOp::CreateQueue)?;
+                create(ctx, q).await
+            }
             (Method::DELETE, None) => {
-                let (state, account) = (ctx.state.clone(), ctx.account().to_string());
+                authorize(ctx, QueueOp::DeleteQueue)?;
                 blocking(move || state.store.delete_queue(&account, &q)).await?;
                 Ok(status(StatusCode::NO_CONTENT))
             }
-            (Method::GET | Method::HEAD, Some("metadata")) => properties(ctx, q).await,
+            (Method::GET | Method::HEAD, Some("metadata")) => {
+                authorize(ctx, QueueOp::GetMetadata)?;
+                properties(ctx, q).await
+            }
             (Method::PUT, Some("metadata")) => {
+                authorize(ctx, QueueOp::SetMetadata)?;
                 let meta = metadata(&ctx.headers)?;
-                let (state, account) = (ctx.state.clone(), ctx.account().to_string());
                 blocking(move || state.store.set_queue_metadata(&account, &q, &meta)).await?;
+                Ok(status(StatusCode::NO_CONTENT))
+            }
+            (Method::GET | Method::HEAD, Some("acl")) => {
+                authorize(ctx, QueueOp::GetAcl)?;
+                let acl = blocking(move || state.store.queue_acl(&account, &q)).await?;
+                Ok(xml(write_signed_identifiers(&acl)))
+            }
+            (Method::PUT, Some("acl")) => {
+                authorize(ctx, QueueOp::SetAcl)?;
+                let raw = body::read_small(body::take(incoming)?, 64 * 1024).await?;
+                let acl = parse_signed_identifiers(&raw)?;
+                blocking(move || state.store.set_queue_acl(&account, &q, &acl)).await?;
                 Ok(status(StatusCode::NO_CONTENT))
             }
             _ => Err(ApiError::unsupported()),
         },
-        (Some(q), Some("messages")) => match m {
-            Method::POST => put_message(ctx, q, incoming).await,
+        Some("messages") => match m {
+            Method::POST => {
+                authorize(ctx, QueueOp::PutMessage)?;
+                put_message(ctx, q, incoming).await
+            }
             Method::GET => get_messages(ctx, q).await,
             Method::DELETE => {
-                let (state, account) = (ctx.state.clone(), ctx.account().to_string());
+                authorize(ctx, QueueOp::ClearMessages)?;
                 blocking(move || state.store.clear_messages(&account, &q)).await?;
                 Ok(status(StatusCode::NO_CONTENT))
             }
             _ => Err(ApiError::unsupported()),
         },
-        (Some(q), Some(path)) => {
+        Some(path) => {
             let Some(id) = path
                 .strip_prefix("messages/")
                 .filter(|id| !id.is_empty() && !id.contains('/'))
@@ -137,6 +167,12 @@ pub async fn dispatch(
                 return Err(ApiError::resource_not_found());
             };
             let id = id.to_string();
+            let op = match m {
+                Method::DELETE => QueueOp::DeleteMessage,
+                Method::PUT => QueueOp::UpdateMessage,
+                _ => return Err(ApiError::unsupported()),
+            };
+            authorize(ctx, op)?;
             let receipt = ctx
                 .query
                 .get("popreceipt")
@@ -148,16 +184,15 @@ pub async fn dispatch(
                     )
                 })?
                 .to_string();
-            match m {
-                Method::DELETE => {
-                    ctx.state
+            match op {
+                QueueOp::DeleteMessage => {
+                    state
                         .store
-                        .delete_message_async(ctx.account(), &q, &id, &receipt)
+                        .delete_message_async(&account, &q, &id, &receipt)
                         .await?;
                     Ok(status(StatusCode::NO_CONTENT))
                 }
-                Method::PUT => update_message(ctx, q, id, receipt, incoming).await,
-                _ => Err(ApiError::unsupported()),
+                _ => update_message(ctx, q, id, receipt, incoming).await,
             }
         }
     }
@@ -293,6 +328,14 @@ async fn get_messages(ctx: &Ctx, q: String) -> Result<Response<Body>, ApiError> 
             Some(30),
         )?)
     };
+    authorize(
+        ctx,
+        if peek {
+            QueueOp::PeekMessages
+        } else {
+            QueueOp::GetMessages
+        },
+    )?;
     let (state, account) = (ctx.state.clone(), ctx.account().to_string());
     let msgs = if visibility.is_some() {
         state

@@ -9,6 +9,7 @@ use super::containers::{from_json, to_json};
 use super::{Commit, Store, db};
 use crate::api_error::ApiError;
 use crate::timefmt::now_millis;
+use crate::xml::SignedIdentifier;
 
 /// A queue's stored properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +156,43 @@ impl Store {
         tx.execute(
             "DELETE FROM queues WHERE account=?1 AND name=?2",
             params![account, name],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "DELETE FROM queue_acls WHERE account=?1 AND name=?2",
+            params![account, name],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    /// The queue's stored access policies (Get Queue ACL).
+    pub fn queue_acl(&self, account: &str, name: &str) -> Result<Vec<SignedIdentifier>, ApiError> {
+        let mut conn = self.read_lock();
+        let tx = conn.transaction().map_err(db)?;
+        get_queue(&tx, account, name)?;
+        let acl: Option<String> = tx
+            .prepare_cached("SELECT acl FROM queue_acls WHERE account=?1 AND name=?2")
+            .map_err(db)?
+            .query_row(params![account, name], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        Ok(acl.map(|a| from_json(&a)).unwrap_or_default())
+    }
+
+    /// Replaces the queue's stored access policies (Set Queue ACL).
+    pub fn set_queue_acl(
+        &self,
+        account: &str,
+        name: &str,
+        acl: &[SignedIdentifier],
+    ) -> Result<(), ApiError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        get_queue(&tx, account, name)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO queue_acls (account, name, acl) VALUES (?1, ?2, ?3)",
+            params![account, name, to_json(&acl)],
         )
         .map_err(db)?;
         tx.commit().map_err(db)

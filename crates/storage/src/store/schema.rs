@@ -124,6 +124,12 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
             props TEXT NOT NULL,
             PRIMARY KEY (account, tbl, pk, rk)
         ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS queue_acls (
+            account TEXT NOT NULL,
+            name TEXT NOT NULL,
+            acl TEXT NOT NULL,
+            PRIMARY KEY (account, name)
+        ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS table_acls (
             account TEXT NOT NULL,
             key TEXT NOT NULL,

@@ -125,17 +125,54 @@ pub struct Incoming {
 /// Parses a JSON entity body, applying the type annotations, and checks
 /// Azure's limits on names, values, property count and size.
 pub fn parse_entity(body: &[u8]) -> Result<Incoming, ApiError> {
-    let json: Json = serde_json::from_slice(body).map_err(|e| {
-        invalid_input(&format!(
+    parse_entity_object(&parse_object(body)?)
+}
+
+/// A request body that must be one JSON object whose property names are
+/// unique (OData refuses a repeated name with 400 `InvalidInput`, where a
+/// plain JSON parser would keep the last value).
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Json>, ApiError> {
+    match serde_json::from_slice::<UniqueObject>(body) {
+        Ok(UniqueObject(map)) => Ok(map),
+        Err(e) if e.is_data() => Err(invalid_input(&format!(
+            "The request body must be a JSON object with unique property names: {e}. An error occurred while processing this request."
+        ))),
+        Err(e) => Err(invalid_input(&format!(
             "The request body is not valid JSON: {e}. An error occurred while processing this request."
-        ))
-    })?;
-    let Json::Object(map) = json else {
-        return Err(invalid_input(
-            "The request body must be a JSON object. An error occurred while processing this request.",
-        ));
-    };
-    parse_entity_object(&map)
+        ))),
+    }
+}
+
+/// A top-level JSON object read with a duplicate-name check.
+struct UniqueObject(Map<String, Json>);
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut map = Map::new();
+                while let Some(name) = access.next_key::<String>()? {
+                    if map.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "property {name} appears twice"
+                        )));
+                    }
+                    let value: Json = access.next_value()?;
+                    map.insert(name, value);
+                }
+                Ok(UniqueObject(map))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 pub fn parse_entity_object(map: &Map<String, Json>) -> Result<Incoming, ApiError> {
@@ -405,6 +442,10 @@ mod tests {
             "InvalidInput"
         );
         assert_eq!(code(r#"{"PartitionKey":5}"#), "InvalidInput");
+        assert_eq!(code(r#"{"A":1,"B":2,"A":3}"#), "InvalidInput");
+        assert_eq!(code(r#"{"RowKey":"a","RowKey":"b"}"#), "InvalidInput");
+        assert_eq!(code("{} x"), "InvalidInput");
+        assert!(parse_entity(br#"{"A":{"A":1,"A":2}}"#).is_err());
         assert_eq!(code(r#"{"PartitionKey":"a/b"}"#), "OutOfRangeInput");
         assert_eq!(code(r#"{"1abc":1}"#), "PropertyNameInvalid");
         assert_eq!(code(r#"{"a-b":1}"#), "PropertyNameInvalid");

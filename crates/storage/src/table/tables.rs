@@ -77,11 +77,7 @@ pub(super) async fn create(
 ) -> Result<Response<Body>, ApiError> {
     ctx.allow(Need::CreateTable, None, None)?;
     let raw = body::read_small(body::take(incoming)?, 64 * 1024).await?;
-    let json: Json = serde_json::from_slice(&raw).map_err(|_| {
-        invalid_input(
-            "The request body is not valid JSON. An error occurred while processing this request.",
-        )
-    })?;
+    let json = super::edm::parse_object(&raw)?;
     let name = match json.get("TableName") {
         Some(Json::String(n)) => n.clone(),
         _ => return Err(super::edm::properties_need_value()),
