@@ -117,6 +117,7 @@ pub(crate) fn resume<A: AgentApi>(inner: &Arc<Inner<A>>, op: &OperationRecord) {
 
 async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: String) {
     let Some(record) = deployment(&inner, &key) else {
+        crate::instance_ops::fail_orphan(&inner, &op_id);
         return;
     };
     let (outcome, done) = match record.status {

@@ -267,6 +267,7 @@ async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: Strin
         return; // resumed on the next open
     }
     let Some(mut record) = deployment(&inner, &key) else {
+        fail_orphan(&inner, &op_id);
         return;
     };
     let Some(mut op) = operation(&inner, &op_id) else {
@@ -299,6 +300,22 @@ async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: Strin
     .operation(&op_id);
     if let Err(e) = inner.commit_with(Some(Ok(&record)), Some(&op), Some((&key, vec![event]))) {
         tracing::error!(operation = %op_id, error = %e, "failed to end the instance operation");
+    }
+}
+
+/// Ends operation `op_id`, whose deployment is gone, as failed.
+pub(crate) fn fail_orphan<A: AgentApi>(inner: &Inner<A>, op_id: &str) {
+    let Some(mut op) = operation(inner, op_id) else {
+        return;
+    };
+    if op.status != OperationStatus::InProgress {
+        return;
+    }
+    op.status = OperationStatus::Failed;
+    op.error = Some("the deployment is gone".to_owned());
+    op.ended_ms = Some(record::now_ms());
+    if let Err(e) = inner.commit(None, Some(&op)) {
+        tracing::error!(operation = %op_id, error = %e, "failed to end an orphaned operation");
     }
 }
 

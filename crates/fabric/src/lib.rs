@@ -22,6 +22,18 @@
 //!   ([`upgrade`] plans them as a pure function): an upgrade domain's
 //!   instances leave their VIPs, drain, get their new spec, and must be
 //!   Ready for a minimum healthy time before the next domain is touched;
+//! * a staging deployment runs beside production with the same instance
+//!   names (instances are keyed by deployment and instance id) on the
+//!   staging slot's own VIP addresses; Swap Deployment ([`swap`],
+//!   [`Controller::swap`]) exchanges the slots in one store transaction and
+//!   switches each VIP's backends at once;
+//! * Reboot, Reimage and Delete Role Instances ([`Controller::reboot`],
+//!   [`Controller::reimage`], [`Controller::delete_instances`]) and Update
+//!   Deployment Status ([`Controller::update_status`]: suspend, start)
+//!   commit their decision with the operation and drain before the agent
+//!   stops anything;
+//! * the configuration text a deployment runs is kept with it
+//!   ([`configuration`], [`Controller::configuration`]);
 //! * what it did and why is kept per slot as an event history
 //!   ([`events`], [`Controller::events`]).
 //!

@@ -165,11 +165,21 @@ async fn a_swap_exchanges_the_vips_and_open_connections_stay_where_they_were() {
         (p.vips[0].address, s.vips[0].address),
         (prod_vip, stage_vip)
     );
-    until("production serves the new deployment", || {
-        !agent.running_in(&stage).is_empty()
-    })
-    .await;
-    assert!(who_full(prod_vip).await.ends_with(&stage[..8]));
+    // Once its instances are back, production serves the swapped-in one
+    // (and never the other).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = who_full(prod_vip).await;
+        assert!(!answer.ends_with(&prod[..8]), "{answer}");
+        if answer.ends_with(&stage[..8]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "production never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     c.shutdown().await;
 }
 
