@@ -248,6 +248,41 @@ def queue_signatures_and_bodies():
 
 
 @case
+def query_and_header_values():
+    assert send("PUT", "/values?restype=container").status_code == 201
+    assert send("PUT", "/values/b", body=b"x", headers={"x-ms-blob-type": "BlockBlob"}).status_code == 201
+    # a verb the resource does not take: 405
+    assert_azure_error(send("POST", "/values?restype=container"), 405, "UnsupportedHttpVerb")
+    assert_azure_error(send("PATCH", "/values/b"), 405, "UnsupportedHttpVerb")
+    qbase = os.environ["WEFT_QUEUE_ENDPOINT"]
+    assert send("PUT", "/vqq", base=qbase).status_code == 201
+    assert_azure_error(send("PUT", "/vqq/messages", base=qbase), 405, "UnsupportedHttpVerb")
+    # include takes only the values Azure defines
+    r = send("GET", "/values?restype=container&comp=list&include=metadata,snapshots,uncommittedblobs,copy,tags")
+    assert r.status_code == 200 and "<Name>b</Name>" in r.text, r.text
+    assert_azure_error(send("GET", "/values?restype=container&comp=list&include=bogus"), 400, "InvalidQueryParameterValue")
+    assert_azure_error(send("GET", "/values?restype=container&comp=list&include=metadata,bogus"), 400, "InvalidQueryParameterValue")
+    assert send("GET", "?comp=list&include=metadata").status_code == 200
+    assert send("GET", "?comp=list&include=").status_code == 200
+    assert_azure_error(send("GET", "?comp=list&include=snapshots"), 400, "InvalidQueryParameterValue")
+    # a snapshot is named by a time: garbage is 400, a time no snapshot has 404
+    assert_azure_error(send("GET", "/values/b?snapshot=garbage"), 400, "InvalidQueryParameterValue")
+    assert_azure_error(send("GET", "/values/b?snapshot=2001-01-01T00:00:00.0000000Z"), 404, "BlobNotFound")
+    # proposed lease ids are GUIDs
+    lease = {"x-ms-lease-action": "acquire", "x-ms-lease-duration": "-1"}
+    r = send("PUT", "/values/b?comp=lease", headers={**lease, "x-ms-proposed-lease-id": "not-a-guid"})
+    assert_azure_error(r, 400, "InvalidHeaderValue")
+    assert send("HEAD", "/values/b").headers.get("x-ms-lease-state", "available") == "available"
+    r = send("PUT", "/values/b?comp=lease", headers={**lease, "x-ms-proposed-lease-id": "9c5b1a5e-3f2d-4b8e-9a51-0c1d2e3f4a5b"})
+    assert r.status_code == 201 and r.headers["x-ms-lease-id"] == "9c5b1a5e-3f2d-4b8e-9a51-0c1d2e3f4a5b", (r.status_code, r.text)
+    # blob names: at most 254 path segments
+    r = send("PUT", "/values/" + "s/" * 254, body=b"x", headers={"x-ms-blob-type": "BlockBlob"})
+    assert r.status_code == 201, r.text
+    r = send("PUT", "/values/" + "s/" * 255, body=b"x", headers={"x-ms-blob-type": "BlockBlob"})
+    assert_azure_error(r, 400, "InvalidResourceName")
+
+
+@case
 def head_errors_have_no_body():
     r = send("HEAD", "/nosuchcontainer/blob")
     assert r.status_code == 404

@@ -240,6 +240,12 @@ def malformed():
     assert_json_error(r, 400, "InvalidInput")
     r = send("POST", "/$batch", b"--x\r\nnot a changeset\r\n--x--", headers={"Content-Type": "multipart/mixed; boundary=x"})
     assert_json_error(r, 400, "InvalidInput")
+    # a property named twice is InvalidInput (not last-one-wins)
+    r = send("POST", "/bad", b'{"PartitionKey":"p","RowKey":"dup","A":1,"A":2}')
+    assert_json_error(r, 400, "InvalidInput")
+    r = send("POST", "/Tables", b'{"TableName":"dupone","TableName":"duptwo"}')
+    assert_json_error(r, 400, "InvalidInput")
+    assert "dup" not in send("GET", "/Tables").text
     assert send("GET", "/bad()").json()["value"] == []
 
 

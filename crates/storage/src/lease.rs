@@ -140,10 +140,7 @@ pub fn parse_action(header: impl Fn(&str) -> Option<String>) -> Result<LeaseActi
         }),
         "change" => Ok(LeaseAction::Change {
             id: need("x-ms-lease-id")?,
-            proposed: guid(
-                "x-ms-proposed-lease-id",
-                need("x-ms-proposed-lease-id")?,
-            )?,
+            proposed: guid("x-ms-proposed-lease-id", need("x-ms-proposed-lease-id")?)?,
         }),
         "release" => Ok(LeaseAction::Release {
             id: need("x-ms-lease-id")?,
@@ -508,6 +505,35 @@ mod tests {
                 .unwrap_err()
                 .code,
             "MissingRequiredHeader"
+        );
+        // proposed lease ids are GUIDs
+        let code = |pairs| parse_action(h(pairs)).map(|_| ()).map_err(|e| e.code);
+        assert_eq!(
+            code(&[
+                ("x-ms-lease-action", "acquire"),
+                ("x-ms-lease-duration", "-1"),
+                ("x-ms-proposed-lease-id", "not-a-guid")
+            ]),
+            Err("InvalidHeaderValue")
+        );
+        assert_eq!(
+            code(&[
+                ("x-ms-lease-action", "acquire"),
+                ("x-ms-lease-duration", "-1"),
+                (
+                    "x-ms-proposed-lease-id",
+                    "9c5b1a5e-3f2d-4b8e-9a51-0c1d2e3f4a5b"
+                )
+            ]),
+            Ok(())
+        );
+        assert_eq!(
+            code(&[
+                ("x-ms-lease-action", "change"),
+                ("x-ms-lease-id", "9c5b1a5e-3f2d-4b8e-9a51-0c1d2e3f4a5b"),
+                ("x-ms-proposed-lease-id", "x")
+            ]),
+            Err("InvalidHeaderValue")
         );
     }
 }

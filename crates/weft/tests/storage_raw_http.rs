@@ -56,3 +56,11 @@ fn oversized_headers_are_400_with_an_azure_body() {
 fn queue_signatures_and_malformed_messages() {
     raw("queue_signatures_and_bodies");
 }
+
+/// Unsupported verbs are 405; unknown include values, malformed snapshot
+/// times and non-GUID proposed lease ids are 400; blob names past 254
+/// path segments are InvalidResourceName.
+#[test]
+fn verbs_query_values_lease_ids_and_path_segments() {
+    raw("query_and_header_values");
+}

@@ -23,16 +23,17 @@ pub fn max_results(ctx: &Ctx) -> Result<usize, ApiError> {
     }
 }
 
-/// Whether `include` names `what` (case-insensitively).
 /// Refuses an `include` list naming anything but `known` with 400
-/// `InvalidQueryParameterValue`, as Azure does (values this service
-/// accepts but has nothing for, such as `tags`, are in `known`).
+/// `InvalidQueryParameterValue`, as Azure does. An empty list (the SDKs
+/// send `include=`) names nothing. Values this service accepts but has
+/// nothing for, such as `tags`, are in `known`.
 pub fn check_include(ctx: &Ctx, known: &[&str]) -> Result<(), ApiError> {
     match ctx.query.get("include") {
         Some(v)
             if !v
                 .split(',')
-                .all(|p| known.iter().any(|k| p.trim().eq_ignore_ascii_case(k))) =>
+                .map(str::trim)
+                .all(|p| p.is_empty() || known.iter().any(|k| p.eq_ignore_ascii_case(k))) =>
         {
             Err(ApiError::invalid_query("include"))
         }
@@ -57,6 +58,7 @@ pub const LIST_BLOBS_INCLUDE: &[&str] = &[
 /// The `include` values List Containers takes.
 pub const LIST_CONTAINERS_INCLUDE: &[&str] = &["metadata", "deleted", "system"];
 
+/// Whether `include` names `what` (case-insensitively).
 pub fn include(ctx: &Ctx, what: &str) -> bool {
     ctx.query
         .get("include")
