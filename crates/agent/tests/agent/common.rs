@@ -155,6 +155,38 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// `/proc/<pid>/environ`. A process in the middle of an exec (`sh` →
+/// `exec sleep`) briefly shows an empty one (the new image's is not set up
+/// yet): read again until it is there or the process is gone.
+fn environ_of(pid: u32) -> Option<Vec<u8>> {
+    if kernel_thread(pid) {
+        return None;
+    }
+    for _ in 0..10_000 {
+        let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+        if !environ.is_empty() || !alive(pid) {
+            return Some(environ);
+        }
+        std::thread::yield_now();
+    }
+    None
+}
+
+/// Whether `pid` is a kernel thread (`PF_KTHREAD` in its flags): no
+/// environment, ever.
+fn kernel_thread(pid: u32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // After the parenthesised name: state, ppid, pgrp, session,
+            // tty_nr, tpgid, flags.
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().nth(6)?.parse::<u64>().ok()
+        })
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
 /// Live processes whose environment has `WEFT_INSTANCE_ID=<id>` and whose
 /// runtime socket is under `state`.
 pub fn processes_of(state: &Path, id: &str) -> Vec<u32> {
@@ -166,7 +198,7 @@ pub fn processes_of(state: &Path, id: &str) -> Vec<u32> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+        let Some(environ) = environ_of(pid) else {
             continue;
         };
         let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
