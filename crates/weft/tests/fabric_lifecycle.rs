@@ -56,6 +56,11 @@ fn a_swap_under_load_fails_no_request_and_open_connections_stay_on_the_old_deplo
     assert_ne!(prod_vip, stage_vip);
     assert!(body_of(prod_vip).ends_with(": blue\n"));
     assert!(body_of(stage_vip).ends_with(": green\n"));
+    let status = fabric.weft_ok(&["status"]);
+    assert!(
+        status.contains("slot staging") && status.contains(&format!("http://{stage_vip}/")),
+        "{status}"
+    );
     // Both deployments have the same instance names.
     let names = |slot| -> Vec<String> {
         fabric
