@@ -273,32 +273,33 @@ pub fn verify(
     let decoded_path = percent_encoding::percent_decode_str(parts.raw_path)
         .decode_utf8_lossy()
         .into_owned();
-    let mut headers: Vec<String> = Vec::with_capacity(4);
-    for order in [HeaderOrder::Ordinal, HeaderOrder::Service] {
-        for ws in [Whitespace::Fold, Whitespace::Trim] {
-            let c = canonicalized_headers(parts.headers, order, ws);
-            if !headers.contains(&c) {
-                headers.push(c);
-            }
-        }
-    }
     let mut paths = vec![parts.raw_path];
     if decoded_path != parts.raw_path {
         paths.push(decoded_path.as_str());
     }
     let mut first_sts = None;
-    for path in paths {
-        for canon in &headers {
-            let sts = if lite {
-                string_to_sign_lite(&account.name, path, parts, canon)
-            } else {
-                string_to_sign(&account.name, path, parts, canon)
-            };
-            let expected = sign(account.key(), &sts);
-            if given.len() == expected.len() && bool::from(given.ct_eq(&expected)) {
-                return Ok(());
+    let mut tried: Vec<(&str, String)> = Vec::with_capacity(8);
+    // The usual string (ordinal order, folded values, raw path) first; the
+    // others are built only when it does not match.
+    for order in [HeaderOrder::Ordinal, HeaderOrder::Service] {
+        for ws in [Whitespace::Fold, Whitespace::Trim] {
+            let canon = canonicalized_headers(parts.headers, order, ws);
+            for path in &paths {
+                if tried.iter().any(|(p, c)| p == path && *c == canon) {
+                    continue;
+                }
+                let sts = if lite {
+                    string_to_sign_lite(&account.name, path, parts, &canon)
+                } else {
+                    string_to_sign(&account.name, path, parts, &canon)
+                };
+                let expected = sign(account.key(), &sts);
+                if given.len() == expected.len() && bool::from(given.ct_eq(&expected)) {
+                    return Ok(());
+                }
+                first_sts.get_or_insert(sts);
+                tried.push((path, canon.clone()));
             }
-            first_sts.get_or_insert(sts);
         }
     }
     Err(ApiError::auth_failed(format!(

@@ -6,6 +6,9 @@ pub(super) fn init(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // Each write of a group commit runs in a savepoint, whose statement
+    // journal would otherwise be a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Writes land all over the indexes (one insertion point per busy
     // container, queue or partition): keep more of them cached than
     // SQLite's 2 MiB default.
