@@ -240,8 +240,9 @@ pub struct InstanceReport {
     /// Times the entry point was restarted since this incarnation started.
     pub restarts: u32,
     /// Why the instance is not ready, in words (a failed startup task, its
-    /// exit code and the last lines it wrote; the last crash, with "out of
-    /// memory" when its memory limit killed it; the failing probe).
+    /// exit code and the last lines it wrote, newline-separated; the last
+    /// crash, with "out of memory" when its memory limit killed it; the
+    /// failing probe).
     pub message: Option<String>,
     /// [`settings_digest`] of the settings the running process currently
     /// has: set when the entry point starts and after every Changed; a
