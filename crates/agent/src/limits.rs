@@ -296,7 +296,7 @@ fn enable_v2(root: &Path, controller: Controller) -> bool {
         if enabled.split_whitespace().any(|c| c == name) {
             continue;
         }
-        if let Err(e) = fs::write(&file, format!("+{name}")) {
+        if let Err(e) = write_existing(&file, &format!("+{name}")) {
             // EBUSY: the agent's own group holds processes (the agent's), and
             // v2 allows controllers only for groups without them.
             tracing::warn!(file = %file.display(), controller = name, error = %e, "cannot enable a cgroup v2 controller; instances run without this limit");
@@ -344,7 +344,9 @@ fn v1_group(mountinfo: &str, own_cgroups: &str, controller: &str) -> Option<Path
 mod tests {
     use std::path::PathBuf;
 
-    use super::{Controller, LimitRoots, Place, RunLimits, counter, limit_files, v1_group};
+    use super::{
+        Controller, LimitRoots, Place, RunLimits, counter, enable_v2, limit_files, v1_group,
+    };
     use crate::cgroup::CgroupRoot;
     use crate::protocol::ResourceLimits;
 
@@ -494,6 +496,45 @@ mod tests {
                 "{controller} in {mountinfo}"
             );
         }
+    }
+
+    /// A v2 controller is enabled in the agent's own group and its root
+    /// when the own group offers it; not when it does not or when the
+    /// kernel refuses (here: a directory where the file should be).
+    #[test]
+    fn v2_controllers_are_enabled_down_to_the_root_when_offered() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("own");
+        let root = own.join("weft-x");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            own.join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
+        std::fs::write(own.join("cgroup.subtree_control"), "memory\n").unwrap();
+        std::fs::write(root.join("cgroup.subtree_control"), "").unwrap();
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p.join("cgroup.subtree_control")).unwrap()
+        };
+
+        assert!(enable_v2(&root, Controller::Cpu));
+        assert_eq!(
+            (read(&own), read(&root)),
+            ("+cpu".to_owned(), "+cpu".to_owned())
+        );
+
+        std::fs::write(own.join("cgroup.subtree_control"), "memory\n").unwrap();
+        std::fs::remove_file(root.join("cgroup.subtree_control")).unwrap();
+        std::fs::create_dir(root.join("cgroup.subtree_control")).unwrap();
+        assert!(
+            !enable_v2(&root, Controller::Memory),
+            "the root's file cannot be written"
+        );
+        assert_eq!(read(&own), "memory\n", "already enabled: left alone");
+
+        std::fs::write(own.join("cgroup.controllers"), "pids\n").unwrap();
+        assert!(!enable_v2(&root, Controller::Cpu), "not offered");
     }
 
     #[test]
