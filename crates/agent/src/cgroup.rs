@@ -284,7 +284,7 @@ pub(crate) fn unescape_mount(s: &str) -> String {
 }
 
 /// The agent's own v2 group (`0::<path>` in `/proc/self/cgroup`).
-pub(crate) fn own_cgroup() -> Option<String> {
+fn own_cgroup() -> Option<String> {
     let text = fs::read_to_string("/proc/self/cgroup").ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("0::").map(str::to_owned))

@@ -19,9 +19,19 @@
 //! killed and removed when an agent opens the state directory.
 //!
 //! Limits are best effort: a limit file that cannot be written (EACCES, a
-//! missing file) is a `tracing` warning naming the file, and the instance
-//! runs without that limit. Without any controller (or with
-//! `CgroupMode::Off`) instances run unlimited, said once by a warning.
+//! missing file, a value the kernel refuses) is a `tracing` warning naming
+//! the file, and the instance runs without that limit. Without any
+//! controller (or with `CgroupMode::Off`) instances run unlimited, said
+//! once by a warning.
+//!
+//! cgroup v2 lets a group hand controllers to its children only while it
+//! holds no process itself (except the root): when the agent's own group
+//! holds the agent (a login session's scope, a container whose processes
+//! all sit in its namespace root), enabling fails with EBUSY, a warning,
+//! and instances run without those limits. Run the agent in a group of its
+//! own whose parent is free (a delegated systemd unit's subgroup, or move
+//! the container's processes into a child group first, as docker:dind's
+//! entrypoint does).
 
 use std::fs;
 use std::io;
