@@ -1,8 +1,11 @@
 //! Any bytes as a table request's entity body, `$batch` body, resource
-//! path or continuation token: the parsers never panic, and an entity that
-//! parses stays within Azure's limits.
+//! path, continuation token or query string (`$top`, `$select`,
+//! `$filter`, `NextTableName`, `NextPartitionKey`): the parsers never
+//! panic, an entity that parses stays within Azure's limits, and `$top`
+//! stays within 1..=1000.
 #![no_main]
-use weft_storage::table::{batch, edm, keys, stored};
+use weft_storage::request::Query;
+use weft_storage::table::{batch, edm, keys, params, stored};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(e) = edm::parse_entity(data) {
@@ -19,5 +22,18 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = keys::parse_resource(&text);
     if let Some(k) = keys::decode_token(&text) {
         assert_eq!(keys::decode_token(&keys::encode_token(&k)), Some(k));
+    }
+    let q = Query::parse(Some(&text));
+    if let Ok(top) = params::top(&q) {
+        assert!((1..=params::MAX_TOP).contains(&top));
+    }
+    if let Some(names) = params::select(&q) {
+        assert!(names.iter().all(|n| !n.is_empty()));
+    }
+    let _ = params::filter(&q);
+    for name in ["NextTableName", "NextPartitionKey", "NextRowKey"] {
+        if let Ok(Some(k)) = params::token(&q, name) {
+            assert_eq!(keys::decode_token(&keys::encode_token(&k)), Some(k));
+        }
     }
 });

@@ -372,16 +372,10 @@ pub async fn copy(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         .unwrap_or_default()
         .to_string();
     let from_url = ctx.header("x-ms-blob-type").is_some();
-    let uri: hyper::Uri = source_url
-        .parse()
-        .map_err(|_| ApiError::invalid_header("x-ms-copy-source"))?;
-    let src = crate::request::Address::parse(uri.path())
-        .map_err(|_| ApiError::invalid_header("x-ms-copy-source"))?;
-    let (Some(src_container), Some(src_blob)) = (src.container.clone(), src.blob.clone()) else {
-        return Err(ApiError::invalid_header("x-ms-copy-source"));
-    };
+    let src = crate::request::CopySource::parse(&source_url)?;
+    let (src_container, src_blob) = (src.container.clone(), src.blob.clone());
     if src.account != ctx.account() {
-        let query = crate::request::Query::parse(uri.query());
+        let query = &src.query;
         let account = ctx.state.accounts.get(&src.account).ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -391,13 +385,13 @@ pub async fn copy(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         })?;
         let now = now_millis();
         let grant = if query.get("ss").is_some() {
-            crate::auth::sas::verify_account(account, &query, now)
+            crate::auth::sas::verify_account(account, query, now)
         } else {
             crate::auth::sas::verify_service(
                 account,
                 &src_container,
                 Some(&src_blob),
-                &query,
+                query,
                 None,
                 now,
             )

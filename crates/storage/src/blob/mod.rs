@@ -7,7 +7,7 @@ mod blocks;
 pub mod body;
 pub(crate) mod containers;
 pub(crate) mod enumeration;
-pub(crate) mod headers;
+pub mod headers;
 mod leases;
 mod listing;
 

@@ -7,8 +7,8 @@ use serde_json::{Map, Value as Json};
 
 use super::edm::{self, Entity, invalid_input};
 use super::format::{self, Format, Location};
-use super::keys::{decode_token, encode_token};
-use super::tables::{filter, top};
+use super::keys::encode_token;
+use super::params;
 use super::{Need, TableCtx, empty, json_response, prefers_no_content};
 use crate::api_error::ApiError;
 use crate::blob::body::{self, Body};
@@ -192,20 +192,6 @@ pub(super) async fn delete(ctx: &TableCtx, target: Target) -> Result<Response<Bo
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// `$select`: property names, or `None` for all.
-fn select(ctx: &TableCtx) -> Option<Vec<String>> {
-    let s = ctx.query.get("$select")?.trim();
-    if s.is_empty() || s == "*" {
-        return None;
-    }
-    Some(
-        s.split(',')
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect(),
-    )
-}
-
 pub(super) async fn get(ctx: &TableCtx, target: Target) -> Result<Response<Body>, ApiError> {
     ctx.allow(
         Need::Read,
@@ -220,7 +206,7 @@ pub(super) async fn get(ctx: &TableCtx, target: Target) -> Result<Response<Body>
             &target.row_key,
         )
     })?;
-    let sel = select(ctx);
+    let sel = params::select(&ctx.query);
     let body = Json::Object(format::entity_json(
         &e,
         ctx.format,
@@ -236,16 +222,9 @@ pub(super) async fn get(ctx: &TableCtx, target: Target) -> Result<Response<Body>
 
 pub(super) async fn query(ctx: &TableCtx, table: String) -> Result<Response<Body>, ApiError> {
     ctx.allow(Need::Read, Some(&table), None)?;
-    let filter = filter(ctx)?;
-    let top = top(ctx)?;
-    let token = |name: &str| -> Result<Option<String>, ApiError> {
-        match ctx.query.get(name) {
-            None => Ok(None),
-            Some(t) => decode_token(t).map(Some).ok_or_else(|| {
-                invalid_input(&format!("One of the request inputs is not valid: {name}."))
-            }),
-        }
-    };
+    let filter = params::filter(&ctx.query)?;
+    let top = params::top(&ctx.query)?;
+    let token = |name: &str| params::token(&ctx.query, name);
     let resume = match (token("NextPartitionKey")?, token("NextRowKey")?) {
         (Some(p), r) => Some((p, r.unwrap_or_default())),
         (None, _) => None,
@@ -261,7 +240,7 @@ pub(super) async fn query(ctx: &TableCtx, table: String) -> Result<Response<Body
         state.store.query_entities(&account, &t, &q)
     })
     .await?;
-    let sel = select(ctx);
+    let sel = params::select(&ctx.query);
     let loc = location(ctx, &table);
     let value: Vec<Json> = page
         .entities

@@ -15,6 +15,7 @@ mod entities;
 pub mod filter;
 pub mod format;
 pub mod keys;
+pub mod params;
 pub mod stored;
 mod tables;
 

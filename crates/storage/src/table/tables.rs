@@ -4,46 +4,14 @@ use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 use serde_json::{Map, Value as Json, json};
 
-use super::edm::{Value, invalid_input};
-use super::filter::Filter;
+use super::edm::Value;
 use super::format::Format;
-use super::keys::{decode_token, encode_token};
+use super::keys::encode_token;
+use super::params;
 use super::{Need, TableCtx, empty, json_response, prefers_no_content};
 use crate::api_error::ApiError;
 use crate::blob::body::{self, Body};
 use crate::blob::{blocking, hv};
-
-/// Most results one query page returns.
-pub const MAX_TOP: usize = 1000;
-
-/// `$top`: 1 to 1000, 1000 when absent.
-pub(crate) fn top(ctx: &TableCtx) -> Result<usize, ApiError> {
-    match ctx.query.get("$top") {
-        None => Ok(MAX_TOP),
-        Some(v) => match v.trim().parse::<usize>() {
-            Ok(n) if (1..=MAX_TOP).contains(&n) => Ok(n),
-            _ => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidInput",
-                "One of the request inputs is not valid: $top must be between 1 and 1000.",
-            )),
-        },
-    }
-}
-
-/// `$filter`, parsed.
-pub(crate) fn filter(ctx: &TableCtx) -> Result<Option<Filter>, ApiError> {
-    match ctx.query.get("$filter") {
-        None => Ok(None),
-        Some(f) if f.trim().is_empty() => Ok(None),
-        Some(f) => Filter::parse(f).map(Some).map_err(|e| {
-            invalid_input(&format!(
-                "One of the request inputs is not valid: the $filter does not parse ({}).",
-                e.0
-            ))
-        }),
-    }
-}
 
 fn table_json(ctx: &TableCtx, name: &str, single: bool) -> Map<String, Json> {
     let mut m = Map::new();
@@ -122,14 +90,9 @@ pub(super) async fn query(ctx: &TableCtx, one: Option<String>) -> Result<Respons
         let body = Json::Object(table_json(ctx, &name, true)).to_string();
         return Ok(json_response(StatusCode::OK, ctx.format, body));
     }
-    let filter = filter(ctx)?;
-    let top = top(ctx)?;
-    let from = match ctx.query.get("NextTableName") {
-        None => None,
-        Some(t) => Some(decode_token(t).ok_or_else(|| {
-            invalid_input("One of the request inputs is not valid: NextTableName.")
-        })?),
-    };
+    let filter = params::filter(&ctx.query)?;
+    let top = params::top(&ctx.query)?;
+    let from = params::token(&ctx.query, "NextTableName")?;
     let (state, account) = (ctx.state.clone(), ctx.account.clone());
     let (names, next) = blocking(move || {
         let keep = |n: &str| {
