@@ -25,13 +25,14 @@
 //! once by a warning.
 //!
 //! cgroup v2 lets a group hand controllers to its children only while it
-//! holds no process itself (except the root): when the agent's own group
-//! holds the agent (a login session's scope, a container whose processes
-//! all sit in its namespace root), enabling fails with EBUSY, a warning,
-//! and instances run without those limits. Run the agent in a group of its
-//! own whose parent is free (a delegated systemd unit's subgroup, or move
-//! the container's processes into a child group first, as docker:dind's
-//! entrypoint does).
+//! holds no process itself, the root group excepted. The agent's
+//! `weft-<tag>` root is a child of the agent's own group, which holds the
+//! agent: so v2 limits apply when the agent runs in the root group (a
+//! host service placed in `/`); anywhere else (a login session's scope, a
+//! systemd service's group, a container's namespace root) enabling fails
+//! with EBUSY, a warning, and instances run without those limits. Moving
+//! the agent into a leaf group of its own first would lift that; it is not
+//! done yet.
 
 use std::fs;
 use std::io;
