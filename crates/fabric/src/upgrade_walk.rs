@@ -75,7 +75,25 @@ pub(crate) async fn drive<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey)
             return;
         }
         if up.done >= up.allowed {
-            return; // manual: waiting for Walk Upgrade Domain
+            // Manual: waiting for Walk Upgrade Domain. A walk may have been
+            // committed since the record was read; its start_driver saw
+            // this task still running and left the walking to it. Decide
+            // under the lock the walk commits under: go on, or detach so
+            // the next walk starts a driver of its own.
+            let mut state = inner.lock();
+            let Some(live) = state.deployments.get_mut(&key) else {
+                return;
+            };
+            if live
+                .record
+                .upgrade
+                .as_ref()
+                .is_some_and(|u| u.done < u.allowed && u.failed.is_none())
+            {
+                continue;
+            }
+            live.driver = None;
+            return;
         }
         let uds = up.steps[up.done].clone();
         match step(&inner, &key, &uds, Direction::Forward).await {
