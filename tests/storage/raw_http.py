@@ -4,6 +4,7 @@ error bodies and headers, version acceptance, naming rules, bad bodies."""
 import base64
 import hashlib
 import hmac
+import http.client
 import os
 import sys
 from email.utils import formatdate
@@ -280,6 +281,44 @@ def query_and_header_values():
     assert r.status_code == 201, r.text
     r = send("PUT", "/values/" + "s/" * 255, body=b"x", headers={"x-ms-blob-type": "BlockBlob"})
     assert_azure_error(r, 400, "InvalidResourceName")
+
+
+def send_raw_headers(method, path, pairs, body=b""):
+    """Sends headers exactly as listed (repeats and case kept), signed as
+    the service canonicalizes them: a repeated name's values joined by
+    commas."""
+    url = endpoint() + path
+    pairs = [("x-ms-date", formatdate(usegmt=True)), ("x-ms-version", VERSION), ("Content-Length", str(len(body)))] + pairs
+    merged = {}
+    for k, v in pairs:
+        merged[k.lower()] = merged[k.lower()] + "," + v if k.lower() in merged else v
+    pairs.append(("Authorization", sign(method, url, merged)))
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port)
+    conn.putrequest(method, parts.path + ("?" + parts.query if parts.query else ""), skip_accept_encoding=True)
+    for k, v in pairs:
+        conn.putheader(k, v)
+    conn.endheaders(body)
+    r = conn.getresponse()
+    return r.status, r.getheader("x-ms-error-code"), r.read().decode()
+
+
+@case
+def duplicate_metadata_names():
+    # names are case-insensitive: x-ms-meta-Owner and x-ms-meta-owner name
+    # one entry twice, which Azure refuses with 400
+    assert send("PUT", "/dups?restype=container", headers={"x-ms-meta-keep": "1"}).status_code == 201
+    status, code, text = send_raw_headers("PUT", "/dups?restype=container&comp=metadata", [("x-ms-meta-Owner", "me"), ("x-ms-meta-owner", "you")])
+    assert (status, code) == (400, "InvalidMetadata"), (status, code, text)
+    assert "<Code>InvalidMetadata</Code>" in text, text
+    assert send("GET", "/dups?restype=container").headers.get("x-ms-meta-keep") == "1"
+    status, code, text = send_raw_headers("PUT", "/dups/b", [("x-ms-blob-type", "BlockBlob"), ("x-ms-meta-a", "1"), ("x-ms-meta-A", "2")], body=b"x")
+    assert (status, code) == (400, "InvalidMetadata"), (status, code, text)
+    assert_azure_error(send("GET", "/dups/b"), 404, "BlobNotFound")
+    # one name once, a comma in its value: fine
+    status, code, text = send_raw_headers("PUT", "/dups/b", [("x-ms-blob-type", "BlockBlob"), ("x-ms-meta-a", "1,2")], body=b"x")
+    assert status == 201, (status, code, text)
+    assert send("HEAD", "/dups/b").headers["x-ms-meta-a"] == "1,2"
 
 
 @case

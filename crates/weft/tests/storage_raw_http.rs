@@ -64,3 +64,10 @@ fn queue_signatures_and_malformed_messages() {
 fn verbs_query_values_lease_ids_and_path_segments() {
     raw("query_and_header_values");
 }
+
+/// Two metadata headers naming one entry (names are case-insensitive) are
+/// 400 InvalidMetadata and change nothing.
+#[test]
+fn duplicate_metadata_names_are_400() {
+    raw("duplicate_metadata_names");
+}

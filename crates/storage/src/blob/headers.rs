@@ -8,19 +8,28 @@ use crate::api_error::ApiError;
 use crate::store::{BlobProps, ContentHeaders};
 use crate::timefmt::rfc1123;
 
-/// `x-ms-meta-*` headers as (name, value) pairs, names validated.
+/// `x-ms-meta-*` headers as (name, value) pairs, names validated. Names
+/// are case-insensitive, so two headers naming one entry (`x-ms-meta-a`
+/// and `x-ms-meta-A`) are 400 `InvalidMetadata`, as Azure refuses them.
 pub fn metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> {
     let mut out: Vec<(String, String)> = Vec::new();
-    for (name, value) in headers {
+    for name in headers.keys() {
         if let Some(key) = name.as_str().strip_prefix("x-ms-meta-") {
-            let value = String::from_utf8_lossy(value.as_bytes()).trim().to_string();
-            match out.iter_mut().find(|(k, _)| k == key) {
-                Some(slot) => {
-                    slot.1.push(',');
-                    slot.1.push_str(&value);
-                }
-                None => out.push((key.to_string(), value)),
+            let mut values = headers.get_all(name).iter();
+            let value = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
+            if values.next().is_some() {
+                return Err(ApiError::new(
+                    hyper::StatusCode::BAD_REQUEST,
+                    "InvalidMetadata",
+                    format!(
+                        "The metadata specified is invalid: the name {key} is given more than once."
+                    ),
+                ));
             }
+            out.push((
+                key.to_string(),
+                value.unwrap_or_default().trim().to_string(),
+            ));
         }
     }
     crate::names::check_metadata(&out)?;
@@ -128,4 +137,27 @@ pub fn lease_xml(lease: Option<&crate::lease::Lease>) -> String {
         s.push_str(&format!("<LeaseDuration>{d}</LeaseDuration>"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_names_once_each() {
+        let mut h = HeaderMap::new();
+        h.append("x-ms-meta-owner", HeaderValue::from_static(" me "));
+        h.append("x-ms-meta-a_1", HeaderValue::from_static("x,y"));
+        h.append("content-type", HeaderValue::from_static("text/plain"));
+        assert_eq!(
+            metadata(&h).unwrap(),
+            vec![
+                ("owner".to_string(), "me".to_string()),
+                ("a_1".to_string(), "x,y".to_string())
+            ]
+        );
+        // `x-ms-meta-Owner` and `x-ms-meta-owner` arrive as one name twice
+        h.append("x-ms-meta-owner", HeaderValue::from_static("you"));
+        assert_eq!(metadata(&h).unwrap_err().code, "InvalidMetadata");
+    }
 }
