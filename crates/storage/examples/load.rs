@@ -220,6 +220,7 @@ impl Target {
     /// sent as given (values already URL-safe) and signed decoded.
     fn blob_request(
         &self,
+        service: Service,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
@@ -262,7 +263,7 @@ impl Target {
         let mut b = Request::builder()
             .method(method)
             .uri(uri)
-            .header("host", &self.endpoint(Service::Blob).addr)
+            .header("host", &self.endpoint(service).addr)
             .header(
                 "authorization",
                 format!("SharedKey {}:{}", self.account, self.sign(&sts)),
@@ -416,6 +417,7 @@ async fn one_op(
     Ok(match phase {
         Phase::BlobPut => {
             let req = t.blob_request(
+                Service::Blob,
                 Method::PUT,
                 &format!("/{CONTAINER}/b{}-{worker:04}-{seq:09}", written.tag),
                 &[],
@@ -431,6 +433,7 @@ async fn one_op(
         Phase::BlobGet => {
             let name = &written.blobs[(seq as usize).wrapping_mul(7919) % written.blobs.len()];
             let req = t.blob_request(
+                Service::Blob,
                 Method::GET,
                 &format!("/{CONTAINER}/{name}"),
                 &[],
@@ -453,6 +456,7 @@ async fn one_op(
                 "<QueueMessage><MessageText>message {worker} {seq} of the load test</MessageText></QueueMessage>"
             );
             let req = t.blob_request(
+                Service::Queue,
                 Method::POST,
                 &format!("/{QUEUE}/messages"),
                 &[],
@@ -464,6 +468,7 @@ async fn one_op(
         }
         Phase::QueueGetDelete => {
             let req = t.blob_request(
+                Service::Queue,
                 Method::GET,
                 &format!("/{QUEUE}/messages"),
                 &[("numofmessages", "1"), ("visibilitytimeout", "60")],
@@ -482,6 +487,7 @@ async fn one_op(
             };
             let receipt = unescape(receipt);
             let req = t.blob_request(
+                Service::Queue,
                 Method::DELETE,
                 &format!("/{QUEUE}/messages/{id}"),
                 &[("popreceipt", &receipt)],
@@ -667,6 +673,7 @@ async fn setup(t: &Target) -> anyhow::Result<()> {
     if let Some(e) = &t.blob {
         let mut c = Conn::new(&e.addr);
         let req = t.blob_request(
+            Service::Blob,
             Method::PUT,
             &format!("/{CONTAINER}"),
             &[("restype", "container")],
@@ -682,7 +689,14 @@ async fn setup(t: &Target) -> anyhow::Result<()> {
     }
     if let Some(e) = &t.queue {
         let mut c = Conn::new(&e.addr);
-        let req = t.blob_request(Method::PUT, &format!("/{QUEUE}"), &[], &[], Bytes::new());
+        let req = t.blob_request(
+            Service::Queue,
+            Method::PUT,
+            &format!("/{QUEUE}"),
+            &[],
+            &[],
+            Bytes::new(),
+        );
         let (s, b) = c.send(req).await?;
         anyhow::ensure!(
             s.is_success(),

@@ -141,19 +141,31 @@ impl Store {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
     ) -> Commit<T> {
+        self.submit_with(work, true)
+    }
+
+    /// [`Store::submit`] for work whose only change is its last statement
+    /// (reads and checks before it, nothing fallible after it): SQLite
+    /// makes one statement all-or-nothing on its own, so the work needs no
+    /// savepoint of its own.
+    pub(crate) fn submit_single<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    ) -> Commit<T> {
+        self.submit_with(work, false)
+    }
+
+    fn submit_with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        savepoint: bool,
+    ) -> Commit<T> {
         let (tx, rx) = oneshot::channel::<Result<T, ApiError>>();
         let job: Job = Box::new(move |conn: &Connection| -> Finish {
-            let result = match run_cached(conn, &["SAVEPOINT op"]) {
-                Err(e) => Err(e),
-                Ok(()) => {
-                    let r = work(conn);
-                    let end: &[&str] = if r.is_ok() {
-                        &["RELEASE op"]
-                    } else {
-                        &["ROLLBACK TO op", "RELEASE op"]
-                    };
-                    run_cached(conn, end).and(r)
-                }
+            let result = if !savepoint {
+                work(conn)
+            } else {
+                in_savepoint(conn, work)
             };
             Box::new(move |commit: Result<(), ApiError>| {
                 let _ = tx.send(commit.and(result));
@@ -162,6 +174,22 @@ impl Store {
         self.writer.push(job);
         Commit(rx)
     }
+}
+
+/// Runs `work` in its own savepoint: kept when it succeeds, rolled back
+/// alone when it fails.
+fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    run_cached(conn, &["SAVEPOINT op"])?;
+    let r = work(conn);
+    let end: &[&str] = if r.is_ok() {
+        &["RELEASE op"]
+    } else {
+        &["ROLLBACK TO op", "RELEASE op"]
+    };
+    run_cached(conn, end).and(r)
 }
 
 /// Runs statements through the connection's statement cache (savepoints

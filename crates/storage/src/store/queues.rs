@@ -298,7 +298,8 @@ impl Store {
         ttl_s: Option<i64>,
     ) -> Commit<Message> {
         let (account, queue, text) = (account.to_string(), queue.to_string(), text.to_string());
-        self.submit(move |conn| {
+        // One INSERT, the last statement.
+        self.submit_single(move |conn| {
             get_queue(conn, &account, &queue)?;
             let now = now_millis();
             let m = Message {
@@ -438,7 +439,8 @@ impl Store {
             id.to_string(),
             receipt.to_string(),
         );
-        self.submit(move |conn| {
+        // Checks, then one DELETE.
+        self.submit_single(move |conn| {
             Self::check_receipt(conn, &account, &queue, &id, &receipt)?;
             conn.prepare_cached("DELETE FROM messages WHERE account=?1 AND queue=?2 AND id=?3")
                 .map_err(db)?

@@ -351,7 +351,8 @@ impl Store {
         write: EntityWrite,
     ) -> Commit<Option<Entity>> {
         let (account, table) = (account.to_string(), table.to_string());
-        self.submit(move |conn| {
+        // `apply` changes one row, in its last statement.
+        self.submit_single(move |conn| {
             table_name(conn, &account, &table)?;
             apply(conn, &account, &table_key(&table), write)
         })
