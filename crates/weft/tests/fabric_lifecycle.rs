@@ -90,6 +90,9 @@ fn a_swap_under_load_fails_no_request_and_open_connections_stay_on_the_old_deplo
     keep.served_more();
     let (sent, failed, greetings) = load.finish();
     let (kept_sent, kept_failed, _) = keep.finish();
+    eprintln!(
+        "swap under load: {sent} requests on new connections ({failed} failed), {kept_sent} kept alive ({kept_failed} failed)"
+    );
     assert_eq!(
         (failed, kept_failed),
         (0, 0),
@@ -265,6 +268,9 @@ fn reboot_keeps_local_storage_reimage_empties_it_and_delete_instances_lowers_the
     keep.served_more();
     let (sent, failed, _) = load.finish();
     let (kept_sent, kept_failed, _) = keep.finish();
+    eprintln!(
+        "reboot + delete-instances under load: {sent} requests on new connections ({failed} failed), {kept_sent} kept alive ({kept_failed} failed)"
+    );
     assert_eq!(
         (failed, kept_failed),
         (0, 0),
@@ -442,6 +448,9 @@ fn a_setting_hello_accepts_changes_live_and_one_it_cancels_recycles_under_load()
     keep.served_more();
     let (sent, failed, greetings) = load.finish();
     let (kept_sent, kept_failed, _) = keep.finish();
+    eprintln!(
+        "config change (Greeting live, Generation recycled) under load: {sent} requests on new connections ({failed} failed), {kept_sent} kept alive ({kept_failed} failed)"
+    );
     assert_eq!(
         (failed, kept_failed),
         (0, 0),
