@@ -221,6 +221,7 @@ async fn properties(ctx: &Ctx, q: String) -> Result<Response<Body>, ApiError> {
 
 async fn list_queues(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let paging = Paging::parse(ctx)?;
+    crate::blob::enumeration::check_include(ctx, &["metadata"])?;
     let with_meta = include(ctx, "metadata");
     let page = paging
         .fetch(ctx, |store, account, p| {
