@@ -258,6 +258,8 @@ def query_and_header_values():
     qbase = os.environ["WEFT_QUEUE_ENDPOINT"]
     assert send("PUT", "/vqq", base=qbase).status_code == 201
     assert_azure_error(send("PUT", "/vqq/messages", base=qbase), 405, "UnsupportedHttpVerb")
+    assert send("GET", "?comp=list&include=metadata", base=qbase).status_code == 200
+    assert_azure_error(send("GET", "?comp=list&include=bogus", base=qbase), 400, "InvalidQueryParameterValue")
     # include takes only the values Azure defines
     r = send("GET", "/values?restype=container&comp=list&include=metadata,snapshots,uncommittedblobs,copy,tags")
     assert r.status_code == 200 and "<Name>b</Name>" in r.text, r.text
