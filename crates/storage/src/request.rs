@@ -74,9 +74,13 @@ pub const MAX_HEADER: usize = 16 * 1024;
 pub const MAX_HEAD: usize = 64 * 1024;
 
 /// Refuses an oversized request head with 400 `InvalidHeaderValue` and an
-/// Azure error body, before anything else looks at the request. (A head
-/// too large for the HTTP layer's own buffer never gets here: hyper
-/// answers that one itself, with a bare 431.)
+/// Azure error body, before anything else looks at the request.
+///
+/// What never gets here is answered by hyper itself, without an Azure
+/// body: a head too large for its read buffer (a bare 431, somewhere past
+/// 100 KiB), more than 100 headers (431), and a head it cannot frame, such
+/// as a malformed or repeated-and-different `Content-Length` (a bare 400,
+/// connection closed).
 pub fn check_head(target_len: usize, headers: &HeaderMap) -> Result<(), ApiError> {
     let mut total = target_len;
     for (name, value) in headers {
