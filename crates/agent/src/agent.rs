@@ -132,7 +132,8 @@ impl Agent {
         let sentinel = match &cgroups {
             Some(root) => {
                 root.sweep_abandoned(Duration::from_secs(60));
-                match Sentinel::start(root.path()) {
+                let v1: Vec<&Path> = limits.v1_roots().iter().map(|r| r.path()).collect();
+                match Sentinel::start(root.path(), &v1) {
                     Ok(s) => Some(s),
                     Err(e) => {
                         tracing::warn!(error = %e, "no sentinel: instances would outlive a killed agent until the next open");

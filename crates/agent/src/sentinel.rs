@@ -8,31 +8,51 @@
 //! `cgroup.kill`, which kills every process of every instance. A clean
 //! shutdown kills the sentinel first (SIGKILL: it does nothing). The
 //! sentinel itself stays in the agent's own group, outside the one it kills.
-//! Without cgroups there is no sentinel: the next `Agent::open` kills the
+//! Then it removes the agent's cgroup v1 groups of resource limits (they
+//! sit in the agent's own groups of the v1 hierarchies, where nothing else
+//! would sweep them; their processes are the v2 groups' and die with
+//! them): `rmdir` of each instance group and of the root, retried for up
+//! to 2 s while the killed processes exit.
+//! Without cgroup v2 there is no sentinel: the next `Agent::open` kills the
 //! leftovers instead.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-/// Kills the group tree at `root` once stdin reaches EOF.
-const SCRIPT: &str = r#"read -r _; echo 1 > "$0/cgroup.kill""#;
+/// Kills the group tree at `$0` once stdin reaches EOF, then removes the
+/// v1 roots given as further arguments with their instance groups.
+const SCRIPT: &str = r#"read -r _
+echo 1 > "$0/cgroup.kill"
+for root in "$@"; do
+  n=0
+  while [ -d "$root" ] && [ $n -lt 100 ]; do
+    for g in "$root"/*/; do
+      [ -d "$g" ] && rmdir "$g" 2>/dev/null
+    done
+    rmdir "$root" 2>/dev/null || sleep 0.02
+    n=$((n + 1))
+  done
+done"#;
 
 pub(crate) struct Sentinel {
     child: Child,
 }
 
 impl Sentinel {
-    /// Starts the sentinel for the group tree at `root`.
-    pub(crate) fn start(root: &Path) -> std::io::Result<Sentinel> {
+    /// Starts the sentinel for the group tree at `root` and the v1 roots
+    /// `v1`.
+    pub(crate) fn start(root: &Path, v1: &[&Path]) -> std::io::Result<Sentinel> {
         let child = Command::new("/bin/sh")
             .arg("-c")
             .arg(SCRIPT)
             .arg(root)
+            .args(v1)
             // The write end stays in this process only (close-on-exec).
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .env_clear()
+            .env("PATH", "/usr/bin:/bin")
             .spawn()?;
         Ok(Sentinel { child })
     }
