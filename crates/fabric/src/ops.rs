@@ -115,14 +115,29 @@ pub async fn deploy<A: AgentApi>(
         if state.closed {
             return Err(FabricError::ShutDown);
         }
-        match state.deployments.get(&(req.service.clone(), req.slot)) {
-            Some(live) => Err(FabricError::SlotOccupied {
+        if let Some(live) = state.deployments.get(&(req.service.clone(), req.slot)) {
+            return Err(FabricError::SlotOccupied {
                 service: req.service.clone(),
                 slot: req.slot,
                 deployment_id: live.record.id.clone(),
-            }),
-            None => Ok(()),
+            });
         }
+        // A swap in flight may be moving the staging deployment into this
+        // (empty) production slot.
+        if req.slot == Slot::Production
+            && let Some(staging) = state.deployments.get(&(req.service.clone(), Slot::Staging))
+            && let Some(op) = &staging.record.operation
+            && state
+                .operations
+                .get(op)
+                .is_some_and(|o| o.kind == OperationKind::SwapDeployment)
+        {
+            return Err(FabricError::Busy {
+                deployment_id: staging.record.id.clone(),
+                operation: op.clone(),
+            });
+        }
+        Ok(())
     };
     occupied(inner)?;
     let (package, configuration, state_dir) = (

@@ -490,6 +490,13 @@ async fn promote<A: AgentApi>(
     let (service, op_id) = (op.service.clone(), op.id.clone());
     let prod_key: DeploymentKey = (service.clone(), Slot::Production);
     let stage_key: DeploymentKey = (service.clone(), Slot::Staging);
+    if let Some(live) = inner.lock().deployments.get(&prod_key) {
+        return Err(FabricError::SlotOccupied {
+            service,
+            slot: Slot::Production,
+            deployment_id: live.record.id.clone(),
+        });
+    }
     let mut bound = Vec::new();
     let mut notes = staging.plan.notes.clone();
     for plan in &staging.plan.vips {
