@@ -142,6 +142,11 @@ impl Store {
                 source,
             })?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WAL_PAGES)
+            .map_err(|source| StorageError::OpenDatabase {
+                path: dir.join("metadata.sqlite"),
+                source,
+            })?;
         let writer = group_commit::Writer::new(conn);
         let writer_thread = writer
             .start()
