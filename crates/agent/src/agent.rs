@@ -93,10 +93,8 @@ impl Agent {
             .write(true)
             .open(&lock_path)
             .map_err(|e| AgentError::io("open", &lock_path, e))?;
-        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|_| {
-            AgentError::StateDirInUse {
-                path: state_dir.clone(),
-            }
+        let lock = lock_state_dir(lock_file).ok_or_else(|| AgentError::StateDirInUse {
+            path: state_dir.clone(),
         })?;
 
         let tag = state_tag(&state_dir);
@@ -133,7 +131,7 @@ impl Agent {
             Some(root) => {
                 root.sweep_abandoned(Duration::from_secs(60));
                 let v1: Vec<&Path> = limits.v1_roots().iter().map(|r| r.path()).collect();
-                match Sentinel::start(root.path(), &v1) {
+                match Sentinel::start(root.path(), &v1, &lock) {
                     Ok(s) => Some(s),
                     Err(e) => {
                         tracing::warn!(error = %e, "no sentinel: instances would outlive a killed agent until the next open");
@@ -515,6 +513,28 @@ fn remove_old_layout(state_dir: &Path) {
 /// in its cgroups (v2, and the v1 groups of resource limits), every process
 /// carrying its runtime socket directory in `WEFT_RUNTIME`; removes stale
 /// sockets and groups.
+/// How long `Agent::open` waits for the state directory's lock: a killed
+/// agent's sentinel holds it while it cleans up (bounded at about 2 s), so
+/// a new agent never creates groups the old sentinel is still removing.
+const STATE_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Takes the state directory's lock, waiting while a previous run's
+/// sentinel finishes; `None` when another agent holds it.
+fn lock_state_dir(file: File) -> Option<Flock<File>> {
+    let deadline = std::time::Instant::now() + STATE_LOCK_WAIT;
+    let mut file = file;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Some(lock),
+            Err((back, _)) if std::time::Instant::now() < deadline => {
+                file = back;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
 fn kill_leftovers(
     state_dir: &Path,
     run_dir: &Path,

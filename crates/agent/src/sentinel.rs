@@ -13,9 +13,14 @@
 //! would sweep them; their processes are the v2 groups' and die with
 //! them): `rmdir` of each instance group and of the root, retried for up
 //! to 2 s while the killed processes exit.
+//! The sentinel holds the state directory's `agent.lock` (its stdout is that
+//! open file, so it shares the agent's `flock`) until it has finished, so a
+//! new agent on the same state directory waits for it rather than create
+//! groups it is still removing.
 //! Without cgroup v2 there is no sentinel: the next `Agent::open` kills the
 //! leftovers instead.
 
+use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -40,8 +45,8 @@ pub(crate) struct Sentinel {
 
 impl Sentinel {
     /// Starts the sentinel for the group tree at `root` and the v1 roots
-    /// `v1`.
-    pub(crate) fn start(root: &Path, v1: &[&Path]) -> std::io::Result<Sentinel> {
+    /// `v1`, sharing `lock` (the agent's locked `agent.lock`).
+    pub(crate) fn start(root: &Path, v1: &[&Path], lock: &File) -> std::io::Result<Sentinel> {
         let child = Command::new("/bin/sh")
             .arg("-c")
             .arg(SCRIPT)
@@ -49,7 +54,7 @@ impl Sentinel {
             .args(v1)
             // The write end stays in this process only (close-on-exec).
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::from(lock.try_clone()?))
             .stderr(Stdio::null())
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
