@@ -113,6 +113,9 @@ fn render_deployment(service: &str, d: &DeploymentView) -> String {
                 endpoints.join(" "),
             ]);
             if let Some(m) = &i.message {
+                // A message may span lines (a startup task's last output):
+                // continuation lines are indented under its first.
+                let m = m.replace('\n', "\n      ");
                 messages.push(format!("  {}: {m}\n", i.id));
             }
         }
