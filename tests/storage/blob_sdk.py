@@ -456,5 +456,37 @@ def snapshots():
     assert list(c.list_blobs(include=["snapshots"])) == []
 
 
+@case
+def metadata_case():
+    # Azure keeps the case metadata names were created with and compares
+    # them case-insensitively
+    svc = service()
+    meta = {"Owner": "x", "camelCase": "y", "lower": "z"}
+    c = svc.create_container("cased", metadata=meta)
+    assert c.get_container_properties().metadata == meta, c.get_container_properties().metadata
+    listed = {x.name: x.metadata for x in svc.list_containers(include_metadata=True)}
+    assert listed["cased"] == meta, listed
+    bc = c.get_blob_client("b")
+    # a body that looks like metadata headers stays as it is
+    body = b"\r\nx-ms-meta-Evil: 1\r\n\r\nHTTP/1.1 200 OK\r\nx-ms-meta-owner: body\r\n"
+    bc.upload_blob(body, metadata=meta)
+    assert bc.get_blob_properties().metadata == meta, bc.get_blob_properties().metadata
+    d = bc.download_blob()
+    assert d.properties.metadata == meta, d.properties.metadata
+    assert d.readall() == body
+    blobs = {b.name: b.metadata for b in c.list_blobs(include=["metadata"])}
+    assert blobs == {"b": meta}, blobs
+    bc.set_blob_metadata({"NewName": "1", "ALLCAPS": "2"})
+    assert bc.get_blob_properties().metadata == {"NewName": "1", "ALLCAPS": "2"}
+    snap = bc.create_snapshot(metadata={"SnapShot": "s"})["snapshot"]
+    assert c.get_blob_client("b", snapshot=snap).get_blob_properties().metadata == {"SnapShot": "s"}
+    blocks = c.get_blob_client("blocks")
+    blocks.stage_block("YmxvY2sx", b"one")
+    blocks.commit_block_list([BlobBlock("YmxvY2sx")], metadata={"BlockList": "yes"})
+    assert blocks.get_blob_properties().metadata == {"BlockList": "yes"}
+    c.set_container_metadata({"Changed": "Yes"})
+    assert c.get_container_properties().metadata == {"Changed": "Yes"}
+
+
 if __name__ == "__main__":
     main()

@@ -248,5 +248,17 @@ def sas_and_acl():
     expect_error(lambda: listed.create_queue("nope"), 403, "AuthorizationPermissionMismatch")
 
 
+@case
+def metadata_case():
+    svc = service()
+    meta = {"Owner": "x", "camelCase": "y", "lower": "z"}
+    q = svc.create_queue("cased", metadata=meta)
+    assert q.get_queue_properties().metadata == meta, q.get_queue_properties().metadata
+    listed = {x.name: x.metadata for x in svc.list_queues(include_metadata=True)}
+    assert listed["cased"] == meta, listed
+    q.set_queue_metadata({"NewName": "1"})
+    assert q.get_queue_properties().metadata == {"NewName": "1"}
+
+
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import http.client
 import os
+import socket
 import sys
 from email.utils import formatdate
 from urllib.parse import quote, unquote, urlsplit, parse_qsl
@@ -329,6 +330,87 @@ def head_errors_have_no_body():
     assert r.status_code == 404
     assert r.headers["x-ms-error-code"] == "ContainerNotFound"
     assert r.content == b""
+
+
+class _Unclosed:
+    """One buffered reader shared by several http.client responses read
+    back to back from one connection."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def makefile(self, mode):
+        return self
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+def raw_request(method, path, pairs, body=b"", chunks=None):
+    """One signed request as bytes, header names exactly as given; a
+    chunked body when chunks is given."""
+    url = endpoint() + path
+    pairs = [("Host", urlsplit(url).netloc), ("x-ms-date", formatdate(usegmt=True)), ("x-ms-version", VERSION)] + pairs
+    if chunks is None:
+        pairs.append(("Content-Length", str(len(body))))
+    else:
+        pairs.append(("Transfer-Encoding", "chunked"))
+    pairs.append(("Authorization", sign(method, url, {k.lower(): v for k, v in pairs})))
+    parts = urlsplit(url)
+    target = parts.path + ("?" + parts.query if parts.query else "")
+    head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in pairs) + "\r\n"
+    if chunks is not None:
+        body = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\nx-trailer: 1\r\n\r\n"
+    return head.encode() + body
+
+
+def pipeline(requests_, methods):
+    """Sends every request in one write on one connection and reads the
+    responses back in order: (status, headers as sent, body) each."""
+    parts = urlsplit(endpoint())
+    sock = socket.create_connection((parts.hostname, parts.port))
+    sock.sendall(b"".join(requests_))
+    f = _Unclosed(sock.makefile("rb"))
+    out = []
+    for m in methods:
+        r = http.client.HTTPResponse(f, method=m)
+        r.begin()
+        out.append((r.status, r.getheaders(), r.read()))
+    sock.close()
+    return out
+
+
+@case
+def metadata_names_keep_their_case_pipelined():
+    assert send("PUT", "/pipes?restype=container").status_code == 201
+    evil = b"\r\nx-ms-meta-Evil: 1\r\n\r\nGET / HTTP/1.1\r\nx-ms-meta-Owner: z\r\n\r\n"
+    reqs = [
+        raw_request("PUT", "/pipes/b", [("x-ms-blob-type", "BlockBlob"), ("x-ms-meta-Owner", "x"), ("x-ms-meta-camelCase", "y"), ("x-ms-meta-lower", "z")], body=evil),
+        raw_request("HEAD", "/pipes/b", []),
+        raw_request("GET", "/pipes/b", []),
+        # a chunked body on a metadata write, trailers and all
+        raw_request("PUT", "/pipes?restype=container&comp=metadata", [("X-MS-META-Team", "t")], chunks=[b"\r\nx-ms-meta-Evil: 2\r\n"]),
+        raw_request("GET", "/pipes?restype=container", []),
+        raw_request("GET", "/pipes?restype=container&comp=list&include=metadata", []),
+        raw_request("GET", "/pipes/b?comp=metadata", []),
+    ]
+    res = pipeline(reqs, ["PUT", "HEAD", "GET", "PUT", "GET", "GET", "GET"])
+    statuses = [r[0] for r in res]
+    assert statuses == [201, 200, 200, 200, 200, 200, 200], (statuses, res)
+    meta = lambda headers: [(k, v) for k, v in headers if k.lower().startswith("x-ms-meta-")]  # noqa: E731
+    want = [("x-ms-meta-Owner", "x"), ("x-ms-meta-camelCase", "y"), ("x-ms-meta-lower", "z")]
+    for i in (1, 2, 6):
+        assert sorted(meta(res[i][1])) == sorted(want), (i, res[i][1])
+        assert all(k.lower() != "weft-meta-case" for k, _ in res[i][1]), res[i][1]
+    assert res[1][2] == b""
+    assert res[2][2] == evil, res[2][2]
+    assert meta(res[4][1]) == [("x-ms-meta-Team", "t")], res[4][1]
+    listing = res[5][2].decode()
+    assert "<Metadata><Owner>x</Owner><camelCase>y</camelCase><lower>z</lower></Metadata>" in listing, listing
+    assert "Evil" not in listing
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@
 //! Rooms: [`account`] (accounts and keys), [`auth`] (SharedKey,
 //! SharedKeyLite, SAS), [`api_error`] (Azure error responses),
 //! [`conditions`], [`range`] and [`request`] (request parsers), [`lease`]
-//! (the lease state machine), [`xml`] (request bodies), [`names`] (naming
+//! (the lease state machine), [`meta_case`] (metadata names keep their
+//! case through hyper), [`xml`] (request bodies), [`names`] (naming
 //! rules), [`store`] (persistence), [`blob`] and [`queue`] (operation
 //! handlers), [`table`] (the table service: entity model, `$filter`,
 //! `$batch`, handlers), [`server`] (listeners, shutdown), [`timefmt`]
@@ -27,6 +28,7 @@ pub mod conditions;
 pub mod error;
 pub mod ids;
 pub mod lease;
+pub mod meta_case;
 pub mod names;
 pub mod queue;
 pub mod range;

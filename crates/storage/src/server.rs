@@ -162,7 +162,7 @@ impl StorageServer {
                         });
                         let conn = http1::Builder::new()
                             .max_buf_size(64 * 1024)
-                            .serve_connection(TokioIo::new(stream), svc);
+                            .serve_connection(TokioIo::new(crate::meta_case::CaseIo::new(stream)), svc);
                         tokio::pin!(conn);
                         tokio::select! {
                             r = conn.as_mut() => {

@@ -111,3 +111,10 @@ fn blob_and_container_leases_guard_writes() {
 fn snapshots_keep_old_versions_until_deleted() {
     sdk("snapshots");
 }
+
+/// Metadata names keep their case through the SDK: properties, downloads,
+/// listings, snapshots and block lists.
+#[test]
+fn container_and_blob_metadata_names_keep_their_case() {
+    sdk("metadata_case");
+}

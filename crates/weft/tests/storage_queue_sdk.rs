@@ -61,3 +61,9 @@ fn messages_expire_after_their_time_to_live() {
 fn queue_sas_stored_policies_and_acl() {
     sdk("sas_and_acl");
 }
+
+/// Queue metadata names keep their case: properties and listings.
+#[test]
+fn queue_metadata_names_keep_their_case() {
+    sdk("metadata_case");
+}

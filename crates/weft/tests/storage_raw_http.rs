@@ -71,3 +71,11 @@ fn verbs_query_values_lease_ids_and_path_segments() {
 fn duplicate_metadata_names_are_400() {
     raw("duplicate_metadata_names");
 }
+
+/// Metadata names come back in the case they were sent with, on one
+/// connection carrying pipelined requests (chunked, HEAD, bodies that look
+/// like metadata headers).
+#[test]
+fn metadata_names_keep_their_case_pipelined() {
+    raw("metadata_names_keep_their_case_pipelined");
+}

@@ -8,10 +8,12 @@ use crate::api_error::ApiError;
 use crate::store::{BlobProps, ContentHeaders};
 use crate::timefmt::rfc1123;
 
-/// `x-ms-meta-*` headers as (name, value) pairs, names validated. Names
-/// are case-insensitive, so two headers naming one entry (`x-ms-meta-a`
-/// and `x-ms-meta-A`) are 400 `InvalidMetadata`, as Azure refuses them.
+/// `x-ms-meta-*` headers as (name, value) pairs, names validated and in
+/// the case they were sent with (see [`crate::meta_case`]). Names are
+/// case-insensitive, so two headers naming one entry (`x-ms-meta-a` and
+/// `x-ms-meta-A`) are 400 `InvalidMetadata`, as Azure refuses them.
 pub fn metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> {
+    let sent = crate::meta_case::sent_names(headers);
     let mut out: Vec<(String, String)> = Vec::new();
     for name in headers.keys() {
         if let Some(key) = name.as_str().strip_prefix("x-ms-meta-") {
@@ -27,7 +29,7 @@ pub fn metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> 
                 ));
             }
             out.push((
-                key.to_string(),
+                crate::meta_case::as_sent(key, &sent),
                 value.unwrap_or_default().trim().to_string(),
             ));
         }
@@ -36,11 +38,18 @@ pub fn metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> 
     Ok(out)
 }
 
+/// `x-ms-meta-*` response headers; names with capitals are listed in the
+/// [`crate::meta_case::MARKER`] header so the connection writes them in
+/// their stored case.
 pub fn put_metadata(h: &mut HeaderMap, metadata: &[(String, String)]) {
     for (k, v) in metadata {
         if let Ok(name) = HeaderName::from_bytes(format!("x-ms-meta-{k}").as_bytes()) {
             h.insert(name, hv(v));
         }
+    }
+    if let Some(names) = crate::meta_case::response_marker(metadata.iter().map(|(k, _)| k.as_str()))
+    {
+        h.insert(crate::meta_case::MARKER, hv(&names));
     }
 }
 
@@ -159,5 +168,24 @@ mod tests {
         // `x-ms-meta-Owner` and `x-ms-meta-owner` arrive as one name twice
         h.append("x-ms-meta-owner", HeaderValue::from_static("you"));
         assert_eq!(metadata(&h).unwrap_err().code, "InvalidMetadata");
+    }
+
+    #[test]
+    fn metadata_names_keep_the_case_sent() {
+        let mut h = HeaderMap::new();
+        h.append("x-ms-meta-owner", HeaderValue::from_static("x"));
+        h.append("x-ms-meta-camelcase", HeaderValue::from_static("y"));
+        h.append("x-ms-meta-plain", HeaderValue::from_static("z"));
+        h.append(
+            crate::meta_case::MARKER,
+            HeaderValue::from_static("Owner,camelCase"),
+        );
+        let m = metadata(&h).unwrap();
+        let names: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["Owner", "camelCase", "plain"]);
+        let mut out = HeaderMap::new();
+        put_metadata(&mut out, &m);
+        assert_eq!(out["x-ms-meta-owner"], "x");
+        assert_eq!(out[crate::meta_case::MARKER], "Owner,camelCase");
     }
 }
