@@ -198,13 +198,15 @@ fn read_head(head: &[u8], out: &mut Vec<u8>) -> Result<(bool, Option<Body>), Bro
     if names.is_empty() && !marked {
         out.extend_from_slice(head);
     } else {
-        // the head less its final line break, the marker, the break
-        let cut = if head.ends_with(b"\r\n") { 2 } else { 1 };
-        out.extend_from_slice(&head[..head.len() - cut]);
+        // the marker line goes before the blank line that ends the head
+        let blank = if head.ends_with(b"\r\n") { 2 } else { 1 };
+        let (lines, end) = head.split_at(head.len() - blank);
+        out.extend_from_slice(lines);
         out.extend_from_slice(MARKER.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(names.join(",").as_bytes());
-        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(end);
     }
     Ok((method == "HEAD", body))
 }
