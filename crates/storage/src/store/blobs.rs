@@ -243,6 +243,45 @@ pub(super) fn replace_extents<'a>(
     Ok(garbage)
 }
 
+/// [`replace_extents`] for a name no committed blob has: it has no
+/// extents yet, only perhaps uncommitted blocks, dropped (and their files
+/// returned) in one statement.
+fn first_extents<'a>(
+    tx: &Connection,
+    account: &str,
+    container: &str,
+    name: &str,
+    extents: impl IntoIterator<Item = (Option<&'a str>, u64, &'a str)>,
+) -> Result<Vec<String>, ApiError> {
+    let garbage = tx
+        .prepare_cached(
+            "DELETE FROM uncommitted WHERE account=?1 AND container=?2 AND blob=?3 RETURNING file",
+        )
+        .map_err(db)?
+        .query_map(params![account, container, name], |r| r.get(0))
+        .map_err(db)?
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(db)?;
+    let mut st = tx
+        .prepare_cached(
+            "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(db)?;
+    for (seq, (id, size, file)) in extents.into_iter().enumerate() {
+        st.execute(params![
+            account,
+            container,
+            name,
+            seq as i64,
+            id,
+            size as i64,
+            file
+        ])
+        .map_err(db)?;
+    }
+    Ok(garbage)
+}
+
 pub(super) fn committed(
     conn: &Connection,
     account: &str,
@@ -555,14 +594,14 @@ impl Store {
             let (account, container, name) = (&account[..], &container[..], &name[..]);
             let old = find(tx, account, container, name)?;
             check_overwrite(&conds, old.as_ref())?;
-            let garbage = replace_extents(
-                tx,
-                account,
-                container,
-                name,
-                data.as_ref()
-                    .map(|(file, size)| (None, *size, file.as_str())),
-            )?;
+            let extent = data
+                .as_ref()
+                .map(|(file, size)| (None, *size, file.as_str()));
+            let garbage = if old.is_some() {
+                replace_extents(tx, account, container, name, extent)?
+            } else {
+                first_extents(tx, account, container, name, extent)?
+            };
             let props = BlobProps {
                 blob_type: new.blob_type.as_str().to_string(),
                 size: data.as_ref().map_or(0, |d| d.1),

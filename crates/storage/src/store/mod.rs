@@ -371,6 +371,29 @@ mod tests {
         assert_eq!(files_under(&blobs), 0);
     }
 
+    /// Put Blob over a name with only uncommitted blocks drops them and
+    /// their data files; the blob then lists no uncommitted block.
+    #[test]
+    fn put_blob_over_uncommitted_blocks_collects_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let blobs = tmp.path().join("blobs");
+        let none = Conditions::default();
+        store.create_container("a", "c", &[], None).unwrap();
+        let block = store.write_file(b"staged").unwrap();
+        store
+            .put_block("a", "c", "b", "YmxvY2s=", &block, 6)
+            .unwrap();
+        assert_eq!(files_under(&blobs), 1);
+        let body = store.write_file(b"whole").unwrap();
+        store
+            .put_blob("a", "c", "b", &none, NewBlob::default(), Some((body, 5)))
+            .unwrap();
+        assert_eq!(files_under(&blobs), 1, "the staged block's file is gone");
+        let list = store.get_block_list("a", "c", "b").unwrap();
+        assert!(list.uncommitted.is_empty(), "{:?}", list.uncommitted);
+    }
+
     /// A store from before `inline_bytes` keeps serving its small blobs.
     #[test]
     fn inline_bodies_of_an_older_store_survive_the_move() {
