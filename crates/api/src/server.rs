@@ -533,8 +533,12 @@ async fn get_configuration<A: AgentApi>(
 async fn swap_deployment<A: AgentApi>(
     State(s): Shared_<A>,
     UrlPath(service): UrlPath<String>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiFailure> {
-    Ok(accepted(s.controller.swap(&service).await?))
+    // The body is required, as in Azure: a body-less swap could not tell a
+    // retry from a second swap, and a retry would swap back.
+    let request: weft_fabric::view::SwapRequest = json_body(&body)?;
+    Ok(accepted(s.controller.swap(&service, &request).await?))
 }
 
 async fn rollback_upgrade<A: AgentApi>(

@@ -251,8 +251,15 @@ impl<A: AgentApi> Controller<A> {
     /// where they are). Refused, changing nothing, when the two
     /// deployments' public endpoints differ, while either is busy or being
     /// upgraded; with only a staging deployment, it moves to production.
-    pub async fn swap(&self, service: &str) -> Result<OperationId, FabricError> {
-        crate::swap::swap(&self.inner, service).await
+    /// `request` names the deployments the caller saw in the two slots;
+    /// when either is not the one there now (a retried swap), the swap is
+    /// refused with [`FabricError::SwapMismatch`] and changes nothing.
+    pub async fn swap(
+        &self,
+        service: &str,
+        request: &crate::view::SwapRequest,
+    ) -> Result<OperationId, FabricError> {
+        crate::swap::swap(&self.inner, service, request).await
     }
 
     /// Azure's Reboot Role Instance: the instance leaves its VIPs, drains,

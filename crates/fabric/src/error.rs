@@ -55,6 +55,8 @@ pub enum FabricError {
         service: String,
         reasons: Vec<String>,
     },
+    #[error("cannot swap the deployments of service `{service}`: {reason}")]
+    SwapMismatch { service: String, reason: String },
     #[error("deployment {deployment_id} is {status}: {hint}")]
     NotRunning {
         deployment_id: String,
@@ -131,6 +133,7 @@ impl FabricError {
             | FabricError::UpgradeInProgress { .. }
             | FabricError::NoUpgrade { .. }
             | FabricError::SwapRefused { .. }
+            | FabricError::SwapMismatch { .. }
             | FabricError::NotRunning { .. }
             | FabricError::DeleteInstancesRefused { .. }
             | FabricError::WalkRefused { .. } => 409,

@@ -22,7 +22,7 @@ use crate::ops::{operation, short, spawn};
 use crate::record::{self, DeploymentRecord, OperationRecord};
 use crate::spec::{DeploymentPlan, VipPlan};
 use crate::upgrade_ops::new_operation;
-use crate::view::{DeploymentStatus, OperationKind, OperationStatus};
+use crate::view::{DeploymentStatus, OperationKind, OperationStatus, SwapRequest};
 use crate::vips::{self, LiveVip};
 use crate::{FabricError, OperationId, Slot};
 
@@ -111,6 +111,39 @@ pub fn endpoint_differences(production: &DeploymentPlan, staging: &DeploymentPla
     out
 }
 
+/// Checks that the deployments the caller named are the ones in the slots
+/// now (Azure answers 409 Conflict otherwise): a swap retried after the
+/// first one went through would otherwise swap back.
+fn check_request(
+    service: &str,
+    request: &SwapRequest,
+    staging: &str,
+    production: Option<&str>,
+) -> Result<(), FabricError> {
+    let mismatch = |reason: String| FabricError::SwapMismatch {
+        service: service.to_owned(),
+        reason,
+    };
+    if request.source_deployment != staging {
+        return Err(mismatch(format!(
+            "the source deployment is {} but deployment {staging} is in staging",
+            request.source_deployment
+        )));
+    }
+    match (request.production.as_deref(), production) {
+        (Some(asked), Some(now)) if asked != now => Err(mismatch(format!(
+            "the production deployment is {asked} but deployment {now} is in production"
+        ))),
+        (Some(asked), None) => Err(mismatch(format!(
+            "the production deployment is {asked} but the production slot is empty"
+        ))),
+        (None, Some(now)) => Err(mismatch(format!(
+            "the request names no production deployment but deployment {now} is in production"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that a deployment may take part in a swap.
 fn check_idle(live: &Live) -> Result<(), FabricError> {
     let r = &live.record;
@@ -150,6 +183,7 @@ fn check_idle(live: &Live) -> Result<(), FabricError> {
 pub(crate) async fn swap<A: AgentApi>(
     inner: &Arc<Inner<A>>,
     service: &str,
+    request: &SwapRequest,
 ) -> Result<OperationId, FabricError> {
     let _admit = inner.admit.lock().await;
     let prod_key: DeploymentKey = (service.to_owned(), Slot::Production);
@@ -167,8 +201,14 @@ pub(crate) async fn swap<A: AgentApi>(
                     service: service.to_owned(),
                     slot: Slot::Staging,
                 })?;
-        check_idle(staging)?;
         let production = state.deployments.get(&prod_key);
+        check_request(
+            service,
+            request,
+            &staging.record.id,
+            production.map(|p| p.record.id.as_str()),
+        )?;
+        check_idle(staging)?;
         if let Some(p) = production {
             check_idle(p)?;
             let reasons = endpoint_differences(&p.record.plan, &staging.record.plan);

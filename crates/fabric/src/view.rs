@@ -11,6 +11,21 @@ use crate::controller::{Live, Reports, report_for};
 use crate::record::{self, UpgradeRecord};
 use crate::upgrade::{ChangeKind, UpgradeMode};
 
+/// The body of Azure's Swap Deployment: which deployments the caller saw in
+/// the two slots. A swap whose names no longer match the slots (a retried
+/// request after the first one swapped) is refused, so a swap never runs
+/// twice by accident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SwapRequest {
+    /// The id of the deployment in production; `None` (or absent) when the
+    /// caller saw the production slot empty.
+    #[serde(default)]
+    pub production: Option<String>,
+    /// The id of the deployment in staging, the one that goes to production.
+    pub source_deployment: String,
+}
+
 /// Azure's Get Operation Status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

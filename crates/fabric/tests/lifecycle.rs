@@ -9,7 +9,9 @@ use std::time::Duration;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weft_fabric::events::EventKind;
-use weft_fabric::view::{DeploymentStatus, DeploymentView, OperationKind, OperationStatus};
+use weft_fabric::view::{
+    DeploymentStatus, DeploymentView, OperationKind, OperationStatus, SwapRequest,
+};
 use weft_fabric::{Controller, DeployRequest, FabricError, Slot};
 
 async fn open(f: &Fixture, agent: &FakeAgent) -> Controller<FakeAgent> {
@@ -41,6 +43,14 @@ fn slot_view(c: &Controller<FakeAgent>, slot: Slot) -> Option<DeploymentView> {
         .into_iter()
         .flat_map(|s| s.deployments)
         .find(|d| d.slot == slot)
+}
+
+/// The Swap Deployment body naming the deployments in the slots now.
+fn seen(c: &Controller<FakeAgent>) -> SwapRequest {
+    SwapRequest {
+        production: slot_view(c, Slot::Production).map(|d| d.id),
+        source_deployment: slot_view(c, Slot::Staging).map_or_else(String::new, |d| d.id),
+    }
 }
 
 /// Production (v1) and staging (v2) of the fixture service.
@@ -104,7 +114,7 @@ async fn a_swap_exchanges_the_vips_and_open_connections_stay_where_they_were() {
     let (before, mut held) = hold_full(prod_vip).await;
     assert!(before.ends_with(&prod[..8]), "{before}");
 
-    let op = c.swap("shop").await.unwrap();
+    let op = c.swap("shop", &seen(&c)).await.unwrap();
     let done = c.wait(&op).await.unwrap();
     assert_eq!(
         (done.kind, done.status),
@@ -184,6 +194,60 @@ async fn a_swap_exchanges_the_vips_and_open_connections_stay_where_they_were() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_swap_is_refused_instead_of_swapping_back() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let (prod, stage) = both(&f, &c).await;
+    let request = seen(&c);
+    assert_eq!(
+        (
+            request.production.as_deref(),
+            request.source_deployment.as_str()
+        ),
+        (Some(prod.as_str()), stage.as_str())
+    );
+    let op = c.swap("shop", &request).await.unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    let after = c.services();
+    // The same request again (a client retrying after a lost answer).
+    let err = c.swap("shop", &request).await.unwrap_err();
+    assert!(matches!(err, FabricError::SwapMismatch { .. }), "{err}");
+    assert_eq!(err.http_status(), 409);
+    assert!(
+        err.to_string().contains(&format!(
+            "the source deployment is {stage} but deployment {prod} is in staging"
+        )),
+        "{err}"
+    );
+    assert_eq!(c.services(), after);
+    assert_eq!(slot_view(&c, Slot::Production).unwrap().id, stage);
+    // The request naming the slots as they are now swaps back.
+    let fresh = SwapRequest {
+        production: Some(stage.clone()),
+        source_deployment: prod.clone(),
+    };
+    let op = c.swap("shop", &fresh).await.unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    let wrong_production = SwapRequest {
+        production: None,
+        ..seen(&c)
+    };
+    let err = c.swap("shop", &wrong_production).await.unwrap_err();
+    assert!(
+        err.to_string().contains("names no production deployment"),
+        "{err}"
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swap_of_deployments_with_other_endpoints_is_refused_and_changes_nothing() {
     let f = fixture();
     let agent = FakeAgent::new();
@@ -192,7 +256,7 @@ async fn a_swap_of_deployments_with_other_endpoints_is_refused_and_changes_nothi
     deployed(&c, deploy_to(&f, Slot::Production, &f.package)).await;
     deployed(&c, deploy_to(&f, Slot::Staging, &other)).await;
     let before = c.services();
-    let err = c.swap("shop").await.unwrap_err();
+    let err = c.swap("shop", &seen(&c)).await.unwrap_err();
     assert!(matches!(err, FabricError::SwapRefused { .. }), "{err}");
     assert_eq!(err.http_status(), 409);
     let msg = err.to_string();
@@ -208,7 +272,7 @@ async fn a_swap_of_deployments_with_other_endpoints_is_refused_and_changes_nothi
             .all(|o| o.kind != OperationKind::SwapDeployment)
     );
     // No staging deployment: nothing to swap.
-    let err = c.swap("nothing").await.unwrap_err();
+    let err = c.swap("nothing", &seen(&c)).await.unwrap_err();
     assert_eq!(err.http_status(), 404, "{err}");
     c.shutdown().await;
 }
@@ -221,7 +285,7 @@ async fn a_swap_with_only_staging_moves_it_to_production_on_the_production_port(
     let stage = deployed(&c, deploy_to(&f, Slot::Staging, &f.package)).await;
     let stage_vip = slot_view(&c, Slot::Staging).unwrap().vips[0].address;
     assert_ne!(stage_vip.port(), f.port);
-    let op = c.swap("shop").await.unwrap();
+    let op = c.swap("shop", &seen(&c)).await.unwrap();
     assert_eq!(
         c.wait(&op).await.unwrap().status,
         OperationStatus::Succeeded
@@ -262,7 +326,7 @@ async fn a_swap_is_refused_while_an_upgrade_is_in_progress() {
         .unwrap();
     c.wait(&op).await.unwrap();
     let before = c.services();
-    let err = c.swap("shop").await.unwrap_err();
+    let err = c.swap("shop", &seen(&c)).await.unwrap_err();
     assert!(
         matches!(err, FabricError::UpgradeInProgress { .. }),
         "{err}"
@@ -336,7 +400,7 @@ fn a_swap_accepted_by_a_killed_controller_completes_on_open() {
         );
         assert_eq!(p.vips[0].address.port(), f.port);
         // Nothing is left busy: another swap is accepted and swaps back.
-        let op = c.swap("shop").await.unwrap();
+        let op = c.swap("shop", &seen(&c)).await.unwrap();
         assert_eq!(
             c.wait(&op).await.unwrap().status,
             OperationStatus::Succeeded

@@ -116,6 +116,20 @@ fn a_swap_under_load_fails_no_request_and_open_connections_stay_on_the_old_deplo
     // The connection opened before is still answered by the old deployment.
     assert!(get_on(&mut held).ends_with(": blue\n"));
     drop(held);
+    // A swap request without the body naming the deployments in the slots
+    // is refused (a retry could not be told from a second swap).
+    let api: std::net::SocketAddr = fabric.api.trim_start_matches("http://").parse().unwrap();
+    let (status, body) = http(
+        api,
+        "POST",
+        "/v1/services/hello/swap",
+        &[("authorization", &format!("Bearer {}", fabric.token))],
+    )
+    .unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("sourceDeployment"), "{body}");
+    assert_eq!(fabric.deployment("hello").unwrap()["id"], stage_id);
     for slot in ["production", "staging"] {
         assert!(
             events_of(&fabric, slot)
