@@ -65,7 +65,9 @@ pub(crate) struct Shared {
         tokio::sync::Mutex<BTreeMap<InstanceKey, watch::Sender<Option<InstanceSpec>>>>,
     /// Supervisors still running.
     live: watch::Sender<usize>,
-    shut_down: AtomicBool,
+    /// The agent is shutting down: instances stop but keep their disks
+    /// (a removal from the desired set deletes them).
+    pub(crate) shut_down: AtomicBool,
     /// Shutdown completed: no process of any instance is left.
     stopped: AtomicBool,
     /// Held until shutdown: one agent per state directory.

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -87,9 +88,21 @@ pub(crate) async fn supervise(
                 shared.ports.release(&sup.key.to_string());
                 shared.remove_report(&sup.key);
                 let groups: Vec<Cgroup> = sup.cgroup().into_iter().chain(sup.v1_groups()).collect();
+                // Removed from the desired set (Delete Role Instances, a
+                // scale-in, a deleted deployment), not stopped with the
+                // agent: its disk goes too, so an instance added later under
+                // the same name starts clean, as Azure's would. Its logs
+                // stay (the history of what it did). Done before the lock is
+                // released, so a re-added one never sees half of it.
+                let forget = (!shared.shut_down.load(Ordering::SeqCst))
+                    .then(|| shared.instance_dir(&sup.key.deployment_id, &sup.key.instance_id));
+                let key = sup.key.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     for group in groups {
                         let _ = group.kill_and_remove(KILL_TIMEOUT);
+                    }
+                    if let Some(dir) = forget {
+                        forget_disk(&key, &dir);
                     }
                 })
                 .await;
@@ -101,6 +114,24 @@ pub(crate) async fn supervise(
                 shared.supervisor_ended();
                 return;
             }
+        }
+    }
+}
+
+/// Deletes everything in a removed instance's directory but its logs:
+/// local storage, its own approot, the reimage counter. A failure is
+/// logged; the next reimage or removal tries again.
+fn forget_disk(key: &InstanceKey, dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() == "logs" {
+            continue;
+        }
+        let path = entry.path();
+        if let Err(e) = prepare::remove_tree(&path) {
+            tracing::warn!(instance = %key, path = %path.display(), error = %e, "failed to delete a removed instance's files");
         }
     }
 }

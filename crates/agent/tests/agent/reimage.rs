@@ -105,3 +105,31 @@ async fn reboot_keeps_local_storage_reimage_wipes_it_and_replaces_a_damaged_appr
     until_file(&runs, "run\nrun\n").await;
     shutdown(&agent).await;
 }
+
+#[tokio::test]
+async fn a_removed_instance_added_again_starts_with_clean_local_storage_and_keeps_its_logs() {
+    let role = package(&[(
+        "run.sh",
+        r#"echo run >> "$SCRATCH/runs"; echo started; exec sleep 1000"#,
+    )]);
+    let (_state, agent) = open();
+    let s = spec(&role, "Worker_IN_1", "./run.sh");
+    agent.apply(vec![s.clone()]).await.unwrap();
+    until(&agent, "ready", |r| ready(r, "Worker_IN_1")).await;
+    let runs = scratch(&agent, "Worker_IN_1").join("runs");
+    until_file(&runs, "run\n").await;
+    let dir = agent.instance_dir(DEPLOYMENT, "Worker_IN_1");
+
+    // Delete Role Instances: the instance leaves the desired set.
+    agent.apply(Vec::new()).await.unwrap();
+    until(&agent, "removed", |r| report(r, "Worker_IN_1").is_none()).await;
+    // Added again under the same name (a later scale-out): its
+    // cleanOnRoleRecycle="false" storage is not the deleted one's.
+    agent.apply(vec![s]).await.unwrap();
+    until(&agent, "ready again", |r| ready(r, "Worker_IN_1")).await;
+    // Its logs are kept: the second run's line follows the first's (and
+    // says the second run has written its storage).
+    until_file(&dir.join("logs").join("stdout.log"), "started\nstarted\n").await;
+    assert_eq!(fs::read_to_string(&runs).unwrap(), "run\n");
+    shutdown(&agent).await;
+}
