@@ -467,8 +467,9 @@ impl Supervisor {
                         .ask_changing(changes.clone(), CHANGING_ANSWER_TIMEOUT)
                         .await;
                     if outcome.cancelled {
+                        // The stopping process keeps the old values; the
+                        // next run's prepare serves the new ones.
                         tracing::info!(instance = %self.key, ?changes, "the instance cancelled Changing; recycling it with the new settings");
-                        host.set_info(prepare::instance_info(&new, &prepared.placement));
                         *spec = new;
                         return Update::Recycle;
                     }
