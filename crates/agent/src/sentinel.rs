@@ -21,6 +21,7 @@
 //! leftovers instead.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -58,6 +59,9 @@ impl Sentinel {
             .stderr(Stdio::null())
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
+            // Its own process group: a signal to weft's group (SIGHUP when
+            // the terminal closes, ^C) must not end it with the agent.
+            .process_group(0)
             .spawn()?;
         Ok(Sentinel { child })
     }

@@ -1,6 +1,7 @@
 //! Nothing an instance started survives its stop, nor a crash of the
 //! agent followed by a new agent on the same state directory.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -160,6 +161,9 @@ async fn reopening_after_an_unclean_end_kills_the_leftovers_first() {
                 },
             )
             .stdout(Stdio::null())
+            // Its own process group, killed whole below: a closed terminal
+            // (SIGHUP to weft's group) must not take the sentinel along.
+            .process_group(0)
             .spawn()
             .unwrap();
         let out = state.with_extension("first");
@@ -189,7 +193,11 @@ async fn reopening_after_an_unclean_end_kills_the_leftovers_first() {
         for group in &v1_groups {
             assert!(group.is_dir(), "{mode:?}: {} exists", group.display());
         }
-        first.kill().unwrap();
+        nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(first.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
         first.wait().unwrap();
         if mode == CgroupMode::Auto && cgroups_available().await {
             // The first agent's sentinel kills its instances' cgroups as soon
