@@ -225,15 +225,26 @@ pub(crate) async fn delete<A: AgentApi>(
             )));
         }
     }
+    let mut notes = Vec::new();
     for role in &mut record.plan.roles {
         let before = role.instances.len();
         role.instances
             .retain(|i| !instances.contains(&i.instance_id));
-        if role.instances.len() != before {
-            // The kept configuration says so, as Azure's does.
-            record.configuration = record.configuration.as_deref().and_then(|text| {
-                crate::configuration::with_instance_count(text, &role.name, role.instances.len())
-            });
+        if role.instances.len() == before {
+            continue;
+        }
+        // The kept configuration says so, as Azure's does; text whose
+        // count cannot be edited in place is kept as it was.
+        let Some(text) = record.configuration.as_deref() else {
+            continue;
+        };
+        match crate::configuration::with_instance_count(text, &role.name, role.instances.len()) {
+            Some(edited) => record.configuration = Some(edited),
+            None => notes.push(format!(
+                "the kept configuration still gives role {} its old instance count: its Instances count is not written as a plain number, so it was not edited (the deployment runs {})",
+                role.name,
+                role.instances.len()
+            )),
         }
     }
     let message = format!(
@@ -242,6 +253,7 @@ pub(crate) async fn delete<A: AgentApi>(
     );
     let mut op = new_operation(OperationKind::DeleteRoleInstances, &record);
     op.messages.push(message.clone());
+    op.messages.extend(notes);
     accept(inner, &key, record, &op, leaving, message)?;
     tracing::info!(operation = %op.id, service, %slot, instances = ?instances, "delete role instances accepted");
     spawn(inner, run(inner.clone(), key, op.id.clone()));

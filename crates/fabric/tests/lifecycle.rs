@@ -584,6 +584,40 @@ async fn delete_instances_drains_removes_and_lowers_the_count_but_never_the_last
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_instances_keeps_a_configuration_whose_count_cannot_be_edited_in_place() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let text = String::from_utf8(f.cscfg.clone()).unwrap().replacen(
+        "<Instances count=\"2\" />",
+        "<Instances count=\"02\" />",
+        1,
+    );
+    assert!(text.contains("count=\"02\""));
+    let mut req = deploy_to(&f, Slot::Production, &f.package);
+    req.configuration = text.clone().into_bytes();
+    deployed(&c, req).await;
+    let op = c
+        .delete_instances("shop", Slot::Production, &["Web_IN_1".to_owned()])
+        .await
+        .unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+    assert!(
+        done.messages
+            .iter()
+            .any(|m| m.contains("still gives role Web its old instance count")),
+        "{done:?}"
+    );
+    assert_eq!(c.configuration("shop", Slot::Production).unwrap(), text);
+    assert_eq!(
+        slot_view(&c, Slot::Production).unwrap().roles[0].instance_count,
+        1
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_stops_every_instance_and_start_brings_them_back_ready() {
     let f = fixture();
     let agent = FakeAgent::new();
