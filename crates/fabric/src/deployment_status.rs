@@ -121,7 +121,12 @@ async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: Strin
         return;
     };
     let (outcome, done) = match record.status {
-        DeploymentStatus::Suspending => (suspend(&inner, &key).await, DeploymentStatus::Suspended),
+        DeploymentStatus::Suspending => match suspend(&inner, &key).await {
+            Ok(messages) => (Ok(messages), DeploymentStatus::Suspended),
+            Err(Suspend::Decided(reason)) => (Err(reason), DeploymentStatus::Suspended),
+            // Nothing was stopped: the deployment runs on, back on its VIPs.
+            Err(Suspend::NotDecided(reason)) => (Err(reason), DeploymentStatus::Running),
+        },
         DeploymentStatus::Starting => (start(&inner, &key).await, DeploymentStatus::Running),
         other => (
             Err(format!("the deployment is {other:?}, not changing status")),
@@ -168,15 +173,23 @@ async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: Strin
     }
 }
 
+/// Why a suspend failed.
+enum Suspend {
+    /// Before the instances were marked stopped: nothing was stopped.
+    NotDecided(String),
+    /// After: the instances are stopping (or stopped) for good.
+    Decided(String),
+}
+
 /// Drains every instance (the record says Suspending: the VIPs already
 /// have no backend), marks them stopped, and waits until the agent
 /// reports each one `StoppedVM`.
 async fn suspend<A: AgentApi>(
     inner: &Arc<Inner<A>>,
     key: &DeploymentKey,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Suspend> {
     let Some(mut record) = deployment(inner, key) else {
-        return Err("the deployment disappeared".to_owned());
+        return Err(Suspend::NotDecided("the deployment disappeared".to_owned()));
     };
     let leaving: Vec<(String, String)> = record
         .plan
@@ -191,10 +204,16 @@ async fn suspend<A: AgentApi>(
             spec.stopped = true;
         }
     }
+    if let Err(e) = inner.commit(Some(Ok(&record)), None) {
+        drop(drains); // the instances go back on the VIPs
+        return Err(Suspend::NotDecided(format!(
+            "failed to record the instances as stopped: {e}"
+        )));
+    }
     inner
-        .commit(Some(Ok(&record)), None)
-        .map_err(|e| e.to_string())?;
-    inner.apply().await.map_err(|e| e.to_string())?;
+        .apply()
+        .await
+        .map_err(|e| Suspend::Decided(e.to_string()))?;
     let specs: Vec<_> = record
         .plan
         .roles
@@ -212,7 +231,7 @@ async fn suspend<A: AgentApi>(
         Ok(None)
     });
     let (stopped, messages) = tokio::join!(stopped, drains.finish());
-    stopped.map(|()| messages)
+    stopped.map(|()| messages).map_err(Suspend::Decided)
 }
 
 /// Hands the started specs to the agent and waits until every instance is

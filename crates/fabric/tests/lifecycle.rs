@@ -618,6 +618,44 @@ async fn delete_instances_keeps_a_configuration_whose_count_cannot_be_edited_in_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspend_that_fails_before_stopping_anything_leaves_the_deployment_running() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let dir = state_dir(&f);
+    let store = FailingStore::new(store_at(&dir));
+    let c = Controller::open(config(&dir), store.clone(), agent.clone())
+        .await
+        .unwrap();
+    let prod = deployed(&c, deploy_to(&f, Slot::Production, &f.package)).await;
+    let vip = slot_view(&c, Slot::Production).unwrap().vips[0].address;
+    // The write that marks the instances stopped fails.
+    store.fail_writes_containing(Some("\"stopped\":true"));
+    let op = c
+        .update_status("shop", Slot::Production, DeploymentStatus::Suspended)
+        .await
+        .unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(done.status, OperationStatus::Failed, "{done:?}");
+    assert!(
+        done.error
+            .as_deref()
+            .is_some_and(|e| e.contains("failed to record the instances as stopped")),
+        "{done:?}"
+    );
+    let d = slot_view(&c, Slot::Production).unwrap();
+    assert_eq!(d.status, DeploymentStatus::Running, "nothing was suspended");
+    assert_eq!(agent.running_in(&prod).len(), 3);
+    // Back on its VIP.
+    until("the VIP has a backend again", || {
+        std::net::TcpStream::connect(vip).is_ok()
+    })
+    .await;
+    assert!(!who(vip).await.is_empty());
+    store.fail_writes_containing(None);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_stops_every_instance_and_start_brings_them_back_ready() {
     let f = fixture();
     let agent = FakeAgent::new();

@@ -617,3 +617,67 @@ pub fn digest(package: &Path) -> String {
         .digest()
         .to_owned()
 }
+
+/// A store that refuses every transaction writing a value that contains
+/// `needle` while armed (a full disk at one chosen step).
+pub struct FailingStore {
+    inner: Arc<dyn weft_store::StateStore>,
+    needle: Mutex<Option<Vec<u8>>>,
+}
+
+impl FailingStore {
+    pub fn new(inner: Arc<dyn weft_store::StateStore>) -> Arc<FailingStore> {
+        Arc::new(FailingStore {
+            inner,
+            needle: Mutex::new(None),
+        })
+    }
+
+    pub fn fail_writes_containing(&self, needle: Option<&str>) {
+        *self.needle.lock().unwrap() = needle.map(|n| n.as_bytes().to_vec());
+    }
+}
+
+impl weft_store::StateStore for FailingStore {
+    fn get(&self, key: &str) -> Result<Option<weft_store::KeyValue>, weft_store::StoreError> {
+        self.inner.get(key)
+    }
+
+    fn range(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<weft_store::KeyValue>, u64), weft_store::StoreError> {
+        self.inner.range(prefix)
+    }
+
+    fn txn(
+        &self,
+        compares: Vec<weft_store::Compare>,
+        ops: Vec<weft_store::Op>,
+    ) -> Result<weft_store::TxnResult, weft_store::StoreError> {
+        if let Some(needle) = self.needle.lock().unwrap().as_deref() {
+            for op in &ops {
+                if let weft_store::Op::Put(key, value) = op
+                    && value.windows(needle.len()).any(|w| w == needle)
+                {
+                    return Err(weft_store::StoreError::DuplicateKey {
+                        key: format!("{key} (test: the disk is full)"),
+                    });
+                }
+            }
+        }
+        self.inner.txn(compares, ops)
+    }
+
+    fn watch(
+        &self,
+        prefix: &str,
+        from_revision: u64,
+    ) -> Result<weft_store::Watcher, weft_store::StoreError> {
+        self.inner.watch(prefix, from_revision)
+    }
+
+    fn revision(&self) -> Result<u64, weft_store::StoreError> {
+        self.inner.revision()
+    }
+}
