@@ -71,16 +71,25 @@ pub(crate) async fn update<A: AgentApi>(
             DeploymentStatus::Suspending,
             "suspend requested: every instance leaves its VIPs, drains and stops (local storage kept)",
         ),
-        (DeploymentStatus::Suspended, DeploymentStatus::Suspended) => {
-            return Err(not("it is suspended already"));
+        // Azure documents no refusal for the status a deployment already
+        // has: an operation that succeeds at once, changing nothing.
+        (DeploymentStatus::Suspended, DeploymentStatus::Suspended)
+        | (DeploymentStatus::Running, DeploymentStatus::Running) => {
+            let mut op = new_operation(OperationKind::UpdateDeploymentStatus, &record);
+            op.status = OperationStatus::Succeeded;
+            op.ended_ms = Some(op.started_ms);
+            op.messages.push(format!(
+                "the deployment is {:?} already: nothing to do",
+                record.status
+            ));
+            inner.commit(None, Some(&op))?;
+            tracing::info!(operation = %op.id, service, %slot, status = ?target, "deployment status already as asked");
+            return Ok(op.id);
         }
         (DeploymentStatus::Running, DeploymentStatus::Suspended) => (
             DeploymentStatus::Starting,
             "start requested: every instance starts again",
         ),
-        (DeploymentStatus::Running, DeploymentStatus::Running) => {
-            return Err(not("it is running already"));
-        }
         (DeploymentStatus::Suspended | DeploymentStatus::Running, _) => {
             return Err(not("wait until it is Running or Suspended"));
         }

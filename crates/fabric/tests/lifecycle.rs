@@ -714,11 +714,22 @@ async fn suspend_stops_every_instance_and_start_brings_them_back_ready() {
         err.to_string().contains("start it with `weft start`"),
         "{err}"
     );
-    let err = c
+    // Suspending a suspended deployment succeeds at once and changes
+    // nothing (Azure documents no refusal).
+    let before = c.services();
+    let op = c
         .update_status("shop", Slot::Production, DeploymentStatus::Suspended)
         .await
-        .unwrap_err();
-    assert!(err.to_string().contains("suspended already"), "{err}");
+        .unwrap();
+    let done = c.wait(&op).await.unwrap();
+    assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+    assert!(
+        done.messages
+            .iter()
+            .any(|m| m.contains("Suspended already: nothing to do")),
+        "{done:?}"
+    );
+    assert_eq!(c.services(), before);
     c.shutdown().await;
 
     // Durable: a restarted controller keeps it suspended (nothing started).
