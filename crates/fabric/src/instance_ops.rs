@@ -288,6 +288,9 @@ async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: Strin
     if record.operation.as_deref() == Some(&op_id) {
         record.operation = None;
     }
+    // The deleted instances' own VIPs (instance input endpoints) go with
+    // them, now that their connections are drained.
+    let closing = forget_instance_vips(&inner, &key, &mut record);
     op.ended_ms = Some(record::now_ms());
     let event = match &outcome {
         Ok(messages) => {
@@ -313,6 +316,55 @@ async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: Strin
     if let Err(e) = inner.commit_with(Some(Ok(&record)), Some(&op), Some((&key, vec![event]))) {
         tracing::error!(operation = %op_id, error = %e, "failed to end the instance operation");
     }
+    for vip in closing {
+        vip.vip.close().await;
+    }
+}
+
+/// Takes the VIPs of instance input endpoints whose instance the plan no
+/// longer has out of `record` and, in the same step, out of the live
+/// deployment (whose VIPs stay parallel to its record's), for the caller to
+/// commit and close. A controller killed before the commit binds them again
+/// on `open` and the resumed operation takes them out then.
+fn forget_instance_vips<A: AgentApi>(
+    inner: &Inner<A>,
+    key: &DeploymentKey,
+    record: &mut DeploymentRecord,
+) -> Vec<crate::vips::LiveVip> {
+    let gone: Vec<usize> = record
+        .plan
+        .vips
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| {
+            v.instance
+                .as_ref()
+                .is_some_and(|name| !crate::spec::instance_ids(&record.plan).any(|i| i == name))
+        })
+        .map(|(n, _)| n)
+        .collect();
+    if gone.is_empty() {
+        return Vec::new();
+    }
+    let mut state = inner.lock();
+    let Some(live) = state.deployments.get_mut(key) else {
+        return Vec::new();
+    };
+    let mut closing = Vec::new();
+    for &n in gone.iter().rev() {
+        record.plan.vips.remove(n);
+        if n < record.vip_ports.len() {
+            record.vip_ports.remove(n);
+        }
+        if n < live.vips.len()
+            && let Some(vip) = live.vips.remove(n)
+        {
+            closing.push(vip);
+        }
+    }
+    live.record.plan.vips = record.plan.vips.clone();
+    live.record.vip_ports = record.vip_ports.clone();
+    closing
 }
 
 /// Ends operation `op_id`, whose deployment is gone, as failed.

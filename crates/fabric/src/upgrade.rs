@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use weft_agent::protocol::{EndpointSpec, InstanceSpec};
 
-use crate::spec::DeploymentPlan;
+use crate::spec::{DeploymentPlan, VipPlan};
 
 /// Azure's upgrade `Mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,9 +196,65 @@ pub fn target_plan(
         instances.sort_by_key(|i| index(&i.instance_id));
         role_plan.instances = instances;
     }
-    out.vips = target.vips.clone();
+    out.vips = instance_vips_by_name(current, target, &out);
     out.access = target.access.clone();
     out.notes = target.notes.clone();
+    out
+}
+
+/// `target`'s VIPs, with the instance input endpoints' VIPs following the
+/// instances `after` has (kept names, whatever gaps Delete Role Instances
+/// left), not the fresh names `_IN_0..N-1` the target was built with: a
+/// kept instance keeps its public port (from `current`), a name only the
+/// target has gets the target's.
+fn instance_vips_by_name(
+    current: &DeploymentPlan,
+    target: &DeploymentPlan,
+    after: &DeploymentPlan,
+) -> Vec<VipPlan> {
+    let has = |role: &str, instance: &str| {
+        after
+            .roles
+            .iter()
+            .any(|r| r.name == role && r.instances.iter().any(|i| i.instance_id == instance))
+    };
+    let mut out: Vec<VipPlan> = Vec::new();
+    for vip in &target.vips {
+        if vip.instance.is_none() {
+            out.push(vip.clone());
+            continue;
+        }
+        let group =
+            |v: &&VipPlan| v.role == vip.role && v.endpoint == vip.endpoint && v.instance.is_some();
+        if out.iter().any(|v| group(&v)) {
+            continue; // the group is done
+        }
+        let Some(role) = after.roles.iter().find(|r| r.name == vip.role) else {
+            continue;
+        };
+        for instance in &role.instances {
+            let name = Some(instance.instance_id.clone());
+            let own = target
+                .vips
+                .iter()
+                .filter(group)
+                .find(|v| v.instance == name)
+                .cloned()
+                .or_else(|| {
+                    current
+                        .vips
+                        .iter()
+                        .filter(group)
+                        .find(|v| v.instance == name)
+                        .map(|kept| VipPlan {
+                            instance: name.clone(),
+                            requested_port: kept.requested_port,
+                            ..vip.clone()
+                        })
+                });
+            out.extend(own.filter(|v| has(&v.role, &instance.instance_id)));
+        }
+    }
     out
 }
 
@@ -471,7 +527,8 @@ fn refusals(current: &DeploymentPlan, target: &DeploymentPlan, role: Option<&str
             "the endpoint access control lists change: weft does not change them on running VIPs yet: delete and deploy again".to_owned(),
         );
     }
-    if role.is_none() && current.vips != target.vips && out.iter().all(|m| !m.contains("endpoints"))
+    let target_vips = target_plan(current, target, role, ChangeKind::Upgrade).vips;
+    if role.is_none() && current.vips != target_vips && out.iter().all(|m| !m.contains("endpoints"))
     {
         out.push(
             "the public endpoints (VIPs) change: weft does not change them in place yet".to_owned(),

@@ -584,6 +584,84 @@ async fn delete_instances_drains_removes_and_lowers_the_count_but_never_the_last
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_instances_closes_the_deleted_instances_own_vips_and_later_changes_are_accepted() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let min = free_port();
+    let definition = csdef(f.port).replacen(
+        "    </Endpoints>",
+        &format!(
+            r#"      <InstanceInputEndpoint name="Direct" protocol="tcp" localPort="9000">
+        <AllocatePublicPortFrom><FixedPortRange min="{min}" max="{}" /></AllocatePublicPortFrom>
+      </InstanceInputEndpoint>
+    </Endpoints>"#,
+            min + 4
+        ),
+        1,
+    );
+    assert!(definition.contains("InstanceInputEndpoint"));
+    let package = build(f.dir.path(), "shop-direct", &definition, "v1");
+    let mut req = deploy_to(&f, Slot::Production, &package);
+    req.configuration = cscfg(3, 1);
+    deployed(&c, req).await;
+    let direct = |c: &Controller<FakeAgent>| -> Vec<(String, std::net::SocketAddr)> {
+        slot_view(c, Slot::Production)
+            .unwrap()
+            .vips
+            .into_iter()
+            .filter_map(|v| v.instance.map(|i| (i, v.address)))
+            .collect()
+    };
+    let before = direct(&c);
+    assert_eq!(
+        before.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>(),
+        ["Web_IN_0", "Web_IN_1", "Web_IN_2"]
+    );
+    let op = c
+        .delete_instances("shop", Slot::Production, &["Web_IN_1".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    let kept = vec![before[0].clone(), before[2].clone()];
+    assert_eq!(direct(&c), kept, "the deleted instance's VIP is gone");
+    until("the deleted instance's port is closed", || {
+        std::net::TcpStream::connect(before[1].1).is_err()
+    })
+    .await;
+    // A later configuration change keeps the names and their ports.
+    let op = c
+        .change_configuration(weft_fabric::ChangeConfigurationRequest {
+            service: "shop".into(),
+            slot: Slot::Production,
+            configuration: cscfg_greeting(2, 1, "changed"),
+            mode: weft_fabric::upgrade::UpgradeMode::Simultaneous,
+            auto_rollback: false,
+            gate: Some(weft_fabric::upgrade::HealthGate {
+                min_healthy_ms: 0,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    assert_eq!(direct(&c), kept);
+    c.shutdown().await;
+
+    // A restarted controller binds the same ones.
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    assert_eq!(direct(&c), kept);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_instances_keeps_a_configuration_whose_count_cannot_be_edited_in_place() {
     let f = fixture();
     let agent = FakeAgent::new();
