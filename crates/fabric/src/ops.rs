@@ -200,6 +200,10 @@ pub async fn deploy<A: AgentApi>(
     };
     let key = record.key();
     let record_digest = record.package_digest.clone();
+    // Admitted like every other operation: the last check, the write and
+    // the insert in memory happen with no swap being accepted meanwhile
+    // (a swap into the empty production slot checks the slot in memory).
+    let admit = inner.admit.lock().await;
     occupied(inner)?;
     let done = inner.store.txn(
         vec![Compare::Absent(key.clone())],
@@ -230,6 +234,7 @@ pub async fn deploy<A: AgentApi>(
         );
         state.operations.insert(op.id.clone(), op.clone());
     }
+    drop(admit);
     let key = (op.service.clone(), op.slot);
     inner.record_event(
         &key,

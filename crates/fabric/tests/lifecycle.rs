@@ -247,6 +247,57 @@ async fn a_retried_swap_is_refused_instead_of_swapping_back() {
     c.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_swap_into_the_empty_production_slot_never_overwrites_a_production_deploy_in_flight() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let dir = state_dir(&f);
+    let store = GatedStore::new(store_at(&dir));
+    let c = std::sync::Arc::new(
+        Controller::open(config(&dir), store.clone(), agent.clone())
+            .await
+            .unwrap(),
+    );
+    let v2 = build(f.dir.path(), "shop-v2", &csdef(f.port), "v2");
+    let stage = deployed(&c, deploy_to(&f, Slot::Staging, &v2)).await;
+    let seen_empty = seen(&c);
+    assert_eq!(seen_empty.production, None);
+    // A production deploy that has written its record but not yet shown
+    // it in memory.
+    let (reached, release) = store.arm();
+    let deploying = tokio::spawn({
+        let (c, req) = (c.clone(), deploy_to(&f, Slot::Production, &f.package));
+        async move { c.deploy(req).await }
+    });
+    tokio::task::spawn_blocking(move || reached.recv().unwrap())
+        .await
+        .unwrap();
+    // A swap asked meanwhile waits for it (it is admitted after it).
+    let swapping = tokio::spawn({
+        let c = c.clone();
+        async move { c.swap("shop", &seen_empty).await }
+    });
+    let early = tokio::time::timeout(Duration::from_millis(500), async {
+        while !swapping.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    release.send(()).unwrap();
+    let op = deploying.await.unwrap().unwrap();
+    let prod = c.wait(&op).await.unwrap().deployment_id;
+    let swapped = swapping.await.unwrap();
+    assert!(
+        early.is_err(),
+        "the swap was decided while the deploy was being written: {swapped:?}"
+    );
+    let err = swapped.unwrap_err();
+    assert!(matches!(err, FabricError::SwapMismatch { .. }), "{err}");
+    assert_eq!(slot_view(&c, Slot::Production).unwrap().id, prod);
+    assert_eq!(slot_view(&c, Slot::Staging).unwrap().id, stage);
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swap_of_deployments_with_other_endpoints_is_refused_and_changes_nothing() {
     let f = fixture();

@@ -681,3 +681,81 @@ impl weft_store::StateStore for FailingStore {
         self.inner.revision()
     }
 }
+
+/// A store that, once armed, holds the caller of the first transaction
+/// that creates a key (a `Compare::Absent`) after writing it, until
+/// released: a deploy paused between its write and what follows.
+pub struct GatedStore {
+    inner: Arc<dyn weft_store::StateStore>,
+    armed: std::sync::atomic::AtomicBool,
+    reached: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    release: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl GatedStore {
+    pub fn new(inner: Arc<dyn weft_store::StateStore>) -> Arc<GatedStore> {
+        Arc::new(GatedStore {
+            inner,
+            armed: std::sync::atomic::AtomicBool::new(false),
+            reached: Mutex::new(None),
+            release: Mutex::new(None),
+        })
+    }
+
+    /// Arms the gate: the first receiver says the gate was reached, the
+    /// sender opens it.
+    pub fn arm(&self) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+        let (reached_tx, reached_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel();
+        *self.reached.lock().unwrap() = Some(reached_tx);
+        *self.release.lock().unwrap() = Some(release_rx);
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        (reached_rx, release_tx)
+    }
+}
+
+impl weft_store::StateStore for GatedStore {
+    fn get(&self, key: &str) -> Result<Option<weft_store::KeyValue>, weft_store::StoreError> {
+        self.inner.get(key)
+    }
+
+    fn range(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<weft_store::KeyValue>, u64), weft_store::StoreError> {
+        self.inner.range(prefix)
+    }
+
+    fn txn(
+        &self,
+        compares: Vec<weft_store::Compare>,
+        ops: Vec<weft_store::Op>,
+    ) -> Result<weft_store::TxnResult, weft_store::StoreError> {
+        let gated = compares
+            .iter()
+            .any(|c| matches!(c, weft_store::Compare::Absent(_)))
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst);
+        let result = self.inner.txn(compares, ops);
+        if gated {
+            if let Some(tx) = self.reached.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            if let Some(rx) = self.release.lock().unwrap().take() {
+                let _ = rx.recv();
+            }
+        }
+        result
+    }
+
+    fn watch(
+        &self,
+        prefix: &str,
+        from_revision: u64,
+    ) -> Result<weft_store::Watcher, weft_store::StoreError> {
+        self.inner.watch(prefix, from_revision)
+    }
+
+    fn revision(&self) -> Result<u64, weft_store::StoreError> {
+        self.inner.revision()
+    }
+}
