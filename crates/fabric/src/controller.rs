@@ -90,8 +90,9 @@ pub(crate) struct State {
     /// The topology last sent per deployment id.
     topology: BTreeMap<String, Topology>,
     pub closed: bool,
-    /// The event history of each slot, oldest first.
-    pub events: BTreeMap<DeploymentKey, VecDeque<Event>>,
+    /// The event history of each deployment, by deployment id, oldest
+    /// first (a deployment keeps its history when a swap moves it).
+    pub events: BTreeMap<String, VecDeque<Event>>,
     pub next_seq: u64,
     /// Each instance's last (incarnation, ready, status, UD) seen, by
     /// (deployment, instance), to record changes as events.
@@ -363,12 +364,12 @@ impl<A: AgentApi> Controller<A> {
             })
     }
 
-    /// The event history of a slot, oldest first.
+    /// The event history of the deployment now in `slot`, oldest first
+    /// (a deployment's history follows it through swaps); for an empty slot,
+    /// that of the last deployment there (its deletion).
     pub fn events(&self, service: &str, slot: Slot) -> Vec<Event> {
-        self.inner
-            .lock()
-            .events
-            .get(&(service.to_owned(), slot))
+        let state = self.inner.lock();
+        crate::events::history_of_slot(&state, service, slot)
             .map(|q| q.iter().cloned().collect())
             .unwrap_or_default()
     }
@@ -682,8 +683,8 @@ impl<A: AgentApi> Inner<A> {
         if let Some(o) = operation {
             state.operations.insert(o.id.clone(), o.clone());
         }
-        if let Some((key, events)) = events {
-            crate::events::remember(&mut state, key, events);
+        if let Some((_, events)) = events {
+            crate::events::remember(&mut state, events);
         }
         drop(state);
         self.sync_backends();
@@ -724,8 +725,8 @@ impl<A: AgentApi> Inner<A> {
         if let Some(o) = operation {
             state.operations.insert(o.id.clone(), o.clone());
         }
-        for (key, events) in stamped {
-            crate::events::remember(&mut state, key, events);
+        for (_, events) in stamped {
+            crate::events::remember(&mut state, events);
         }
         Ok(())
     }

@@ -1,15 +1,21 @@
-//! The event history of each deployment slot: what the fabric did and why
+//! The event history of each deployment: what the fabric did and why
 //! (deploy started, an instance Ready or not, an upgrade domain walked, a
 //! health gate failed…). Persisted in the store with the step that caused
 //! it, numbered store-wide, and bounded: the oldest go past
-//! [`MAX_EVENTS_PER_SLOT`].
+//! [`MAX_EVENTS_PER_DEPLOYMENT`]. The history belongs to the deployment
+//! (keyed by its id, as Azure's): a swap moves it with the deployment, and
+//! each event says the slot it happened in. A deleted deployment's history
+//! is kept while its slot stays empty, and goes once another deployment
+//! takes the slot.
+
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
 use crate::Slot;
 
-/// Events kept per service slot.
-pub const MAX_EVENTS_PER_SLOT: usize = 2000;
+/// Events kept per deployment.
+pub const MAX_EVENTS_PER_DEPLOYMENT: usize = 2000;
 
 pub const EVENTS: &str = "/weft/events/";
 
@@ -119,14 +125,14 @@ use crate::FabricError;
 use crate::controller::{DeploymentKey, Inner, State};
 use crate::record;
 
-/// Loads every slot's history (called by `open`).
+/// Loads every deployment's history (called by `open`).
 pub(crate) fn load(store: &dyn StateStore, state: &mut State) -> Result<(), FabricError> {
     let events: Vec<Event> = record::load_all(store, EVENTS)?;
     for e in events {
         state.next_seq = state.next_seq.max(e.seq + 1);
         state
             .events
-            .entry((e.service.clone(), e.slot))
+            .entry(e.deployment_id.clone())
             .or_default()
             .push_back(e);
     }
@@ -136,13 +142,66 @@ pub(crate) fn load(store: &dyn StateStore, state: &mut State) -> Result<(), Fabr
     Ok(())
 }
 
-/// Keeps committed events in memory, oldest dropped past the bound.
-pub(crate) fn remember(state: &mut State, key: DeploymentKey, events: Vec<Event>) {
-    let q = state.events.entry(key).or_default();
-    q.extend(events);
-    while q.len() > MAX_EVENTS_PER_SLOT {
-        q.pop_front();
+/// Keeps committed events in memory, each with its deployment's history,
+/// oldest dropped past the bound.
+pub(crate) fn remember(state: &mut State, events: Vec<Event>) {
+    for e in events {
+        let q = state.events.entry(e.deployment_id.clone()).or_default();
+        q.push_back(e);
+        while q.len() > MAX_EVENTS_PER_DEPLOYMENT {
+            q.pop_front();
+        }
     }
+}
+
+/// The history `weft events SERVICE --slot SLOT` shows: the deployment's
+/// now in the slot; for an empty slot, the last one there (gone).
+pub(crate) fn history_of_slot<'a>(
+    state: &'a State,
+    service: &str,
+    slot: Slot,
+) -> Option<&'a VecDeque<Event>> {
+    match state.deployments.get(&(service.to_owned(), slot)) {
+        Some(live) => state.events.get(&live.record.id),
+        None => last_gone(state, service, slot).and_then(|id| state.events.get(id)),
+    }
+}
+
+/// The deployment no longer in the fabric whose history ends last in
+/// `slot` of `service`.
+fn last_gone<'a>(state: &'a State, service: &str, slot: Slot) -> Option<&'a str> {
+    state
+        .events
+        .iter()
+        .filter(|(id, _)| !live(state, id))
+        .filter_map(|(id, q)| q.back().map(|e| (id, e)))
+        .filter(|(_, e)| e.service == service && e.slot == slot)
+        .max_by_key(|(_, e)| e.seq)
+        .map(|(id, _)| id.as_str())
+}
+
+fn live(state: &State, deployment_id: &str) -> bool {
+    state
+        .deployments
+        .values()
+        .any(|l| l.record.id == deployment_id)
+}
+
+/// Histories of deployments that are gone and that no slot shows any more
+/// (another deployment took the slot, or a later one left it).
+fn retired(state: &State) -> Vec<String> {
+    state
+        .events
+        .iter()
+        .filter(|(id, _)| !live(state, id))
+        .filter(|(id, q)| {
+            q.back().is_none_or(|e| {
+                state.deployments.contains_key(&(e.service.clone(), e.slot))
+                    || last_gone(state, &e.service, e.slot) != Some(id.as_str())
+            })
+        })
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 impl<A: AgentApi> Inner<A> {
@@ -177,10 +236,26 @@ impl<A: AgentApi> Inner<A> {
             ops.push(Op::Put(self::key(&key.0, key.1, seq), record::encode(&e)));
             out.push(e);
         }
-        if let Some(q) = state.events.get(key) {
-            let over = (q.len() + out.len()).saturating_sub(MAX_EVENTS_PER_SLOT);
-            for old in q.iter().take(over) {
-                ops.push(Op::Delete(self::key(&old.service, old.slot, old.seq)));
+        let mut ids: Vec<&str> = out.iter().map(|e| e.deployment_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let adding = out.iter().filter(|e| e.deployment_id == id).count();
+            if let Some(q) = state.events.get(id) {
+                let over = (q.len() + adding).saturating_sub(MAX_EVENTS_PER_DEPLOYMENT);
+                for old in q.iter().take(over) {
+                    ops.push(Op::Delete(self::key(&old.service, old.slot, old.seq)));
+                }
+            }
+        }
+        // Histories nothing shows any more go with this step (from memory
+        // now: a failed step leaves them in the store, read at `open`).
+        for id in retired(&state) {
+            if let Some(q) = state.events.remove(&id) {
+                ops.extend(
+                    q.iter()
+                        .map(|old| Op::Delete(self::key(&old.service, old.slot, old.seq))),
+                );
             }
         }
         (key.clone(), out)
@@ -297,9 +372,9 @@ impl<A: AgentApi> Inner<A> {
         }
         for (key, events) in by_key {
             let mut ops = Vec::new();
-            let (key, stamped) = self.stamp_events(&key, events, &mut ops);
+            let stamped = self.stamp_events(&key, events, &mut ops);
             match self.store.txn(Vec::new(), ops) {
-                Ok(_) => remember(&mut self.lock(), key, stamped),
+                Ok(_) => remember(&mut self.lock(), stamped.1),
                 Err(e) => tracing::warn!(error = %e, "failed to record instance events"),
             }
         }

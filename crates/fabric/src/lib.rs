@@ -34,8 +34,8 @@
 //!   stops anything;
 //! * the configuration text a deployment runs is kept with it
 //!   ([`configuration`], [`Controller::configuration`]);
-//! * what it did and why is kept per slot as an event history
-//!   ([`events`], [`Controller::events`]).
+//! * what it did and why is kept per deployment (by id, following it through
+//!   swaps) as an event history ([`events`], [`Controller::events`]).
 //!
 //! Views ([`view`]) are what the REST API returns as JSON.
 

@@ -194,6 +194,87 @@ async fn a_swap_exchanges_the_vips_and_open_connections_stay_where_they_were() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_history_belongs_to_the_deployment_and_follows_it_through_a_swap() {
+    let f = fixture();
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    let (prod, stage) = both(&f, &c).await;
+    let op = c.swap("shop", &seen(&c)).await.unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    // Production now shows the deployment that came from staging: its own
+    // past, from its deploy to staging on.
+    let history = |c: &Controller<FakeAgent>, slot| -> Vec<(String, Slot, EventKind)> {
+        c.events("shop", slot)
+            .into_iter()
+            .map(|e| (e.deployment_id, e.slot, e.kind))
+            .collect()
+    };
+    let p = history(&c, Slot::Production);
+    assert!(p.iter().all(|(id, _, _)| *id == stage), "{p:?}");
+    assert_eq!(
+        p.first().map(|(_, slot, kind)| (*slot, *kind)),
+        Some((Slot::Staging, EventKind::DeployStarted)),
+        "{p:?}"
+    );
+    assert_eq!(
+        p.last().map(|(_, slot, kind)| (*slot, *kind)),
+        Some((Slot::Production, EventKind::Swapped)),
+        "{p:?}"
+    );
+    let s = history(&c, Slot::Staging);
+    assert!(s.iter().all(|(id, _, _)| *id == prod), "{s:?}");
+    assert_eq!(
+        s.first().map(|(_, slot, kind)| (*slot, *kind)),
+        Some((Slot::Production, EventKind::DeployStarted))
+    );
+    c.shutdown().await;
+    // Durable.
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    assert_eq!(history(&c, Slot::Production), p);
+
+    // A deleted deployment's history stays while its slot is empty...
+    let op = c.delete_deployment("shop", Slot::Staging).await.unwrap();
+    assert_eq!(
+        c.wait(&op).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
+    let gone = history(&c, Slot::Staging);
+    assert!(gone.iter().all(|(id, _, _)| *id == prod), "{gone:?}");
+    assert_eq!(gone.last().map(|(_, _, k)| *k), Some(EventKind::Deleted));
+    // ...and goes when a new deployment takes the slot, from the store too.
+    let v3 = build(f.dir.path(), "shop-v3", &csdef(f.port), "v3");
+    let third = deployed(&c, deploy_to(&f, Slot::Staging, &v3)).await;
+    let s = history(&c, Slot::Staging);
+    assert!(s.iter().all(|(id, _, _)| *id == third), "{s:?}");
+    c.shutdown().await;
+    let (stored, _) = store_at(&state_dir(&f))
+        .range(weft_fabric::events::EVENTS)
+        .unwrap();
+    let stored: Vec<weft_fabric::events::Event> = stored
+        .iter()
+        .map(|kv| serde_json::from_slice(&kv.value).unwrap())
+        .collect();
+    assert!(!stored.is_empty());
+    assert!(
+        stored.iter().all(|e| e.deployment_id != prod),
+        "the deleted deployment's history is still stored"
+    );
+    let agent = FakeAgent::new();
+    let c = open(&f, &agent).await;
+    assert_eq!(history(&c, Slot::Staging), s);
+    assert!(
+        history(&c, Slot::Production)
+            .iter()
+            .all(|(id, _, _)| *id == stage)
+    );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_swap_is_refused_instead_of_swapping_back() {
     let f = fixture();
     let agent = FakeAgent::new();

@@ -1,5 +1,7 @@
-//! `weft events`: a deployment slot's event history — what the fabric did
-//! and why — optionally followed as it grows.
+//! `weft events`: the event history of the deployment now in a slot — what
+//! the fabric did and why — optionally followed as it grows. The history
+//! belongs to the deployment: after a swap, `--slot production` shows the
+//! deployment that came from staging, with its past there.
 
 use std::process::ExitCode;
 use std::time::Duration;
