@@ -172,6 +172,7 @@ pub(crate) async fn recycle<A: AgentApi>(
     };
     let mut op = new_operation(kind, &record);
     op.messages.push(message.clone());
+    op.instances = vec![instance.to_owned()];
     accept(inner, &key, record, &op, vec![old], message)?;
     tracing::info!(operation = %op.id, service, %slot, instance, how = verb, "instance operation accepted");
     spawn(inner, run(inner.clone(), key, op.id.clone()));
@@ -254,6 +255,7 @@ pub(crate) async fn delete<A: AgentApi>(
     let mut op = new_operation(OperationKind::DeleteRoleInstances, &record);
     op.messages.push(message.clone());
     op.messages.extend(notes);
+    op.instances = instances.to_vec();
     accept(inner, &key, record, &op, leaving, message)?;
     tracing::info!(operation = %op.id, service, %slot, instances = ?instances, "delete role instances accepted");
     spawn(inner, run(inner.clone(), key, op.id.clone()));
@@ -271,7 +273,10 @@ pub(crate) fn resume<A: AgentApi>(inner: &Arc<Inner<A>>, op: &OperationRecord) {
 /// Drains the held instances, hands the new desired state to the agent and
 /// waits for it; ends the operation.
 async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: String) {
-    let outcome = finish(&inner, &key).await;
+    let named = operation(&inner, &op_id)
+        .map(|op| op.instances)
+        .unwrap_or_default();
+    let outcome = finish(&inner, &key, &named).await;
     if let Some(live) = inner.lock().deployments.get_mut(&key) {
         live.held.clear();
     }
@@ -456,9 +461,12 @@ pub(crate) async fn drain_first<A: AgentApi>(
     drains
 }
 
+/// `named`: the instances the operation works on (empty in an operation
+/// recorded before they were kept: then every instance).
 async fn finish<A: AgentApi>(
     inner: &Arc<Inner<A>>,
     key: &DeploymentKey,
+    named: &[String],
 ) -> Result<Vec<String>, String> {
     let (deployment_id, held, kept): (String, Vec<String>, BTreeMap<String, InstanceSpec>) = {
         let state = inner.lock();
@@ -483,14 +491,21 @@ async fn finish<A: AgentApi>(
     }
     inner.apply().await.map_err(|e| e.to_string())?;
     // Recycled instances must come back with their new spec; deleted ones
-    // must be gone from the agent.
-    // (Resumed after a restart nothing is held: every instance must be up.)
-    let recycled: Vec<InstanceSpec> = if held.is_empty() {
-        kept.values().cloned().collect()
+    // must be gone from the agent. (Resumed after a restart nothing is
+    // held: the operation's own record names them.)
+    let affected: Vec<String> = if !held.is_empty() {
+        held.clone()
+    } else if !named.is_empty() {
+        named.to_vec()
     } else {
-        held.iter().filter_map(|i| kept.get(i)).cloned().collect()
+        kept.keys().cloned().collect()
     };
-    let removed: Vec<String> = held
+    let recycled: Vec<InstanceSpec> = affected
+        .iter()
+        .filter_map(|i| kept.get(i))
+        .cloned()
+        .collect();
+    let removed: Vec<String> = affected
         .iter()
         .filter(|i| !kept.contains_key(*i))
         .cloned()

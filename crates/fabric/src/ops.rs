@@ -178,6 +178,7 @@ pub async fn deploy<A: AgentApi>(
         messages: plan.notes.clone(),
         started_ms: record::now_ms(),
         ended_ms: None,
+        instances: Vec::new(),
     };
     let record = DeploymentRecord {
         id: deployment_id,
@@ -291,6 +292,7 @@ pub async fn delete<A: AgentApi>(
         messages: Vec::new(),
         started_ms: record::now_ms(),
         ended_ms: None,
+        instances: Vec::new(),
     };
     record.status = DeploymentStatus::Deleting;
     record.operation = Some(op.id.clone());

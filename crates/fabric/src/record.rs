@@ -121,6 +121,10 @@ pub struct OperationRecord {
     pub messages: Vec<String>,
     pub started_ms: u64,
     pub ended_ms: Option<u64>,
+    /// The role instances an instance operation works on (rebooted,
+    /// reimaged, deleted), so a resumed one waits for those only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
 }
 
 impl OperationRecord {

@@ -67,6 +67,7 @@ pub(crate) fn new_operation(kind: OperationKind, record: &DeploymentRecord) -> O
         messages: Vec::new(),
         started_ms: record::now_ms(),
         ended_ms: None,
+        instances: Vec::new(),
     }
 }
 

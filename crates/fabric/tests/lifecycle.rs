@@ -542,6 +542,68 @@ fn a_swap_accepted_by_a_killed_controller_completes_on_open() {
     });
 }
 
+/// A controller killed after accepting a reboot leaves it in progress; the
+/// next one waits for the rebooted instance only, not for an unrelated one
+/// that fails meanwhile.
+#[test]
+fn a_resumed_reboot_waits_for_its_own_instance_only() {
+    let f = fixture();
+    let dir = state_dir(&f);
+    let first = runtime();
+    let prod = first.block_on(async {
+        let agent = FakeAgent::new();
+        let c = open(&f, &agent).await;
+        let prod = deployed(&c, deploy_to(&f, Slot::Production, &f.package)).await;
+        c.shutdown().await;
+        prod
+    });
+    drop(first);
+    // What accepting `weft reboot Web_IN_1` commits, as the killed
+    // controller left it.
+    let store = store_at(&dir);
+    let op_id = "0123456789abcdef0123456789abcdee";
+    let key = "/weft/deployments/shop/production".to_owned();
+    let (kvs, _) = store.range(&key).unwrap();
+    let mut record: serde_json::Value = serde_json::from_slice(&kvs[0].value).unwrap();
+    record["operation"] = op_id.into();
+    let web1 = &mut record["plan"]["roles"][0]["instances"][1];
+    assert_eq!(web1["instance_id"], "Web_IN_1");
+    web1["incarnation"] = 2.into();
+    let op = serde_json::json!({
+        "id": op_id, "kind": "rebootRoleInstance", "status": "InProgress",
+        "service": "shop", "slot": "production", "deployment_id": prod,
+        "error": null, "messages": [], "started_ms": 1, "ended_ms": null,
+        "instances": ["Web_IN_1"]
+    });
+    store
+        .txn(
+            Vec::new(),
+            vec![
+                weft_store::Op::Put(key, serde_json::to_vec(&record).unwrap()),
+                weft_store::Op::Put(
+                    format!("/weft/operations/{op_id}"),
+                    serde_json::to_vec(&op).unwrap(),
+                ),
+            ],
+        )
+        .unwrap();
+    drop(store);
+
+    runtime().block_on(async {
+        let agent = FakeAgent::new();
+        agent.behave("Worker", Behaviour::Fail("the disk is full".into()));
+        let c = open(&f, &agent).await;
+        let done = c.wait(op_id).await.unwrap();
+        assert_eq!(done.status, OperationStatus::Succeeded, "{done:?}");
+        assert!(
+            agent.incarnations().contains(&("Web_IN_1".to_owned(), 2)),
+            "{:?}",
+            agent.incarnations()
+        );
+        c.shutdown().await;
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reboot_and_reimage_recycle_one_instance_and_the_vip_drains_it_first() {
     let f = fixture();
