@@ -20,8 +20,6 @@ import html
 import io
 import logging
 import re
-import signal
-import sys
 import threading
 import uuid
 from http import HTTPStatus
@@ -32,7 +30,6 @@ from azure.storage.blob import ContentSettings
 from PIL import Image
 
 import guestbook
-import weftrole
 
 ENDPOINT = "HttpIn"
 # The largest upload accepted (Azure's classic sample had no limit; a role
@@ -276,21 +273,7 @@ def when(entity):
 
 
 def main():
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The SDKs log every request and response at INFO.
-    logging.getLogger("azure").setLevel(logging.WARNING)
-    stopping = threading.Event()
-
-    def stop(signum, _frame):
-        log.info("signal %d: stopping", signum)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    env = weftrole.RoleEnvironment()
-    state = guestbook.Clients(env, log)
-    env.follow_events(state.on_event, answer_changing=True)
+    env, state, stopping = guestbook.start_role(log, "stopping")
     Handler.state = state
     host, port = env.endpoint(ENDPOINT)
     server = ThreadingHTTPServer((host, port), Handler)

@@ -18,8 +18,6 @@ while storage keeps failing; ``GET /healthz`` on the internal endpoint
 
 import io
 import logging
-import signal
-import sys
 import threading
 import time
 from http import HTTPStatus
@@ -36,7 +34,6 @@ from azure.storage.blob import ContentSettings
 from PIL import Image, ImageOps
 
 import guestbook
-import weftrole
 
 THUMBNAIL_WIDTH = 128
 VISIBILITY_S = 60
@@ -189,21 +186,7 @@ def serve_health(env, health):
 
 
 def main():
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The SDKs log every request and response at INFO.
-    logging.getLogger("azure").setLevel(logging.WARNING)
-    stopping = threading.Event()
-
-    def stop(signum, _frame):
-        log.info("signal %d: stopping after the current message", signum)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    env = weftrole.RoleEnvironment()
-    clients = guestbook.Clients(env, log)
-    env.follow_events(clients.on_event, answer_changing=True)
+    env, clients, stopping = guestbook.start_role(log, "stopping after the current message")
     health = Health()
     server = serve_health(env, health)
     if not clients.storage.ensure_with_retry(log, stop=stopping):

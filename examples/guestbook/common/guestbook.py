@@ -18,6 +18,10 @@ its own folder); tests keep the copies identical.
 
 import datetime
 import json
+import logging
+import signal
+import sys
+import threading
 import time
 import uuid
 from urllib.parse import unquote, urlparse
@@ -114,6 +118,29 @@ class Clients:
             self.log.info("%s is changing: asking for a recycle to use it", SETTING)
             return True
         return False
+
+
+def start_role(log, stopping_note):
+    """What both roles do first: log to stdout, turn SIGTERM and SIGINT into
+    the returned ``stopping`` event (logging ``signal N: <stopping_note>``),
+    connect to the runtime endpoint and follow its events with the Clients'
+    Changing handler. Returns (env, clients, stopping)."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The SDKs log every request and response at INFO.
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    stopping = threading.Event()
+
+    def stop(signum, _frame):
+        log.info("signal %d: %s", signum, stopping_note)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    env = weftrole.RoleEnvironment()
+    clients = Clients(env, log)
+    env.follow_events(clients.on_event, answer_changing=True)
+    return env, clients, stopping
 
 
 def new_entry_keys(now=None):
