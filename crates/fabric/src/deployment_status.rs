@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use weft_agent::protocol::{AgentApi, InstanceStatus};
 
-use crate::controller::{DeploymentKey, Inner, current_report, landed, report_for};
+use crate::controller::{DeploymentKey, Inner, report_for};
 use crate::events::{EventKind, NewEvent};
-use crate::instance_ops::{drain_first, wait_until};
+use crate::instance_ops::{all_landed, drain_first, ensure_free, wait_until};
 use crate::ops::{deployment, operation, spawn};
 use crate::record::{self, OperationRecord};
 use crate::upgrade_ops::new_operation;
@@ -47,20 +47,10 @@ pub(crate) async fn update<A: AgentApi>(
             .record
             .clone()
     };
-    if let Some(up) = &record.upgrade {
-        return Err(FabricError::UpgradeInProgress {
-            deployment_id: record.id.clone(),
-            operation: up.operation.clone(),
-            state: format!("{} mode", up.mode),
-            hint: "finish or roll back the upgrade before changing the deployment's status",
-        });
-    }
-    if let Some(op) = &record.operation {
-        return Err(FabricError::Busy {
-            deployment_id: record.id.clone(),
-            operation: op.clone(),
-        });
-    }
+    ensure_free(
+        &record,
+        "finish or roll back the upgrade before changing the deployment's status",
+    )?;
     let not = |hint: &str| FabricError::NotRunning {
         deployment_id: record.id.clone(),
         status: format!("{:?}", record.status),
@@ -260,27 +250,7 @@ async fn start<A: AgentApi>(
         })
         .unwrap_or_default();
     wait_until(inner, inner.config.deploy_timeout, |state| {
-        for spec in &specs {
-            match current_report(&state.reports, spec) {
-                Some(r) if landed(r, spec) => {}
-                Some(r)
-                    if matches!(
-                        r.status,
-                        InstanceStatus::FailedStartingRole | InstanceStatus::CyclingRole
-                    ) =>
-                {
-                    return Err(format!(
-                        "role instance {} is {:?}: {}",
-                        spec.instance_id,
-                        r.status,
-                        r.message.as_deref().unwrap_or("no message")
-                    ));
-                }
-                Some(r) => return Ok(Some(format!("{} is {:?}", spec.instance_id, r.status))),
-                None => return Ok(Some(format!("{} is not reported yet", spec.instance_id))),
-            }
-        }
-        Ok(None)
+        all_landed(&state.reports, &specs)
     })
     .await
     .map(|()| Vec::new())

@@ -55,24 +55,7 @@ pub(crate) fn idle_running<A: AgentApi>(
             slot: key.1,
         })?;
     let r = &live.record;
-    if let Some(up) = &r.upgrade {
-        return Err(FabricError::UpgradeInProgress {
-            deployment_id: r.id.clone(),
-            operation: up.operation.clone(),
-            state: if up.failed.is_some() {
-                "stopped by a failed health gate".to_owned()
-            } else {
-                format!("{} mode", up.mode)
-            },
-            hint: "finish or roll back the upgrade first",
-        });
-    }
-    if let Some(op) = &r.operation {
-        return Err(FabricError::Busy {
-            deployment_id: r.id.clone(),
-            operation: op.clone(),
-        });
-    }
+    ensure_free(r, "finish or roll back the upgrade first")?;
     if r.status != DeploymentStatus::Running {
         return Err(FabricError::NotRunning {
             deployment_id: r.id.clone(),
@@ -511,25 +494,8 @@ async fn finish<A: AgentApi>(
         .cloned()
         .collect();
     let wait = wait_until(inner, inner.config.deploy_timeout, |state| {
-        for spec in &recycled {
-            match current_report(&state.reports, spec) {
-                Some(r) if landed(r, spec) => {}
-                Some(r)
-                    if matches!(
-                        r.status,
-                        InstanceStatus::FailedStartingRole | InstanceStatus::CyclingRole
-                    ) =>
-                {
-                    return Err(format!(
-                        "role instance {} is {:?}: {}",
-                        spec.instance_id,
-                        r.status,
-                        r.message.as_deref().unwrap_or("no message")
-                    ));
-                }
-                Some(r) => return Ok(Some(format!("{} is {:?}", spec.instance_id, r.status))),
-                None => return Ok(Some(format!("{} is not reported yet", spec.instance_id))),
-            }
+        if let Some(waiting) = all_landed(&state.reports, &recycled)? {
+            return Ok(Some(waiting));
         }
         for id in &removed {
             if state
@@ -548,6 +514,61 @@ async fn finish<A: AgentApi>(
 /// Waits until `check` (over the controller's state) says nothing is left
 /// (`Ok(None)`), fails (`Err`), or `timeout` passes (an error naming what
 /// was still waited for).
+/// Refuses an operation on `r` while an upgrade or another operation
+/// holds it (`hint`: what to do about the upgrade). One wording for every
+/// admission (swap, instance operations, status changes).
+pub(crate) fn ensure_free(r: &DeploymentRecord, hint: &'static str) -> Result<(), FabricError> {
+    if let Some(up) = &r.upgrade {
+        return Err(FabricError::UpgradeInProgress {
+            deployment_id: r.id.clone(),
+            operation: up.operation.clone(),
+            state: if up.failed.is_some() {
+                "stopped by a failed health gate".to_owned()
+            } else {
+                format!("{} mode", up.mode)
+            },
+            hint,
+        });
+    }
+    if let Some(op) = &r.operation {
+        return Err(FabricError::Busy {
+            deployment_id: r.id.clone(),
+            operation: op.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// For [`wait_until`]: `None` once every spec runs its spec (`landed`), what
+/// is still awaited otherwise; an instance that failed to start or cycles
+/// is an error.
+pub(crate) fn all_landed(
+    reports: &crate::controller::Reports,
+    specs: &[InstanceSpec],
+) -> Result<Option<String>, String> {
+    for spec in specs {
+        match current_report(reports, spec) {
+            Some(r) if landed(r, spec) => {}
+            Some(r)
+                if matches!(
+                    r.status,
+                    InstanceStatus::FailedStartingRole | InstanceStatus::CyclingRole
+                ) =>
+            {
+                return Err(format!(
+                    "role instance {} is {:?}: {}",
+                    spec.instance_id,
+                    r.status,
+                    r.message.as_deref().unwrap_or("no message")
+                ));
+            }
+            Some(r) => return Ok(Some(format!("{} is {:?}", spec.instance_id, r.status))),
+            None => return Ok(Some(format!("{} is not reported yet", spec.instance_id))),
+        }
+    }
+    Ok(None)
+}
+
 pub(crate) async fn wait_until<A: AgentApi>(
     inner: &Inner<A>,
     timeout: Duration,

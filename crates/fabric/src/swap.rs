@@ -147,24 +147,7 @@ fn check_request(
 /// Checks that a deployment may take part in a swap.
 fn check_idle(live: &Live) -> Result<(), FabricError> {
     let r = &live.record;
-    if let Some(up) = &r.upgrade {
-        return Err(FabricError::UpgradeInProgress {
-            deployment_id: r.id.clone(),
-            operation: up.operation.clone(),
-            state: if up.failed.is_some() {
-                "stopped by a failed health gate".to_owned()
-            } else {
-                format!("{} mode", up.mode)
-            },
-            hint: "finish or roll back the upgrade before swapping",
-        });
-    }
-    if let Some(op) = &r.operation {
-        return Err(FabricError::Busy {
-            deployment_id: r.id.clone(),
-            operation: op.clone(),
-        });
-    }
+    crate::instance_ops::ensure_free(r, "finish or roll back the upgrade before swapping")?;
     if !matches!(
         r.status,
         DeploymentStatus::Running | DeploymentStatus::Suspended

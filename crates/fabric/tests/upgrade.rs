@@ -259,6 +259,19 @@ async fn a_failed_health_gate_stops_at_the_first_domain_and_says_why() {
         err.to_string().contains("stopped by a failed health gate"),
         "{err}"
     );
+    // Every other admission says the same (one check for all).
+    let err = c
+        .update_status(
+            "shop",
+            Slot::Production,
+            weft_fabric::view::DeploymentStatus::Suspended,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("stopped by a failed health gate"),
+        "{err}"
+    );
     agent.behave("Web", Behaviour::Ready);
     let rb = c.rollback("shop", Slot::Production).await.unwrap();
     let done = c.wait(&rb).await.unwrap();
