@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use weft_storage::{Accounts, DEV_ACCOUNT, ServerConfig};
+use weft_storage::{DEV_ACCOUNT, ServerConfig};
 
 /// Run the storage services (blob, queue, table) in the foreground until Ctrl-C or SIGTERM.
 ///
@@ -25,6 +25,18 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     host: IpAddr,
 
+    #[command(flatten)]
+    ports: Ports,
+
+    /// An extra account as NAME:BASE64KEY (repeatable); devstoreaccount1 is always served
+    #[arg(long = "account", value_name = "NAME:KEY")]
+    accounts: Vec<String>,
+}
+
+/// The three services' ports, as `weft storage` and `weft up` take them
+/// (the defaults are what `UseDevelopmentStorage=true` means).
+#[derive(Debug, clap::Args)]
+pub struct Ports {
     /// The blob service port (0 picks a free port)
     #[arg(long, value_name = "PORT", default_value_t = 10000)]
     blob_port: u16,
@@ -36,25 +48,28 @@ pub struct Args {
     /// The table service port (0 picks a free port)
     #[arg(long, value_name = "PORT", default_value_t = 10002)]
     table_port: u16,
+}
 
-    /// An extra account as NAME:BASE64KEY (repeatable); devstoreaccount1 is always served
-    #[arg(long = "account", value_name = "NAME:KEY")]
-    accounts: Vec<String>,
+/// A storage configuration with `data_dir`, `ports`, and the development
+/// account plus each `NAME:BASE64KEY` of `accounts`.
+pub fn config(
+    data_dir: PathBuf,
+    ports: &Ports,
+    accounts: &[String],
+) -> anyhow::Result<ServerConfig> {
+    let mut config = ServerConfig::new(data_dir);
+    config.blob_port = ports.blob_port;
+    config.queue_port = ports.queue_port;
+    config.table_port = ports.table_port;
+    for spec in accounts {
+        config.accounts.add_spec(spec)?;
+    }
+    Ok(config)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut accounts = Accounts::development();
-    for spec in &args.accounts {
-        accounts.add_spec(spec)?;
-    }
-    let config = ServerConfig {
-        data_dir: args.data.clone(),
-        host: args.host,
-        blob_port: args.blob_port,
-        queue_port: args.queue_port,
-        table_port: args.table_port,
-        accounts,
-    };
+    let mut config = config(args.data.clone(), &args.ports, &args.accounts)?;
+    config.host = args.host;
     weft_storage::run_foreground(config, |addrs| {
         // One line per service, parsed by tests and scripts: keep the shape.
         println!("blob: http://{}/{DEV_ACCOUNT}", addrs.blob);

@@ -44,17 +44,8 @@ pub struct Args {
     #[arg(long)]
     no_storage: bool,
 
-    /// The blob storage port (0 picks a free one; UseDevelopmentStorage=true means 10000)
-    #[arg(long, value_name = "PORT", default_value_t = 10000)]
-    blob_port: u16,
-
-    /// The queue storage port (UseDevelopmentStorage=true means 10001)
-    #[arg(long, value_name = "PORT", default_value_t = 10001)]
-    queue_port: u16,
-
-    /// The table storage port (UseDevelopmentStorage=true means 10002)
-    #[arg(long, value_name = "PORT", default_value_t = 10002)]
-    table_port: u16,
+    #[command(flatten)]
+    storage_ports: super::storage::Ports,
 
     /// A storage account besides devstoreaccount1, as NAME:BASE64KEY (repeatable)
     #[arg(long = "storage-account", value_name = "NAME:KEY")]
@@ -250,17 +241,12 @@ type StorageTask = (
 /// The storage services' configuration; a malformed account is an error
 /// before anything starts.
 fn storage_config(state: &Path, args: &Args) -> anyhow::Result<weft_storage::ServerConfig> {
-    let mut config = weft_storage::ServerConfig::new(state.join("storage"));
-    config.blob_port = args.blob_port;
-    config.queue_port = args.queue_port;
-    config.table_port = args.table_port;
-    for spec in &args.storage_accounts {
-        config
-            .accounts
-            .add_spec(spec)
-            .context("bad --storage-account")?;
-    }
-    Ok(config)
+    super::storage::config(
+        state.join("storage"),
+        &args.storage_ports,
+        &args.storage_accounts,
+    )
+    .context("bad --storage-account")
 }
 
 /// Blob, queue and table storage beside the fabric; a taken port is a
