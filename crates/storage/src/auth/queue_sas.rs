@@ -6,7 +6,7 @@
 //! String to sign (versions from 2015-04-05): `sp`, `st`, `se`,
 //! `/queue/<account>/<queue>`, `si`, `sip`, `spr`, `sv`, one per line.
 
-use super::sas::{SasGrant, SasScope, check_protocol, check_times, check_version, verify_sig};
+use super::sas::{SasGrant, SasScope, check_version, service_permissions, verify_sig};
 use crate::account::Account;
 use crate::api_error::ApiError;
 use crate::request::Query;
@@ -43,23 +43,7 @@ pub fn verify(
 ) -> Result<SasGrant, ApiError> {
     check_version(field(q, "sv"))?;
     verify_sig(account, &string_to_sign(&account.name, queue, q), q)?;
-    if q.get("si").is_some() && policy.is_none() {
-        return Err(ApiError::auth_failed(
-            "The signed identifier does not name a stored access policy of this queue.",
-        ));
-    }
-    let pick = |sas: &str, stored: Option<&String>| -> String {
-        if sas.is_empty() {
-            stored.cloned().unwrap_or_default()
-        } else {
-            sas.to_string()
-        }
-    };
-    let permissions = pick(field(q, "sp"), policy.and_then(|p| p.permission.as_ref()));
-    let st = pick(field(q, "st"), policy.and_then(|p| p.start.as_ref()));
-    let se = pick(field(q, "se"), policy.and_then(|p| p.expiry.as_ref()));
-    check_times(&st, &se, now_ms)?;
-    check_protocol(field(q, "spr"))?;
+    let permissions = service_permissions(q, policy, "queue", now_ms)?;
     Ok(SasGrant {
         scope: SasScope::Queue {
             queue: queue.to_string(),

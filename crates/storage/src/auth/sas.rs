@@ -118,6 +118,37 @@ pub(crate) fn check_protocol(spr: &str) -> Result<(), ApiError> {
     }
 }
 
+/// What a service SAS (blob, queue or table) grants once its signature
+/// checks: its permissions. `sp`, `st` and `se` come from the token; each
+/// one it leaves out comes from the stored access policy it names (`si`),
+/// which `policy` is when the `resource` (`container`, `queue`, `table`)
+/// has one by that name. The times and the protocol are then checked.
+pub(crate) fn service_permissions(
+    q: &Query,
+    policy: Option<&SignedIdentifier>,
+    resource: &str,
+    now_ms: i64,
+) -> Result<String, ApiError> {
+    if q.get("si").is_some() && policy.is_none() {
+        return Err(auth_failed(format!(
+            "The signed identifier does not name a stored access policy of this {resource}."
+        )));
+    }
+    let pick = |sas: &str, stored: Option<&String>| -> String {
+        if sas.is_empty() {
+            stored.cloned().unwrap_or_default()
+        } else {
+            sas.to_string()
+        }
+    };
+    let permissions = pick(field(q, "sp"), policy.and_then(|p| p.permission.as_ref()));
+    let st = pick(field(q, "st"), policy.and_then(|p| p.start.as_ref()));
+    let se = pick(field(q, "se"), policy.and_then(|p| p.expiry.as_ref()));
+    check_times(&st, &se, now_ms)?;
+    check_protocol(field(q, "spr"))?;
+    Ok(permissions)
+}
+
 /// The account SAS string to sign.
 pub fn account_string_to_sign(account: &str, q: &Query) -> String {
     let sv = field(q, "sv");
@@ -226,23 +257,7 @@ pub fn verify_service(
         &service_string_to_sign(&account.name, container, signed_blob, q),
         q,
     )?;
-    if q.get("si").is_some() && policy.is_none() {
-        return Err(auth_failed(
-            "The signed identifier does not name a stored access policy of this container.",
-        ));
-    }
-    let pick = |sas: &str, stored: Option<&String>| -> String {
-        if sas.is_empty() {
-            stored.cloned().unwrap_or_default()
-        } else {
-            sas.to_string()
-        }
-    };
-    let permissions = pick(field(q, "sp"), policy.and_then(|p| p.permission.as_ref()));
-    let st = pick(field(q, "st"), policy.and_then(|p| p.start.as_ref()));
-    let se = pick(field(q, "se"), policy.and_then(|p| p.expiry.as_ref()));
-    check_times(&st, &se, now_ms)?;
-    check_protocol(field(q, "spr"))?;
+    let permissions = service_permissions(q, policy, "container", now_ms)?;
     Ok(SasGrant { scope, permissions })
 }
 

@@ -5,12 +5,7 @@
 //! String to sign (fields joined by `\n`): sp, st, se,
 //! `/table/<account>/<table lower-case>`, si, sip, spr, sv, spk, srk, epk, erk.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use subtle::ConstantTimeEq;
-
-use super::sas::{check_protocol, check_times, check_version};
-use super::shared_key::sign;
+use super::sas::{check_version, service_permissions, verify_sig};
 use crate::account::Account;
 use crate::api_error::ApiError;
 use crate::request::Query;
@@ -83,31 +78,8 @@ pub fn verify(
     now_ms: i64,
 ) -> Result<TableGrant, ApiError> {
     check_version(field(q, "sv"))?;
-    let sts = string_to_sign(&account.name, q);
-    let given = STANDARD.decode(field(q, "sig").trim()).unwrap_or_default();
-    let expected = sign(account.key(), &sts);
-    if !(given.len() == expected.len() && bool::from(given.ct_eq(&expected))) {
-        return Err(ApiError::auth_failed(format!(
-            "Signature did not match. String to sign used was {sts}"
-        )));
-    }
-    if q.get("si").is_some() && policy.is_none() {
-        return Err(ApiError::auth_failed(
-            "The signed identifier does not name a stored access policy of this table.",
-        ));
-    }
-    let pick = |sas: &str, stored: Option<&String>| -> String {
-        if sas.is_empty() {
-            stored.cloned().unwrap_or_default()
-        } else {
-            sas.to_string()
-        }
-    };
-    let permissions = pick(field(q, "sp"), policy.and_then(|p| p.permission.as_ref()));
-    let st = pick(field(q, "st"), policy.and_then(|p| p.start.as_ref()));
-    let se = pick(field(q, "se"), policy.and_then(|p| p.expiry.as_ref()));
-    check_times(&st, &se, now_ms)?;
-    check_protocol(field(q, "spr"))?;
+    verify_sig(account, &string_to_sign(&account.name, q), q)?;
+    let permissions = service_permissions(q, policy, "table", now_ms)?;
     let tn = field(q, "tn").to_ascii_lowercase();
     if table.is_none_or(|t| !t.eq_ignore_ascii_case(&tn)) {
         return Err(ApiError::auth_mismatch());
@@ -123,7 +95,11 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
     use super::*;
+    use crate::auth::shared_key::sign;
 
     const NOW: i64 = 1_700_000_000_000;
 

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use hyper::{Method, StatusCode};
 
 use super::{Ctx, blocking};
+use crate::account::Account;
 use crate::api_error::ApiError;
 use crate::auth::{self, Principal};
 use crate::request::{Address, Query};
 use crate::server::ServiceState;
 use crate::timefmt::now_millis;
+use crate::xml::SignedIdentifier;
 
 /// The blob service operations this server implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +223,36 @@ pub(super) async fn sas_principal(
     addr: &Address,
     query: &Query,
 ) -> Result<Principal, ApiError> {
+    service_sas_principal(
+        state,
+        addr,
+        query,
+        "A service SAS must name a container or blob.",
+        |st, acct, c| st.store.get_container(acct, c).ok().map(|p| p.acl),
+        |account, container, policy, now| {
+            auth::sas::verify_service(account, container, addr.blob.as_deref(), query, policy, now)
+        },
+    )
+    .await
+}
+
+/// A SAS token in the query of a blob or queue request: an account SAS,
+/// or a service SAS for the container or queue the path names (not
+/// named: `unnamed`), verified by `verify` with the stored access policy
+/// the token's `si` names among those `acl` reads (blocking) for it.
+pub(crate) async fn service_sas_principal(
+    state: &Arc<ServiceState>,
+    addr: &Address,
+    query: &Query,
+    unnamed: &'static str,
+    acl: impl FnOnce(&ServiceState, &str, &str) -> Option<Vec<SignedIdentifier>> + Send + 'static,
+    verify: impl FnOnce(
+        &Account,
+        &str,
+        Option<&SignedIdentifier>,
+        i64,
+    ) -> Result<auth::sas::SasGrant, ApiError>,
+) -> Result<Principal, ApiError> {
     let account = state
         .accounts
         .get(&addr.account)
@@ -232,38 +264,26 @@ pub(super) async fn sas_principal(
     if query.get("ss").is_some() {
         return auth::sas::verify_account(&account, query, now).map(Principal::Sas);
     }
-    let container = addr
+    let resource = addr
         .container
         .clone()
-        .ok_or_else(|| ApiError::auth_failed("A service SAS must name a container or blob."))?;
+        .ok_or_else(|| ApiError::auth_failed(unnamed))?;
     let policy = match query.get("si") {
         None => None,
         Some(si) => {
-            let (st, acct, c, si) = (
+            let (st, acct, r, si) = (
                 state.clone(),
                 addr.account.clone(),
-                container.clone(),
+                resource.clone(),
                 si.to_string(),
             );
             blocking(move || {
-                Ok(st
-                    .store
-                    .get_container(&acct, &c)
-                    .ok()
-                    .and_then(|p| p.acl.into_iter().find(|i| i.id == si)))
+                Ok(acl(&st, &acct, &r).and_then(|acl| acl.into_iter().find(|i| i.id == si)))
             })
             .await?
         }
     };
-    auth::sas::verify_service(
-        &account,
-        &container,
-        addr.blob.as_deref(),
-        query,
-        policy.as_ref(),
-        now,
-    )
-    .map(Principal::Sas)
+    verify(&account, &resource, policy.as_ref(), now).map(Principal::Sas)
 }
 
 /// Anonymous requests may only read from public containers: blobs of a

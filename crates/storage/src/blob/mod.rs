@@ -1,7 +1,7 @@
 //! The blob service: request context, authentication and authorization,
 //! dispatch to operations, and the headers every response carries.
 
-mod authorize;
+pub(crate) mod authorize;
 mod blobs;
 mod blocks;
 pub mod body;

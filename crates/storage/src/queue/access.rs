@@ -14,7 +14,6 @@ use crate::auth::{self, Principal};
 use crate::blob::Ctx;
 use crate::request::{Address, Query};
 use crate::server::ServiceState;
-use crate::timefmt::now_millis;
 
 /// The queue service operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,41 +147,15 @@ pub async fn sas_principal(
     addr: &Address,
     query: &Query,
 ) -> Result<Principal, ApiError> {
-    let account = state
-        .accounts
-        .get(&addr.account)
-        .ok_or_else(|| {
-            ApiError::auth_failed(format!("The account {} does not exist.", addr.account))
-        })?
-        .clone();
-    let now = now_millis();
-    if query.get("ss").is_some() {
-        return auth::sas::verify_account(&account, query, now).map(Principal::Sas);
-    }
-    let queue = addr
-        .container
-        .clone()
-        .ok_or_else(|| ApiError::auth_failed("A queue service SAS must name a queue."))?;
-    let policy = match query.get("si") {
-        None => None,
-        Some(si) => {
-            let (st, acct, q, si) = (
-                state.clone(),
-                addr.account.clone(),
-                queue.clone(),
-                si.to_string(),
-            );
-            crate::blob::blocking(move || {
-                Ok(st
-                    .store
-                    .queue_acl(&acct, &q)
-                    .ok()
-                    .and_then(|acl| acl.into_iter().find(|i| i.id == si)))
-            })
-            .await?
-        }
-    };
-    auth::queue_sas::verify(&account, &queue, query, policy.as_ref(), now).map(Principal::Sas)
+    crate::blob::authorize::service_sas_principal(
+        state,
+        addr,
+        query,
+        "A queue service SAS must name a queue.",
+        |st, acct, q| st.store.queue_acl(acct, q).ok(),
+        |account, queue, policy, now| auth::queue_sas::verify(account, queue, query, policy, now),
+    )
+    .await
 }
 
 #[cfg(test)]
