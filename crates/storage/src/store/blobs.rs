@@ -223,6 +223,18 @@ pub(super) fn replace_extents<'a>(
 ) -> Result<Vec<String>, ApiError> {
     let garbage = files_of(tx, account, container, name)?;
     clear_blocks(tx, account, container, name)?;
+    insert_extents(tx, account, container, name, extents)?;
+    Ok(garbage)
+}
+
+/// Writes a blob's extents (block id, size, data file), in order.
+fn insert_extents<'a>(
+    tx: &Connection,
+    account: &str,
+    container: &str,
+    name: &str,
+    extents: impl IntoIterator<Item = (Option<&'a str>, u64, &'a str)>,
+) -> Result<(), ApiError> {
     let mut st = tx
         .prepare_cached(
             "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -240,7 +252,7 @@ pub(super) fn replace_extents<'a>(
         ])
         .map_err(db)?;
     }
-    Ok(garbage)
+    Ok(())
 }
 
 /// [`replace_extents`] for a name no committed blob has: it has no
@@ -262,23 +274,7 @@ fn first_extents<'a>(
         .map_err(db)?
         .collect::<Result<Vec<String>, _>>()
         .map_err(db)?;
-    let mut st = tx
-        .prepare_cached(
-            "INSERT INTO extents (account, container, blob, seq, block_id, size, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(db)?;
-    for (seq, (id, size, file)) in extents.into_iter().enumerate() {
-        st.execute(params![
-            account,
-            container,
-            name,
-            seq as i64,
-            id,
-            size as i64,
-            file
-        ])
-        .map_err(db)?;
-    }
+    insert_extents(tx, account, container, name, extents)?;
     Ok(garbage)
 }
 

@@ -433,12 +433,7 @@ impl Store {
         id: &str,
         receipt: &str,
     ) -> Commit<()> {
-        let (account, queue, id, receipt) = (
-            account.to_string(),
-            queue.to_string(),
-            id.to_string(),
-            receipt.to_string(),
-        );
+        let [account, queue, id, receipt] = owned([account, queue, id, receipt]);
         // Checks, then one DELETE.
         self.submit_single(move |conn| {
             Self::check_receipt(conn, &account, &queue, &id, &receipt)?;
@@ -475,12 +470,7 @@ impl Store {
         visibility_s: i64,
         text: Option<&str>,
     ) -> Commit<(String, i64)> {
-        let (account, queue, id, receipt) = (
-            account.to_string(),
-            queue.to_string(),
-            id.to_string(),
-            receipt.to_string(),
-        );
+        let [account, queue, id, receipt] = owned([account, queue, id, receipt]);
         let text = text.map(str::to_string);
         self.submit(move |conn| {
             Self::check_receipt(conn, &account, &queue, &id, &receipt)?;
@@ -506,4 +496,9 @@ impl Store {
         .map_err(db)?;
         Ok(())
     }
+}
+
+/// The names a queued write works on, owned, to move into its closure.
+fn owned<const N: usize>(names: [&str; N]) -> [String; N] {
+    names.map(str::to_string)
 }

@@ -510,20 +510,36 @@ fn check(current: &Entity, cond: &IfMatch) -> Result<(), ApiError> {
 }
 
 fn put(conn: &Connection, account: &str, tkey: &str, e: &Entity) -> Result<(), ApiError> {
-    conn.prepare_cached(
+    write_row(
+        conn,
         "INSERT OR REPLACE INTO entities (account, tbl, pk, rk, ts, props) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .map_err(db)?
-    .execute(params![
         account,
         tkey,
-        e.partition_key,
-        e.row_key,
-        e.timestamp,
-        stored::encode(&e.props)
-    ])
-    .map_err(db)?;
+        e,
+    )?;
     Ok(())
+}
+
+/// Runs `sql`, an INSERT into `entities` (how it treats a taken key is
+/// the caller's), for the entity `e`; returns the rows it wrote.
+fn write_row(
+    conn: &Connection,
+    sql: &str,
+    account: &str,
+    tkey: &str,
+    e: &Entity,
+) -> Result<usize, ApiError> {
+    conn.prepare_cached(sql)
+        .map_err(db)?
+        .execute(params![
+            account,
+            tkey,
+            e.partition_key,
+            e.row_key,
+            e.timestamp,
+            stored::encode(&e.props)
+        ])
+        .map_err(db)
 }
 
 fn apply(
@@ -545,20 +561,13 @@ fn apply(
                 props,
             };
             // One statement: nothing is written when the key is taken.
-            let added = conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO entities (account, tbl, pk, rk, ts, props) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(db)?
-                .execute(params![
-                    account,
-                    tkey,
-                    e.partition_key,
-                    e.row_key,
-                    e.timestamp,
-                    stored::encode(&e.props)
-                ])
-                .map_err(db)?;
+            let added = write_row(
+                conn,
+                "INSERT OR IGNORE INTO entities (account, tbl, pk, rk, ts, props) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                account,
+                tkey,
+                &e,
+            )?;
             if added == 0 {
                 return Err(entity_exists());
             }
