@@ -86,6 +86,14 @@ fn difference(p: &VipPlan, s: &VipPlan) -> Option<String> {
 
 /// Why two deployments cannot swap: their public endpoints differ (names,
 /// protocols, ports), as Azure refuses. Empty when they can. Pure.
+///
+/// Idle timeouts and source-IP affinity must match too, which Azure does
+/// not document: a swap here switches each slot-owned VIP's backend set in
+/// place (so open connections stay), and a bound VIP's idle timeout and
+/// distribution are fixed when it is bound (`weft_lb::VipConfig`). A
+/// deployment swapped onto a VIP with other settings would silently run
+/// with the other deployment's; refusing keeps what each csdef declares
+/// true.
 pub fn endpoint_differences(production: &DeploymentPlan, staging: &DeploymentPlan) -> Vec<String> {
     let prod: BTreeMap<VipKey, &VipPlan> =
         production.vips.iter().map(|v| (vip_key(v), v)).collect();
