@@ -15,9 +15,9 @@ use weft_agent::protocol::{AgentApi, InstanceStatus};
 
 use crate::controller::{DeploymentKey, Inner, report_for};
 use crate::events::{EventKind, NewEvent};
-use crate::instance_ops::{all_landed, drain_first, ensure_free, wait_until};
+use crate::instance_ops::{all_landed, drain_first, end_operation, ensure_free, wait_until};
 use crate::ops::{deployment, operation, spawn};
-use crate::record::{self, OperationRecord};
+use crate::record::OperationRecord;
 use crate::upgrade_ops::new_operation;
 use crate::view::{DeploymentStatus, OperationKind, OperationStatus};
 use crate::{FabricError, OperationId, Slot};
@@ -142,34 +142,20 @@ async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: Strin
         return;
     };
     record.status = done;
-    if record.operation.as_deref() == Some(&op_id) {
-        record.operation = None;
-    }
-    op.ended_ms = Some(record::now_ms());
-    let event = match outcome {
-        Ok(messages) => {
-            op.status = OperationStatus::Succeeded;
-            op.messages.extend(messages);
-            NewEvent::new(
-                &record.id,
-                EventKind::StatusChanged,
-                format!("the deployment is {done:?}"),
-            )
-        }
-        Err(reason) => {
-            op.status = OperationStatus::Failed;
-            op.error = Some(reason.clone());
-            NewEvent::new(
-                &record.id,
-                EventKind::StatusChangeFailed,
-                format!("the deployment is {done:?}, but: {reason}"),
-            )
-        }
-    }
-    .operation(&op_id);
-    if let Err(e) = inner.commit_with(Some(Ok(&record)), Some(&op), Some((&key, vec![event]))) {
-        tracing::error!(operation = %op_id, error = %e, "failed to end the status change");
-    }
+    end_operation(
+        &inner,
+        &key,
+        &mut record,
+        &mut op,
+        outcome,
+        (
+            EventKind::StatusChanged,
+            format!("the deployment is {done:?}"),
+        ),
+        (EventKind::StatusChangeFailed, &|reason| {
+            format!("the deployment is {done:?}, but: {reason}")
+        }),
+    );
 }
 
 /// Why a suspend failed.

@@ -273,37 +273,24 @@ async fn run<A: AgentApi>(inner: Arc<Inner<A>>, key: DeploymentKey, op_id: Strin
     let Some(mut op) = operation(&inner, &op_id) else {
         return;
     };
-    if record.operation.as_deref() == Some(&op_id) {
-        record.operation = None;
-    }
     // The deleted instances' own VIPs (instance input endpoints) go with
     // them, now that their connections are drained.
     let closing = forget_instance_vips(&inner, &key, &mut record);
-    op.ended_ms = Some(record::now_ms());
-    let event = match &outcome {
-        Ok(messages) => {
-            op.status = OperationStatus::Succeeded;
-            op.messages.extend(messages.iter().cloned());
-            NewEvent::new(
-                &record.id,
-                EventKind::InstanceOperationCompleted,
-                format!("{} done", describe(op.kind)),
-            )
-        }
-        Err(reason) => {
-            op.status = OperationStatus::Failed;
-            op.error = Some(reason.clone());
-            NewEvent::new(
-                &record.id,
-                EventKind::InstanceOperationFailed,
-                format!("{} failed: {reason}", describe(op.kind)),
-            )
-        }
-    }
-    .operation(&op_id);
-    if let Err(e) = inner.commit_with(Some(Ok(&record)), Some(&op), Some((&key, vec![event]))) {
-        tracing::error!(operation = %op_id, error = %e, "failed to end the instance operation");
-    }
+    let what = describe(op.kind);
+    end_operation(
+        &inner,
+        &key,
+        &mut record,
+        &mut op,
+        outcome,
+        (
+            EventKind::InstanceOperationCompleted,
+            format!("{what} done"),
+        ),
+        (EventKind::InstanceOperationFailed, &|reason| {
+            format!("{what} failed: {reason}")
+        }),
+    );
     for vip in closing {
         vip.vip.close().await;
     }
@@ -353,6 +340,42 @@ fn forget_instance_vips<A: AgentApi>(
     live.record.plan.vips = record.plan.vips.clone();
     live.record.vip_ports = record.vip_ports.clone();
     closing
+}
+
+/// Ends operation `op` on `record` with `outcome` in one commit: the
+/// deployment no longer held by it, the operation succeeded (its messages
+/// added) or failed (its error), and the event saying so (`ok`, or
+/// `failed`'s message for the reason).
+pub(crate) fn end_operation<A: AgentApi>(
+    inner: &Inner<A>,
+    key: &DeploymentKey,
+    record: &mut DeploymentRecord,
+    op: &mut OperationRecord,
+    outcome: Result<Vec<String>, String>,
+    ok: (EventKind, String),
+    failed: (EventKind, &dyn Fn(&str) -> String),
+) {
+    if record.operation.as_deref() == Some(op.id.as_str()) {
+        record.operation = None;
+    }
+    op.ended_ms = Some(record::now_ms());
+    let event = match outcome {
+        Ok(messages) => {
+            op.status = OperationStatus::Succeeded;
+            op.messages.extend(messages);
+            NewEvent::new(&record.id, ok.0, ok.1)
+        }
+        Err(reason) => {
+            op.status = OperationStatus::Failed;
+            let message = (failed.1)(&reason);
+            op.error = Some(reason);
+            NewEvent::new(&record.id, failed.0, message)
+        }
+    }
+    .operation(&op.id);
+    if let Err(e) = inner.commit_with(Some(Ok(record)), Some(op), Some((key, vec![event]))) {
+        tracing::error!(operation = %op.id, error = %e, "failed to end the operation");
+    }
 }
 
 /// Ends operation `op_id`, whose deployment is gone, as failed.
