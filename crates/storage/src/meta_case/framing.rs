@@ -92,16 +92,9 @@ impl Body {
                             }
                         }
                         Chunked::Size(line) => {
-                            let (take, complete) = line_part(rest);
-                            if line.len() + take > MAX_LINE {
-                                return Err(Broken);
-                            }
-                            line.extend_from_slice(&rest[..take]);
+                            let (take, complete) = take_line(line, rest)?;
                             used += take;
                             if complete {
-                                if !line.ends_with(b"\r\n") {
-                                    return Err(Broken);
-                                }
                                 let size = match httparse::parse_chunk_size(line) {
                                     Ok(httparse::Status::Complete((n, size)))
                                         if n == line.len() =>
@@ -118,17 +111,13 @@ impl Body {
                             }
                         }
                         Chunked::Trailer(line, total) => {
-                            let (take, complete) = line_part(rest);
+                            let (take, complete) = take_line(line, rest)?;
                             *total += take;
-                            if line.len() + take > MAX_LINE || *total > MAX_TRAILERS {
+                            if *total > MAX_TRAILERS {
                                 return Err(Broken);
                             }
-                            line.extend_from_slice(&rest[..take]);
                             used += take;
                             if complete {
-                                if !line.ends_with(b"\r\n") {
-                                    return Err(Broken);
-                                }
                                 if line.len() == 2 {
                                     return Ok((used, true));
                                 }
@@ -143,13 +132,22 @@ impl Body {
     }
 }
 
-/// The bytes of `data` up to and including its first `\n`, and whether
-/// that `\n` was there.
-fn line_part(data: &[u8]) -> (usize, bool) {
-    match data.iter().position(|&b| b == b'\n') {
+/// Moves the bytes of `data` up to and including its first `\n` onto
+/// `line` (a chunk-size or trailer line, at most [`MAX_LINE`] bytes):
+/// how many, and whether the line is now complete (it must end in CRLF).
+fn take_line(line: &mut Vec<u8>, data: &[u8]) -> Result<(usize, bool), Broken> {
+    let (take, complete) = match data.iter().position(|&b| b == b'\n') {
         Some(i) => (i + 1, true),
         None => (data.len(), false),
+    };
+    if line.len() + take > MAX_LINE {
+        return Err(Broken);
     }
+    line.extend_from_slice(&data[..take]);
+    if complete && !line.ends_with(b"\r\n") {
+        return Err(Broken);
+    }
+    Ok((take, complete))
 }
 
 /// Where a head ends in `buf`, searching from `from`: the index just past

@@ -21,6 +21,7 @@
 pub mod framing;
 pub mod request;
 pub mod response;
+pub mod stream;
 
 use std::collections::VecDeque;
 use std::io;

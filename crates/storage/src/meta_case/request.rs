@@ -6,120 +6,26 @@
 use std::collections::VecDeque;
 
 use super::framing::{Body, Broken, blank_line};
-use super::{MARKER, MAX_HEAD, MAX_HEADERS, META_PREFIX};
+use super::stream::Messages;
+use super::{MARKER, MAX_HEADERS, META_PREFIX};
 
-/// Where the request stream is.
+/// The request side of [`Messages`].
 #[derive(Debug)]
-enum State {
-    /// Collecting a head: the bytes so far, and where to look on for its end.
-    Head(Vec<u8>, usize),
-    /// Inside a body.
-    Body(Body),
-    /// Something this reader does not understand came: everything from
-    /// here on passes untouched (hyper answers or closes as it sees fit).
-    Bailed,
-}
+pub struct Requests;
 
 /// Reads requests out of a connection's incoming bytes.
-#[derive(Debug)]
-pub struct RequestReader {
-    state: State,
-}
-
-impl Default for RequestReader {
-    fn default() -> Self {
-        RequestReader {
-            state: State::Head(Vec::new(), 0),
-        }
-    }
-}
+pub type RequestReader = Messages<Requests>;
 
 impl RequestReader {
-    /// Whether the reader gave up on this connection.
-    pub fn bailed(&self) -> bool {
-        matches!(self.state, State::Bailed)
-    }
-
-    /// How many leading bytes of `data` are body (or bailed) bytes that
-    /// pass as they are; [`RequestReader::pass`] consumes them.
-    pub fn passable(&self, data: &[u8]) -> usize {
-        match &self.state {
-            State::Head(..) => 0,
-            State::Body(b) => b.passable(data),
-            State::Bailed => data.len(),
-        }
-    }
-
-    /// Consumes `data`, all of it [`RequestReader::passable`].
-    pub fn pass(&mut self, data: &[u8]) {
-        if let State::Body(b) = &mut self.state {
-            match b.advance(data) {
-                Ok((_, true)) => self.state = State::Head(Vec::new(), 0),
-                Ok(_) => {}
-                Err(Broken) => self.state = State::Bailed,
-            }
-        }
-    }
-
     /// Consumes `data`, appending what hyper should read to `out`; a head
     /// not yet complete is held back. For each complete head, whether it
     /// is a HEAD request is pushed to `heads`.
     pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>, heads: &mut VecDeque<bool>) {
-        let mut owned: Vec<u8>;
-        let mut data: &[u8] = data;
-        while !data.is_empty() {
-            match &mut self.state {
-                State::Bailed => {
-                    out.extend_from_slice(data);
-                    return;
-                }
-                State::Body(b) => match b.advance(data) {
-                    Ok((used, done)) => {
-                        out.extend_from_slice(&data[..used]);
-                        data = &data[used..];
-                        if done {
-                            self.state = State::Head(Vec::new(), 0);
-                        }
-                    }
-                    Err(Broken) => self.state = State::Bailed,
-                },
-                State::Head(buf, searched) => {
-                    buf.extend_from_slice(data);
-                    data = &[];
-                    let Some(end) = find_head(buf, searched) else {
-                        if buf.len() > MAX_HEAD {
-                            out.append(buf);
-                            self.state = State::Bailed;
-                        }
-                        continue;
-                    };
-                    let mut head = std::mem::take(buf);
-                    owned = head.split_off(end);
-                    match read_head(&head, out) {
-                        Ok((is_head, body)) => {
-                            heads.push_back(is_head);
-                            self.state = match body {
-                                Some(b) => State::Body(b),
-                                None => State::Head(Vec::new(), 0),
-                            };
-                        }
-                        Err(Broken) => {
-                            out.extend_from_slice(&head);
-                            self.state = State::Bailed;
-                        }
-                    }
-                    data = &owned;
-                }
-            }
-        }
-    }
-
-    /// The connection's input ended: whatever was held back.
-    pub fn finish(&mut self) -> Vec<u8> {
-        match std::mem::replace(&mut self.state, State::Bailed) {
-            State::Head(buf, _) => buf,
-            _ => Vec::new(),
-        }
+        self.push_with(data, out, find_head, |head, out| {
+            let (is_head, body) = read_head(head, out)?;
+            heads.push_back(is_head);
+            Ok(body)
+        });
     }
 }
 

@@ -7,57 +7,17 @@
 use std::collections::VecDeque;
 
 use super::framing::{Body, Broken, blank_line};
-use super::{MARKER, MAX_HEAD, MAX_HEADERS, META_PREFIX};
+use super::stream::Messages;
+use super::{MARKER, MAX_HEADERS, META_PREFIX};
 
-/// Where the response stream is.
+/// The response side of [`Messages`].
 #[derive(Debug)]
-enum State {
-    Head(Vec<u8>, usize),
-    Body(Body),
-    Bailed,
-}
+pub struct Responses;
 
 /// Rewrites the heads of a connection's outgoing responses.
-#[derive(Debug)]
-pub struct ResponseWriter {
-    state: State,
-}
-
-impl Default for ResponseWriter {
-    fn default() -> Self {
-        ResponseWriter {
-            state: State::Head(Vec::new(), 0),
-        }
-    }
-}
+pub type ResponseWriter = Messages<Responses>;
 
 impl ResponseWriter {
-    /// Whether the writer gave up on this connection.
-    pub fn bailed(&self) -> bool {
-        matches!(self.state, State::Bailed)
-    }
-
-    /// How many leading bytes of `data` are body (or bailed) bytes that
-    /// pass as they are; [`ResponseWriter::pass`] consumes them.
-    pub fn passable(&self, data: &[u8]) -> usize {
-        match &self.state {
-            State::Head(..) => 0,
-            State::Body(b) => b.passable(data),
-            State::Bailed => data.len(),
-        }
-    }
-
-    /// Consumes `data`, all of it [`ResponseWriter::passable`].
-    pub fn pass(&mut self, data: &[u8]) {
-        if let State::Body(b) = &mut self.state {
-            match b.advance(data) {
-                Ok((_, true)) => self.state = State::Head(Vec::new(), 0),
-                Ok(_) => {}
-                Err(Broken) => self.state = State::Bailed,
-            }
-        }
-    }
-
     /// Consumes `data`, appending what goes on the wire to `out`; a head
     /// not yet complete is held back. `heads` says, per request in order,
     /// whether it was a HEAD request (its response has no body);
@@ -69,63 +29,16 @@ impl ResponseWriter {
         heads: &mut VecDeque<bool>,
         requests_bailed: bool,
     ) {
-        let mut owned: Vec<u8>;
-        let mut data: &[u8] = data;
-        while !data.is_empty() {
-            match &mut self.state {
-                State::Bailed => {
-                    out.extend_from_slice(data);
-                    return;
-                }
-                State::Body(b) => match b.advance(data) {
-                    Ok((used, done)) => {
-                        out.extend_from_slice(&data[..used]);
-                        data = &data[used..];
-                        if done {
-                            self.state = State::Head(Vec::new(), 0);
-                        }
-                    }
-                    Err(Broken) => self.state = State::Bailed,
-                },
-                State::Head(buf, searched) => {
-                    buf.extend_from_slice(data);
-                    data = &[];
-                    let Some(end) = blank_line(buf, *searched) else {
-                        *searched = buf.len().saturating_sub(2);
-                        if buf.len() > MAX_HEAD {
-                            out.append(buf);
-                            self.state = State::Bailed;
-                        }
-                        continue;
-                    };
-                    let mut head = std::mem::take(buf);
-                    owned = head.split_off(end);
-                    let start = out.len();
-                    match write_head(&head, out, heads, requests_bailed) {
-                        Ok(body) => {
-                            self.state = match body {
-                                Some(b) => State::Body(b),
-                                None => State::Head(Vec::new(), 0),
-                            }
-                        }
-                        Err(Broken) => {
-                            out.truncate(start);
-                            out.extend_from_slice(&head);
-                            self.state = State::Bailed;
-                        }
-                    }
-                    data = &owned;
-                }
+        let find_end = |buf: &[u8], searched: &mut usize| {
+            let end = blank_line(buf, *searched);
+            if end.is_none() {
+                *searched = buf.len().saturating_sub(2);
             }
-        }
-    }
-
-    /// The connection is being shut down: whatever was held back.
-    pub fn finish(&mut self) -> Vec<u8> {
-        match std::mem::replace(&mut self.state, State::Bailed) {
-            State::Head(buf, _) => buf,
-            _ => Vec::new(),
-        }
+            end
+        };
+        self.push_with(data, out, find_end, |head, out| {
+            write_head(head, out, heads, requests_bailed)
+        });
     }
 }
 
