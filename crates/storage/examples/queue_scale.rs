@@ -5,17 +5,14 @@
 //!
 //! cargo run --release -p weft-storage --example queue_scale [-- MESSAGES]
 
-use std::time::{Duration, Instant};
+mod scale;
+
+use std::time::Instant;
 
 use weft_storage::store::Store;
 
-fn percentiles(mut d: Vec<Duration>) -> (Duration, Duration) {
-    d.sort();
-    (d[d.len() / 2], d[d.len() * 99 / 100])
-}
-
 /// p50 and p99 of each operation, 500 samples each.
-fn measure(s: &Store, label: &str) -> Vec<(String, Duration, Duration)> {
+fn measure(s: &Store, label: &str) -> Vec<scale::Row> {
     let mut put = Vec::new();
     let mut take = Vec::new();
     let mut peek = Vec::new();
@@ -35,17 +32,11 @@ fn measure(s: &Store, label: &str) -> Vec<(String, Duration, Duration)> {
         assert_eq!(seen.len(), 1, "the queue is not empty");
         peek.push(t.elapsed());
     }
-    [
+    scale::summarise([
         ("put message", put),
         ("get + delete message", take),
         ("peek message", peek),
-    ]
-    .into_iter()
-    .map(|(n, d)| {
-        let (p50, p99) = percentiles(d);
-        (n.to_string(), p50, p99)
-    })
-    .collect()
+    ])
 }
 
 fn main() {
@@ -83,14 +74,5 @@ fn main() {
     let (_, stored) = s.queue_properties("a", "q").expect("properties");
     let full = measure(&s, "full");
     println!("loaded {count} messages in {load:.1?} ({stored} in the queue)\n");
-    println!(
-        "| operation | p50 empty | p99 empty | p50 at {count} messages | p99 at {count} messages | p50 ratio |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for ((name, e50, e99), (_, f50, f99)) in empty.iter().zip(&full) {
-        println!(
-            "| {name} | {e50:.1?} | {e99:.1?} | {f50:.1?} | {f99:.1?} | {:.2}x |",
-            f50.as_secs_f64() / e50.as_secs_f64()
-        );
-    }
+    scale::print_table(&format!("{count} messages"), &empty, &full);
 }

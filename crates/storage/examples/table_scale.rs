@@ -5,7 +5,9 @@
 //!
 //! cargo run --release -p weft-storage --example table_scale [-- ROWS]
 
-use std::time::{Duration, Instant};
+mod scale;
+
+use std::time::Instant;
 
 use weft_storage::store::{EntityQuery, EntityWrite, Store};
 use weft_storage::table::edm::Value;
@@ -22,13 +24,8 @@ fn entity(pk: String, rk: String, v: i32) -> EntityWrite {
     }
 }
 
-fn percentiles(mut d: Vec<Duration>) -> (Duration, Duration) {
-    d.sort();
-    (d[d.len() / 2], d[d.len() * 99 / 100])
-}
-
 /// p50 and p99 of each operation, 500 samples each.
-fn measure(s: &Store, label: &str, seq: &mut u64) -> Vec<(String, Duration, Duration)> {
+fn measure(s: &Store, label: &str, seq: &mut u64) -> Vec<scale::Row> {
     let mut get = Vec::new();
     let mut put = Vec::new();
     let mut scan = Vec::new();
@@ -52,17 +49,11 @@ fn measure(s: &Store, label: &str, seq: &mut u64) -> Vec<(String, Duration, Dura
         s.query_entities("a", "t", &q).expect("partition query");
         scan.push(t.elapsed());
     }
-    [
+    scale::summarise([
         ("insert", put),
         ("point query", get),
         ("partition query (100)", scan),
-    ]
-    .into_iter()
-    .map(|(n, d)| {
-        let (p50, p99) = percentiles(d);
-        (n.to_string(), p50, p99)
-    })
-    .collect()
+    ])
 }
 
 fn main() {
@@ -94,14 +85,5 @@ fn main() {
     let load = t.elapsed();
     let full = measure(&s, "full", &mut seq);
     println!("loaded {rows} rows in {load:.1?}\n");
-    println!(
-        "| operation | p50 empty | p99 empty | p50 at {rows} rows | p99 at {rows} rows | p50 ratio |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for ((name, e50, e99), (_, f50, f99)) in empty.iter().zip(&full) {
-        println!(
-            "| {name} | {e50:.1?} | {e99:.1?} | {f50:.1?} | {f99:.1?} | {:.2}x |",
-            f50.as_secs_f64() / e50.as_secs_f64()
-        );
-    }
+    scale::print_table(&format!("{rows} rows"), &empty, &full);
 }
