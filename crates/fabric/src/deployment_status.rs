@@ -14,8 +14,9 @@ use std::sync::Arc;
 use weft_agent::protocol::{AgentApi, InstanceStatus};
 
 use crate::controller::{DeploymentKey, Inner, report_for};
+use crate::drain::drain_first;
 use crate::events::{EventKind, NewEvent};
-use crate::instance_ops::{all_landed, drain_first, end_operation, ensure_free, wait_until};
+use crate::instance_ops::{all_landed, end_operation, ensure_free, wait_until};
 use crate::ops::{deployment, operation, spawn};
 use crate::record::OperationRecord;
 use crate::upgrade_ops::new_operation;

@@ -43,6 +43,7 @@ mod config;
 pub mod configuration;
 mod controller;
 mod deployment_status;
+mod drain;
 mod error;
 pub mod events;
 mod instance_ops;

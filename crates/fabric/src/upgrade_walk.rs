@@ -380,30 +380,11 @@ async fn walk_step<A: AgentApi>(
     // in the commit); let open connections finish before they stop.
     let leaving = changed.going_down();
     let key_id = deployment(inner, key).map(|r| r.id).unwrap_or_default();
-    let vips: Vec<weft_lb::Vip> = inner
-        .lock()
-        .deployments
-        .get(key)
-        .map(|l| l.vips.iter().flatten().map(|v| v.vip.clone()).collect())
-        .unwrap_or_default();
-    let mut drains = tokio::task::JoinSet::new();
-    for vip in &vips {
-        for id in &leaving {
-            let id = crate::vips::backend_id(&key_id, id);
-            let (vip, timeout) = (vip.clone(), inner.config.drain_timeout);
-            drains.spawn(async move { vip.drain(&id, timeout).await.cut as u64 });
-        }
-    }
-    // Short connections finish here; kept-alive ones end when the
-    // instance, told to stop, closes them itself (the rest are cut at the
-    // drain timeout).
-    let mut cut = 0;
-    let _ = tokio::time::timeout(inner.config.drain_before_stop, async {
-        while let Some(n) = drains.join_next().await {
-            cut += n.unwrap_or(0);
-        }
-    })
-    .await;
+    let pairs: Vec<(String, String)> = leaving
+        .iter()
+        .map(|i| (key_id.clone(), i.clone()))
+        .collect();
+    let drains = crate::drain::drain_first(inner, key, &pairs).await;
     if let Some(live) = inner.lock().deployments.get_mut(key) {
         live.held.clear();
     }
@@ -414,9 +395,7 @@ async fn walk_step<A: AgentApi>(
         deadline = deadline.min(Instant::now() + gate.timeout().saturating_sub(spent));
     }
     let drained = async {
-        while let Some(n) = drains.join_next().await {
-            cut += n.unwrap_or(0);
-        }
+        let cut = drains.finish_counted().await;
         if !leaving.is_empty() {
             let deployment_id = deployment(inner, key).map(|r| r.id).unwrap_or_default();
             let mut e = NewEvent::new(
