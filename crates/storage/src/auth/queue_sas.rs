@@ -6,7 +6,9 @@
 //! String to sign (versions from 2015-04-05): `sp`, `st`, `se`,
 //! `/queue/<account>/<queue>`, `si`, `sip`, `spr`, `sv`, one per line.
 
-use super::sas::{SasGrant, SasScope, check_version, service_permissions, verify_sig};
+use super::sas::{
+    SasGrant, SasScope, check_version, service_permissions, service_sign_fields, verify_sig,
+};
 use crate::account::Account;
 use crate::api_error::ApiError;
 use crate::request::Query;
@@ -19,17 +21,7 @@ fn field<'a>(q: &'a Query, name: &str) -> &'a str {
 /// The queue service SAS string to sign.
 pub fn string_to_sign(account: &str, queue: &str, q: &Query) -> String {
     let resource = format!("/queue/{account}/{}", queue.to_ascii_lowercase());
-    [
-        field(q, "sp"),
-        field(q, "st"),
-        field(q, "se"),
-        &resource,
-        field(q, "si"),
-        field(q, "sip"),
-        field(q, "spr"),
-        field(q, "sv"),
-    ]
-    .join("\n")
+    service_sign_fields(q, &resource).join("\n")
 }
 
 /// Verifies a service SAS for `queue`; `policy` is the queue's stored

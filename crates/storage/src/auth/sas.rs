@@ -186,6 +186,22 @@ pub fn verify_account(account: &Account, q: &Query, now_ms: i64) -> Result<SasGr
     })
 }
 
+/// The lines every service SAS string to sign (blob, queue, table)
+/// starts with: `sp`, `st`, `se`, the canonical `resource`, `si`, `sip`,
+/// `spr`, `sv`.
+pub(crate) fn service_sign_fields<'a>(q: &'a Query, resource: &'a str) -> Vec<&'a str> {
+    vec![
+        field(q, "sp"),
+        field(q, "st"),
+        field(q, "se"),
+        resource,
+        field(q, "si"),
+        field(q, "sip"),
+        field(q, "spr"),
+        field(q, "sv"),
+    ]
+}
+
 /// The service SAS string to sign for a blob or container resource.
 pub fn service_string_to_sign(
     account: &str,
@@ -198,18 +214,8 @@ pub fn service_string_to_sign(
         Some(b) => format!("/blob/{account}/{container}/{b}"),
         None => format!("/blob/{account}/{container}"),
     };
-    let mut parts = vec![
-        field(q, "sp"),
-        field(q, "st"),
-        field(q, "se"),
-        &resource,
-        field(q, "si"),
-        field(q, "sip"),
-        field(q, "spr"),
-        sv,
-        field(q, "sr"),
-        field(q, "snapshot"),
-    ];
+    let mut parts = service_sign_fields(q, &resource);
+    parts.extend([field(q, "sr"), field(q, "snapshot")]);
     if sv >= WITH_ENCRYPTION_SCOPE {
         parts.push(field(q, "ses"));
     }

@@ -5,7 +5,7 @@
 //! String to sign (fields joined by `\n`): sp, st, se,
 //! `/table/<account>/<table lower-case>`, si, sip, spr, sv, spk, srk, epk, erk.
 
-use super::sas::{check_version, service_permissions, verify_sig};
+use super::sas::{check_version, service_permissions, service_sign_fields, verify_sig};
 use crate::account::Account;
 use crate::api_error::ApiError;
 use crate::request::Query;
@@ -49,21 +49,14 @@ fn field<'a>(q: &'a Query, name: &str) -> &'a str {
 /// The table SAS string to sign.
 pub fn string_to_sign(account: &str, q: &Query) -> String {
     let resource = format!("/table/{account}/{}", field(q, "tn").to_ascii_lowercase());
-    [
-        field(q, "sp"),
-        field(q, "st"),
-        field(q, "se"),
-        &resource,
-        field(q, "si"),
-        field(q, "sip"),
-        field(q, "spr"),
-        field(q, "sv"),
+    let mut parts = service_sign_fields(q, &resource);
+    parts.extend([
         field(q, "spk"),
         field(q, "srk"),
         field(q, "epk"),
         field(q, "erk"),
-    ]
-    .join("\n")
+    ]);
+    parts.join("\n")
 }
 
 /// Verifies a table SAS for a request on `table` (`None` for requests not
