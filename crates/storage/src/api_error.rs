@@ -14,6 +14,17 @@ pub struct ApiError {
     pub auth_detail: Option<String>,
 }
 
+/// What a SAS lacks for a request it does not cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SasLacks {
+    /// The service (account SAS `ss`, or another service's token).
+    Service,
+    /// The resource type (`srt`), or the token's resource is not this one.
+    ResourceType,
+    /// Every permission letter the operation accepts.
+    Permission,
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -33,6 +44,22 @@ impl ApiError {
                 "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
             )
         }
+    }
+
+    /// A SAS that does not cover the request: Azure's
+    /// `Authorization{Service,ResourceType,Permission}Mismatch`, by what
+    /// the token lacks.
+    pub fn sas_mismatch(lacks: SasLacks) -> Self {
+        let (code, what) = match lacks {
+            SasLacks::Service => ("AuthorizationServiceMismatch", "service"),
+            SasLacks::ResourceType => ("AuthorizationResourceTypeMismatch", "resource type"),
+            SasLacks::Permission => ("AuthorizationPermissionMismatch", "permission"),
+        };
+        Self::new(
+            StatusCode::FORBIDDEN,
+            code,
+            format!("This request is not authorized to perform this operation using this {what}."),
+        )
     }
 
     pub fn auth_mismatch() -> Self {

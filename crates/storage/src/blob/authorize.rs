@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use hyper::{Method, StatusCode};
+use hyper::Method;
 
 use super::{Ctx, blocking};
 use crate::account::Account;
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, SasLacks};
 use crate::auth::{self, Principal};
 use crate::request::{Address, Query};
 use crate::server::ServiceState;
@@ -158,10 +158,6 @@ pub(super) fn classify(ctx: &Ctx) -> Result<Op, ApiError> {
     Ok(op)
 }
 
-fn forbidden(code: &'static str, message: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, code, message)
-}
-
 /// A SAS allows an operation when its scope covers the resource and one of
 /// the operation's permission letters was granted.
 pub(crate) fn authorize_sas(
@@ -176,10 +172,7 @@ pub(crate) fn authorize_sas(
             resource_types,
         } => {
             if !services.contains('b') {
-                return Err(forbidden(
-                    "AuthorizationServiceMismatch",
-                    "This request is not authorized to perform this operation using this service.",
-                ));
+                return Err(ApiError::sas_mismatch(SasLacks::Service));
             }
             let needed = match op.level() {
                 Level::Service => 's',
@@ -198,20 +191,14 @@ pub(crate) fn authorize_sas(
         SasScope::Queue { .. } => false,
     };
     if !in_scope {
-        return Err(forbidden(
-            "AuthorizationResourceTypeMismatch",
-            "This request is not authorized to perform this operation using this resource type.",
-        ));
+        return Err(ApiError::sas_mismatch(SasLacks::ResourceType));
     }
     if !op
         .permissions()
         .chars()
         .any(|p| grant.permissions.contains(p))
     {
-        return Err(forbidden(
-            "AuthorizationPermissionMismatch",
-            "This request is not authorized to perform this operation using this permission.",
-        ));
+        return Err(ApiError::sas_mismatch(SasLacks::Permission));
     }
     Ok(())
 }

@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use hyper::StatusCode;
-
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, SasLacks};
 use crate::auth::sas::{SasGrant, SasScope};
 use crate::auth::{self, Principal};
 use crate::blob::Ctx;
@@ -76,17 +74,6 @@ impl QueueOp {
     }
 }
 
-fn forbidden(code: &'static str, message: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, code, message)
-}
-
-fn permission_mismatch() -> ApiError {
-    forbidden(
-        "AuthorizationPermissionMismatch",
-        "This request is not authorized to perform this operation using this permission.",
-    )
-}
-
 /// Whether the caller may perform `op` on the queue the request names.
 pub fn authorize(ctx: &Ctx, op: QueueOp) -> Result<(), ApiError> {
     match &ctx.principal {
@@ -103,39 +90,27 @@ fn authorize_sas(grant: &SasGrant, queue: Option<&str>, op: QueueOp) -> Result<(
             resource_types,
         } => {
             if !services.contains('q') {
-                return Err(forbidden(
-                    "AuthorizationServiceMismatch",
-                    "This request is not authorized to perform this operation using this service.",
-                ));
+                return Err(ApiError::sas_mismatch(SasLacks::Service));
             }
             if !resource_types.contains(op.level()) {
-                return Err(forbidden(
-                    "AuthorizationResourceTypeMismatch",
-                    "This request is not authorized to perform this operation using this resource type.",
-                ));
+                return Err(ApiError::sas_mismatch(SasLacks::ResourceType));
             }
             op.account_permissions()
         }
         SasScope::Queue { queue: signed } => {
             if queue != Some(signed.as_str()) {
-                return Err(forbidden(
-                    "AuthorizationResourceTypeMismatch",
-                    "This request is not authorized to perform this operation using this resource type.",
-                ));
+                return Err(ApiError::sas_mismatch(SasLacks::ResourceType));
             }
             op.service_permissions()
         }
         SasScope::Container { .. } | SasScope::Blob { .. } => {
-            return Err(forbidden(
-                "AuthorizationServiceMismatch",
-                "This request is not authorized to perform this operation using this service.",
-            ));
+            return Err(ApiError::sas_mismatch(SasLacks::Service));
         }
     };
     if letters.chars().any(|p| grant.permissions.contains(p)) {
         Ok(())
     } else {
-        Err(permission_mismatch())
+        Err(ApiError::sas_mismatch(SasLacks::Permission))
     }
 }
 

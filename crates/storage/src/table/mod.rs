@@ -26,7 +26,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, SasLacks};
 use crate::auth::table_sas::TableGrant;
 use crate::auth::{self, SignedParts};
 use crate::blob::body::{self, Body};
@@ -91,15 +91,7 @@ impl TableCtx {
         keys: Option<(&str, &str)>,
     ) -> Result<(), ApiError> {
         let has = |perms: &str, letters: &str| letters.chars().all(|c| perms.contains(c));
-        let denied = |code: &'static str, what: &str| {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                code,
-                format!(
-                    "This request is not authorized to perform this operation using this {what}."
-                ),
-            ))
-        };
+        let denied = |lacks| Err(ApiError::sas_mismatch(lacks));
         match &self.caller {
             Caller::Account => Ok(()),
             Caller::AccountSas {
@@ -118,11 +110,11 @@ impl TableCtx {
                     Need::Delete => ('o', has(permissions, "d")),
                 };
                 if !services.contains('t') {
-                    denied("AuthorizationServiceMismatch", "service")
+                    denied(SasLacks::Service)
                 } else if !resource_types.contains(kind) {
-                    denied("AuthorizationResourceTypeMismatch", "resource type")
+                    denied(SasLacks::ResourceType)
                 } else if !ok_perm {
-                    denied("AuthorizationPermissionMismatch", "permission")
+                    denied(SasLacks::Permission)
                 } else {
                     Ok(())
                 }
@@ -141,7 +133,7 @@ impl TableCtx {
                 {
                     Err(ApiError::auth_mismatch())
                 } else if !has(&g.permissions, letters) {
-                    denied("AuthorizationPermissionMismatch", "permission")
+                    denied(SasLacks::Permission)
                 } else {
                     Ok(())
                 }
