@@ -7,16 +7,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Context;
 use weft_api::server::ChangeConfiguration;
-use weft_api::wire::Accepted;
-use weft_fabric::upgrade::UpgradePlan;
 
 use super::app::Connect;
 use super::deploy::SlotArg;
-use super::upgrade::{GateArgs, ModeArg, follow, last_event, pick_service, render_plan};
+use super::upgrade::{GateArgs, ModeArg, Walk, Walked, pick_service, plan_or_walk};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -111,47 +108,24 @@ fn set(args: SetArgs) -> anyhow::Result<ExitCode> {
         "/v1/services/{service}/deployments/{}/configuration",
         args.slot.as_str()
     );
-    if args.plan {
-        let plan: UpgradePlan = client.post_bytes(&path, &body)?;
-        print!("{}", render_plan(&plan));
-        return Ok(if plan.refused.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
-    }
-    let after = last_event(&client, &service, args.slot)?;
-    let started = Instant::now();
-    let accepted: Accepted = client.post_bytes(&path, &body)?;
-    println!(
-        "configuration change of {service} ({}) accepted: operation {}",
-        args.slot.as_str(),
-        accepted.operation_id
-    );
-    if args.mode == ModeArg::Manual {
+    let walked = plan_or_walk(&Walk {
+        client: &client,
+        path: &path,
+        body: &body,
+        service: &service,
+        slot: args.slot,
+        mode: args.mode,
+        plan: args.plan,
+        no_wait: args.no_wait,
+        what: "configuration change",
+        doing: "changing the configuration",
+    })?;
+    if let Walked::Done(took) = walked {
         println!(
-            "manual mode: walk each upgrade domain in order with `weft walk <ud>`, starting with `weft walk 0`"
+            "configuration of {service} ({}) changed in {} ms",
+            args.slot.as_str(),
+            took.as_millis()
         );
-        return Ok(ExitCode::SUCCESS);
     }
-    if args.no_wait {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let done = follow(
-        &client,
-        &accepted.operation_id,
-        &service,
-        args.slot,
-        after,
-        "changing the configuration",
-    )?;
-    for m in &done.messages {
-        println!("note: {m}");
-    }
-    println!(
-        "configuration of {service} ({}) changed in {} ms",
-        args.slot.as_str(),
-        started.elapsed().as_millis()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(walked.exit_code())
 }

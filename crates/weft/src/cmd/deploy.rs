@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow};
 use weft_api::Client;
 use weft_api::wire::{Accepted, CreateDeployment, PackageUploaded};
 use weft_fabric::view::{OperationStatus, OperationView, ServiceView};
@@ -109,25 +109,33 @@ pub fn follow_operation(client: &Client, id: &str, doing: &str) -> anyhow::Resul
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
         let view: OperationView = client.get(&format!("/v1/operations/{id}"))?;
-        match view.status {
-            OperationStatus::InProgress if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            OperationStatus::InProgress => {
-                bar.finish_and_clear();
-                bail!("operation {id} still in progress after 15 minutes");
-            }
-            OperationStatus::Succeeded => {
-                bar.finish_and_clear();
-                return Ok(view);
-            }
-            OperationStatus::Failed => {
-                bar.finish_and_clear();
-                bail!(
-                    "{doing} failed: {}",
-                    view.error.as_deref().unwrap_or("no reason given")
-                );
-            }
+        if let Some(end) = ended(view, id, doing, deadline, "15 minutes") {
+            bar.finish_and_clear();
+            return end;
         }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Whether a polled operation has ended: `None` while it is in progress and
+/// `deadline` (`waited` from the start) has not passed; else the finished
+/// view, or an error with the reason it failed or that it took too long.
+pub fn ended(
+    view: OperationView,
+    id: &str,
+    doing: &str,
+    deadline: Instant,
+    waited: &str,
+) -> Option<anyhow::Result<OperationView>> {
+    match view.status {
+        OperationStatus::InProgress if Instant::now() < deadline => None,
+        OperationStatus::InProgress => Some(Err(anyhow!(
+            "operation {id} still in progress after {waited}"
+        ))),
+        OperationStatus::Succeeded => Some(Ok(view)),
+        OperationStatus::Failed => Some(Err(anyhow!(
+            "{doing} failed: {}",
+            view.error.as_deref().unwrap_or("no reason given")
+        ))),
     }
 }

@@ -14,11 +14,11 @@ use weft_api::wire::{Accepted, PackageUploaded};
 use weft_fabric::events::{Event, EventKind};
 use weft_fabric::upgrade::{ChangeKind, HealthGate, UpgradeMode, UpgradePlan};
 use weft_fabric::view::{
-    DeploymentView, OperationStatus, OperationView, ServiceView, UpgradeDomainState, UpgradeStatus,
+    DeploymentView, OperationView, ServiceView, UpgradeDomainState, UpgradeStatus,
 };
 
 use super::app::{AppArgs, Connect, state_dir};
-use super::deploy::SlotArg;
+use super::deploy::{SlotArg, ended};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModeArg {
@@ -151,51 +151,108 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.slot.as_str()
     );
     let json = serde_json::to_vec(&body)?;
-    if args.plan {
-        let plan: UpgradePlan = client.post_bytes(&path, &json)?;
+    let walked = plan_or_walk(&Walk {
+        client: &client,
+        path: &path,
+        body: &json,
+        service: &app.service,
+        slot: args.slot,
+        mode: args.mode,
+        plan: args.plan,
+        no_wait: args.no_wait,
+        what: "upgrade",
+        doing: "upgrading",
+    })?;
+    if let Walked::Done(took) = walked {
+        println!(
+            "upgraded {} ({}) in {} ms",
+            app.service,
+            args.slot.as_str(),
+            took.as_millis()
+        );
+    }
+    Ok(walked.exit_code())
+}
+
+/// An upgrade or configuration change whose request body is ready.
+pub struct Walk<'a> {
+    pub client: &'a Client,
+    pub path: &'a str,
+    pub body: &'a [u8],
+    pub service: &'a str,
+    pub slot: SlotArg,
+    pub mode: ModeArg,
+    /// `--plan`: print what it would do instead.
+    pub plan: bool,
+    /// `--no-wait`: return once it is accepted.
+    pub no_wait: bool,
+    /// "upgrade", "configuration change"
+    pub what: &'a str,
+    /// "upgrading", for the spinner and the error
+    pub doing: &'a str,
+}
+
+/// How [`plan_or_walk`] ended.
+pub enum Walked {
+    /// The plan was printed; `refused` when something in it is refused.
+    Planned { refused: bool },
+    /// Accepted, and left to `weft walk` or to run on its own.
+    Accepted,
+    /// Followed to its end, in this long.
+    Done(Duration),
+}
+
+impl Walked {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Walked::Planned { refused: true } => ExitCode::FAILURE,
+            _ => ExitCode::SUCCESS,
+        }
+    }
+}
+
+/// What `weft upgrade` and `weft config set` share: with `--plan`, print the
+/// plan; else post the request, say it was accepted, and — unless in manual
+/// mode or with `--no-wait` — follow the walk to its end and print its notes.
+pub fn plan_or_walk(w: &Walk) -> anyhow::Result<Walked> {
+    if w.plan {
+        let plan: UpgradePlan = w.client.post_bytes(w.path, w.body)?;
         print!("{}", render_plan(&plan));
-        return Ok(if plan.refused.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
+        return Ok(Walked::Planned {
+            refused: !plan.refused.is_empty(),
         });
     }
-    let after = last_event(&client, &app.service, args.slot)?;
+    let after = last_event(w.client, w.service, w.slot)?;
     let started = Instant::now();
-    let accepted: Accepted = client.post_bytes(&path, &json)?;
+    let accepted: Accepted = w.client.post_bytes(w.path, w.body)?;
     println!(
-        "upgrade of {} ({}) accepted: operation {}",
-        app.service,
-        args.slot.as_str(),
+        "{} of {} ({}) accepted: operation {}",
+        w.what,
+        w.service,
+        w.slot.as_str(),
         accepted.operation_id
     );
-    if args.mode == ModeArg::Manual {
+    if w.mode == ModeArg::Manual {
         println!(
             "manual mode: walk each upgrade domain in order with `weft walk <ud>`, starting with `weft walk 0`"
         );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Walked::Accepted);
     }
-    if args.no_wait {
-        return Ok(ExitCode::SUCCESS);
+    if w.no_wait {
+        return Ok(Walked::Accepted);
     }
     let done = follow(
-        &client,
+        w.client,
         &accepted.operation_id,
-        &app.service,
-        args.slot,
+        w.service,
+        w.slot,
         after,
-        "upgrading",
+        w.doing,
     )?;
     for m in &done.messages {
         println!("note: {m}");
     }
-    println!(
-        "upgraded {} ({}) in {} ms",
-        app.service,
-        args.slot.as_str(),
-        started.elapsed().as_millis()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(Walked::Done(started.elapsed()))
 }
 
 /// The plan as text: one line per step.
@@ -383,26 +440,11 @@ pub fn follow(
                 .unwrap_or_default();
             bar.set_message(format!("{doing}: {ready}/{total} ready  {walk}"));
         }
-        match view.status {
-            OperationStatus::InProgress if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            OperationStatus::InProgress => {
-                bar.finish_and_clear();
-                bail!("operation {id} still in progress after a day");
-            }
-            OperationStatus::Succeeded => {
-                bar.finish_and_clear();
-                return Ok(view);
-            }
-            OperationStatus::Failed => {
-                bar.finish_and_clear();
-                bail!(
-                    "{doing} failed: {}",
-                    view.error.as_deref().unwrap_or("no reason given")
-                );
-            }
+        if let Some(end) = ended(view, id, doing, deadline, "a day") {
+            bar.finish_and_clear();
+            return end;
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
