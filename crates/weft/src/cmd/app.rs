@@ -252,3 +252,25 @@ fn check_model(
         .definition
         .context("the service definition did not parse")
 }
+
+/// The deployment a command acts on, named with `--service` and `--slot`.
+#[derive(Debug, clap::Args)]
+pub struct DeploymentFlags {
+    /// The service (default: the fabric's only one)
+    #[arg(long)]
+    pub service: Option<String>,
+    /// The slot of the deployment
+    #[arg(long, value_enum, default_value_t = super::deploy::SlotArg::Production)]
+    pub slot: super::deploy::SlotArg,
+}
+
+/// The deployment a command acts on: the service as its argument, and
+/// `--slot`.
+#[derive(Debug, clap::Args)]
+pub struct ServiceSlot {
+    /// The service (default: the fabric's only one)
+    pub service: Option<String>,
+    /// The slot of the deployment
+    #[arg(long, value_enum, default_value_t = super::deploy::SlotArg::Production)]
+    pub slot: super::deploy::SlotArg,
+}

@@ -12,7 +12,6 @@ use anyhow::Context;
 use weft_api::server::ChangeConfiguration;
 
 use super::app::Connect;
-use super::deploy::SlotArg;
 use super::upgrade::{GateArgs, ModeArg, Walk, Walked, pick_service, plan_or_walk};
 
 #[derive(Debug, clap::Args)]
@@ -31,12 +30,8 @@ pub enum Sub {
 
 #[derive(Debug, clap::Args)]
 pub struct GetArgs {
-    /// The service (default: the fabric's only one)
-    #[arg(long)]
-    pub service: Option<String>,
-    /// The slot
-    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
-    pub slot: SlotArg,
+    #[command(flatten)]
+    pub target: super::app::DeploymentFlags,
     #[command(flatten)]
     pub connect: Connect,
 }
@@ -46,12 +41,8 @@ pub struct SetArgs {
     /// The new service configuration (.cscfg)
     #[arg(value_name = "CSCFG")]
     pub config: PathBuf,
-    /// The service (default: the fabric's only one)
-    #[arg(long)]
-    pub service: Option<String>,
-    /// The slot
-    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
-    pub slot: SlotArg,
+    #[command(flatten)]
+    pub target: super::app::DeploymentFlags,
     /// How to walk the upgrade domains
     #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
     pub mode: ModeArg,
@@ -80,10 +71,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     let client = args.connect.client()?;
-    let service = pick_service(&client, args.service)?;
+    let service = pick_service(&client, args.target.service)?;
     let text = client.get_text(&format!(
         "/v1/services/{service}/deployments/{}/configuration",
-        args.slot.as_str()
+        args.target.slot.as_str()
     ))?;
     print!("{text}");
     if !text.ends_with('\n') {
@@ -96,7 +87,7 @@ fn set(args: SetArgs) -> anyhow::Result<ExitCode> {
     let configuration = std::fs::read_to_string(&args.config)
         .with_context(|| format!("cannot read {} as text", args.config.display()))?;
     let client = args.connect.client()?;
-    let service = pick_service(&client, args.service)?;
+    let service = pick_service(&client, args.target.service)?;
     let body = serde_json::to_vec(&ChangeConfiguration {
         configuration,
         mode: args.mode.into(),
@@ -106,14 +97,14 @@ fn set(args: SetArgs) -> anyhow::Result<ExitCode> {
     })?;
     let path = format!(
         "/v1/services/{service}/deployments/{}/configuration",
-        args.slot.as_str()
+        args.target.slot.as_str()
     );
     let walked = plan_or_walk(&Walk {
         client: &client,
         path: &path,
         body: &body,
         service: &service,
-        slot: args.slot,
+        slot: args.target.slot,
         mode: args.mode,
         plan: args.plan,
         no_wait: args.no_wait,
@@ -123,7 +114,7 @@ fn set(args: SetArgs) -> anyhow::Result<ExitCode> {
     if let Walked::Done(took) = walked {
         println!(
             "configuration of {service} ({}) changed in {} ms",
-            args.slot.as_str(),
+            args.target.slot.as_str(),
             took.as_millis()
         );
     }

@@ -9,16 +9,12 @@ use std::time::Duration;
 use weft_fabric::events::{Event, EventKind};
 
 use super::app::Connect;
-use super::deploy::SlotArg;
 use super::upgrade::{pick_service, render_event};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The service (default: the fabric's only one)
-    pub service: Option<String>,
-    /// The slot
-    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
-    pub slot: SlotArg,
+    #[command(flatten)]
+    pub target: super::app::ServiceSlot,
     /// Keep printing new events until interrupted
     #[arg(long, short)]
     pub follow: bool,
@@ -34,10 +30,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = args.connect.client()?;
-    let service = pick_service(&client, args.service)?;
+    let service = pick_service(&client, args.target.service)?;
     let path = format!(
         "/v1/services/{service}/deployments/{}/events",
-        args.slot.as_str()
+        args.target.slot.as_str()
     );
     let mut after = None;
     loop {

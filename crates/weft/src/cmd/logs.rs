@@ -8,7 +8,6 @@ use std::time::Duration;
 use weft_fabric::LogPage;
 
 use super::app::Connect;
-use super::deploy::SlotArg;
 use super::upgrade::pick_service;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -31,12 +30,8 @@ pub struct Args {
     /// Which captured stream
     #[arg(long, value_enum, default_value_t = Stream::Both)]
     pub stream: Stream,
-    /// The service (default: the fabric's only one)
-    #[arg(long)]
-    pub service: Option<String>,
-    /// The slot of the deployment the instance belongs to
-    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
-    pub slot: SlotArg,
+    #[command(flatten)]
+    pub target: super::app::DeploymentFlags,
     #[command(flatten)]
     pub connect: Connect,
 }
@@ -48,10 +43,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Stream::Stderr => "stderr",
         Stream::Both => "both",
     };
-    let service = pick_service(&client, args.service.clone())?;
+    let service = pick_service(&client, args.target.service.clone())?;
     let base = format!(
         "/v1/services/{service}/deployments/{}/roleinstances/{}/logs",
-        args.slot.as_str(),
+        args.target.slot.as_str(),
         args.instance
     );
     let mut query = format!("{base}?stream={stream}");

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use weft_api::wire::Accepted;
 
 use super::app::Connect;
-use super::deploy::{SlotArg, follow_operation};
+use super::deploy::follow_operation;
 use super::upgrade::pick_service;
 
 /// Names one role instance of a deployment.
@@ -15,12 +15,8 @@ use super::upgrade::pick_service;
 pub struct Args {
     /// The role instance, e.g. Web_IN_0
     pub instance: String,
-    /// The service (default: the fabric's only one)
-    #[arg(long)]
-    pub service: Option<String>,
-    /// The slot of the deployment the instance belongs to
-    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
-    pub slot: SlotArg,
+    #[command(flatten)]
+    pub target: super::app::DeploymentFlags,
     #[command(flatten)]
     pub connect: Connect,
 }
@@ -32,11 +28,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Posts `.../roleinstances/<instance>/<verb>` and follows the operation.
 pub fn recycle(args: Args, verb: &str, done: &str) -> anyhow::Result<ExitCode> {
     let client = args.connect.client()?;
-    let service = pick_service(&client, args.service)?;
+    let service = pick_service(&client, args.target.service)?;
     let accepted: Accepted = client.post_bytes(
         &format!(
             "/v1/services/{service}/deployments/{}/roleinstances/{}/{verb}",
-            args.slot.as_str(),
+            args.target.slot.as_str(),
             args.instance
         ),
         b"",
@@ -49,7 +45,7 @@ pub fn recycle(args: Args, verb: &str, done: &str) -> anyhow::Result<ExitCode> {
     println!(
         "{} of {service} ({}) {done} and ready",
         args.instance,
-        args.slot.as_str()
+        args.target.slot.as_str()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -7,28 +7,24 @@ use std::process::ExitCode;
 use weft_api::wire::Accepted;
 
 use super::app::Connect;
-use super::deploy::SlotArg;
 use super::upgrade::{follow, last_event, pick_service};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The service (default: the fabric's only one)
-    pub service: Option<String>,
-    /// The slot
-    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
-    pub slot: SlotArg,
+    #[command(flatten)]
+    pub target: super::app::ServiceSlot,
     #[command(flatten)]
     pub connect: Connect,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = args.connect.client()?;
-    let service = pick_service(&client, args.service)?;
-    let after = last_event(&client, &service, args.slot)?;
+    let service = pick_service(&client, args.target.service)?;
+    let after = last_event(&client, &service, args.target.slot)?;
     let accepted: Accepted = client.post_bytes(
         &format!(
             "/v1/services/{service}/deployments/{}/rollback",
-            args.slot.as_str()
+            args.target.slot.as_str()
         ),
         b"",
     )?;
@@ -36,13 +32,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &client,
         &accepted.operation_id,
         &service,
-        args.slot,
+        args.target.slot,
         after,
         "rolling back",
     )?;
     for m in &done.messages {
         println!("note: {m}");
     }
-    println!("rolled back {service} ({})", args.slot.as_str());
+    println!("rolled back {service} ({})", args.target.slot.as_str());
     Ok(ExitCode::SUCCESS)
 }

@@ -8,17 +8,14 @@ use weft_api::wire::Accepted;
 use weft_fabric::view::DeploymentStatus;
 
 use super::app::Connect;
-use super::deploy::{SlotArg, follow_operation};
+use super::deploy::follow_operation;
 use super::upgrade::pick_service;
 
 /// Names one deployment.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The service (default: the fabric's only one)
-    pub service: Option<String>,
-    /// The slot
-    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
-    pub slot: SlotArg,
+    #[command(flatten)]
+    pub target: super::app::ServiceSlot,
     #[command(flatten)]
     pub connect: Connect,
 }
@@ -30,12 +27,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Posts the new status and follows the operation.
 pub fn set_status(args: Args, status: DeploymentStatus) -> anyhow::Result<ExitCode> {
     let client = args.connect.client()?;
-    let service = pick_service(&client, args.service)?;
+    let service = pick_service(&client, args.target.service)?;
     let body = serde_json::to_vec(&UpdateDeploymentStatus { status })?;
     let accepted: Accepted = client.post_bytes(
         &format!(
             "/v1/services/{service}/deployments/{}/status",
-            args.slot.as_str()
+            args.target.slot.as_str()
         ),
         &body,
     )?;
@@ -44,6 +41,6 @@ pub fn set_status(args: Args, status: DeploymentStatus) -> anyhow::Result<ExitCo
         _ => ("starting", "running: every instance ready"),
     };
     follow_operation(&client, &accepted.operation_id, doing)?;
-    println!("{service} ({}) {done}", args.slot.as_str());
+    println!("{service} ({}) {done}", args.target.slot.as_str());
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,6 @@ use weft_api::server::WalkUpgradeDomain;
 use weft_api::wire::Accepted;
 
 use super::app::Connect;
-use super::deploy::SlotArg;
 use super::upgrade::{follow, last_event, pick_service};
 
 #[derive(Debug, clap::Args)]
@@ -15,27 +14,23 @@ pub struct Args {
     /// The upgrade domain to walk (the next one: they go in order)
     #[arg(value_name = "UD")]
     pub upgrade_domain: u32,
-    /// The service (default: the fabric's only one)
-    #[arg(long)]
-    pub service: Option<String>,
-    /// The slot
-    #[arg(long, value_enum, default_value_t = SlotArg::Production)]
-    pub slot: SlotArg,
+    #[command(flatten)]
+    pub target: super::app::DeploymentFlags,
     #[command(flatten)]
     pub connect: Connect,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = args.connect.client()?;
-    let service = pick_service(&client, args.service)?;
-    let after = last_event(&client, &service, args.slot)?;
+    let service = pick_service(&client, args.target.service)?;
+    let after = last_event(&client, &service, args.target.slot)?;
     let body = serde_json::to_vec(&WalkUpgradeDomain {
         upgrade_domain: args.upgrade_domain,
     })?;
     let accepted: Accepted = client.post_bytes(
         &format!(
             "/v1/services/{service}/deployments/{}/walk",
-            args.slot.as_str()
+            args.target.slot.as_str()
         ),
         &body,
     )?;
@@ -44,14 +39,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &client,
         &accepted.operation_id,
         &service,
-        args.slot,
+        args.target.slot,
         after,
         &doing,
     )?;
     println!(
         "upgrade domain {} of {service} ({}) walked and healthy",
         args.upgrade_domain,
-        args.slot.as_str()
+        args.target.slot.as_str()
     );
     Ok(ExitCode::SUCCESS)
 }
