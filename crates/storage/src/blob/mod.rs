@@ -162,12 +162,28 @@ pub async fn handle_service(
             error_response(&e, &request_id, is_head)
         }
     };
-    let h = resp.headers_mut();
-    h.insert("x-ms-request-id", hv(&request_id));
+    response_headers(
+        resp.headers_mut(),
+        &request_id,
+        version.as_deref(),
+        client_request_id,
+    );
+    resp
+}
+
+/// The headers every storage response carries: the request id, the version
+/// it answers with (the client's when valid), the date, the server, and the
+/// client's own request id echoed back.
+pub fn response_headers(
+    h: &mut hyper::HeaderMap,
+    request_id: &str,
+    version: Option<&str>,
+    client_request_id: Option<HeaderValue>,
+) {
+    h.insert("x-ms-request-id", hv(request_id));
     h.insert(
         "x-ms-version",
         hv(version
-            .as_deref()
             .filter(|v| valid_version(v))
             .unwrap_or(DEFAULT_VERSION)),
     );
@@ -179,7 +195,6 @@ pub async fn handle_service(
     if let Some(c) = client_request_id {
         h.insert("x-ms-client-request-id", c);
     }
-    resp
 }
 
 /// A header value from text; characters HTTP cannot carry become `?`.

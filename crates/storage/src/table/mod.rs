@@ -30,10 +30,10 @@ use crate::api_error::{ApiError, SasLacks};
 use crate::auth::table_sas::TableGrant;
 use crate::auth::{self, SignedParts};
 use crate::blob::body::{self, Body};
-use crate::blob::{DEFAULT_VERSION, hv, iso_now, valid_version};
+use crate::blob::{iso_now, valid_version};
 use crate::request::Query;
 use crate::server::ServiceState;
-use crate::timefmt::{now_millis, rfc1123};
+use crate::timefmt::now_millis;
 use format::Format;
 use keys::Resource;
 
@@ -185,19 +185,7 @@ pub async fn handle(state: Arc<ServiceState>, req: Request<Incoming>) -> Respons
         }
     };
     let h = resp.headers_mut();
-    h.insert("x-ms-request-id", hv(&request_id));
-    h.insert(
-        "x-ms-version",
-        hv(version
-            .as_deref()
-            .filter(|v| valid_version(v))
-            .unwrap_or(DEFAULT_VERSION)),
-    );
-    h.insert(hyper::header::DATE, hv(&rfc1123(now_millis())));
-    h.insert(
-        hyper::header::SERVER,
-        HeaderValue::from_static("weft-storage"),
-    );
+    crate::blob::response_headers(h, &request_id, version.as_deref(), client_request_id);
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
@@ -206,9 +194,6 @@ pub async fn handle(state: Arc<ServiceState>, req: Request<Incoming>) -> Respons
         hyper::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
-    if let Some(c) = client_request_id {
-        h.insert("x-ms-client-request-id", c);
-    }
     resp
 }
 
