@@ -90,6 +90,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// How long a new `weft up` waits for the state directory's lock. A `weft
+/// up` killed with SIGKILL releases it at once, unless it was forking an
+/// instance at that moment: the child holds every descriptor of its parent
+/// until it execs or dies, a matter of milliseconds.
+const STATE_LOCK_WAIT: Duration = Duration::from_secs(3);
+
 /// One `weft up` per state directory.
 fn lock_state(state: &Path) -> anyhow::Result<File> {
     let path = state.join("lock");
@@ -99,7 +105,12 @@ fn lock_state(state: &Path) -> anyhow::Result<File> {
         .write(true)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    if file.try_lock().is_err() {
+    let deadline = std::time::Instant::now() + STATE_LOCK_WAIT;
+    while file.try_lock().is_err() {
+        if std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         bail!(
             "another `weft up` is running with state {} (pass --state DIR to run a second fabric)",
             state.display()
